@@ -1,0 +1,279 @@
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "zdu/cli.h"
+#include "zdu/common.h"
+#include "zdu/control_proto.h"
+#include "zdu/flag.h"
+
+static int wait_fd(int fd, short events, int64_t deadline_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t left;
+	int r;
+
+	do {
+		left = deadline_ms - (int64_t)zdu_now_ms();
+		if (left <= 0)
+			return 0;
+		r = poll(&p, 1, (int)(left > 1000000 ? 1000000 : left));
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
+json_t *zdu_ctl_call(const char *path, const char *request, int timeout_ms, enum zdu_err *errp,
+		     char *err, size_t err_size)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int64_t deadline = (int64_t)zdu_now_ms() + timeout_ms;
+	size_t len = 0, cap = 65536, off = 0, rlen = strlen(request);
+	char *buf = NULL, line[ZDU_CTL_LINE_MAX + 2];
+	json_error_t jerr;
+	json_t *obj = NULL;
+	int fd;
+
+	*errp = ZDU_ERR_IO;
+	if (snprintf(line, sizeof(line), "%s\n", request) >= (int)sizeof(line)) {
+		snprintf(err, err_size, "request too long");
+		return NULL;
+	}
+	rlen++;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, err_size, "socket: %s", strerror(errno));
+		return NULL;
+	}
+	zdu_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			*errp = ZDU_ERR_NOT_RUNNING;
+		snprintf(err, err_size, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	while (off < rlen) {
+		ssize_t w = send(fd, line + off, rlen - off, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			snprintf(err, err_size, "control socket %s: send: %s", path, strerror(errno));
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (wait_fd(fd, POLLIN, deadline) <= 0) {
+			*errp = ZDU_ERR_TIMEOUT;
+			snprintf(err, err_size, "control socket %s: no answer within %d ms", path, timeout_ms);
+			goto out;
+		}
+		r = recv(fd, buf + len, cap - len - 1, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, err_size, "control socket %s: recv: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (memchr(buf, '\n', len))
+			break;
+		if (len + 1 >= cap) {
+			*errp = ZDU_ERR_PROTO;
+			snprintf(err, err_size, "control socket %s: answer over %zu bytes", path, cap);
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	obj = json_loads(buf, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (!obj || !json_is_object(obj)) {
+		json_decref(obj);
+		obj = NULL;
+		*errp = ZDU_ERR_PROTO;
+		snprintf(err, err_size, "control socket %s: bad answer: %s", path,
+			 len ? jerr.text : "empty (is another program listening there?)");
+		goto out;
+	}
+	*errp = ZDU_OK;
+out:
+	free(buf);
+	close(fd);
+	return obj;
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+	char key[64];
+	const char *dot;
+
+	while ((dot = strchr(path, '.'))) {
+		size_t n = (size_t)(dot - path);
+
+		if (n >= sizeof(key))
+			return "";
+		memcpy(key, path, n);
+		key[n] = '\0';
+		o = json_object_get(o, key);
+		path = dot + 1;
+	}
+	o = json_object_get(o, path);
+	return json_is_string(o) ? json_string_value(o) : "";
+}
+
+static void print_status(json_t *st)
+{
+	json_t *flag = json_object_get(st, "flag");
+	json_t *conns = json_object_get(st, "connections");
+
+	printf("reply:       %s\n", jstr(st, "reply"));
+	printf("  because:   %s\n", jstr(st, "cause"));
+	if (json_is_true(json_object_get(flag, "active")))
+		printf("maintenance: %s, \"%s\" since %s by %s\n", jstr(flag, "mode"), jstr(flag, "reason"),
+		       jstr(flag, "since"), jstr(flag, "by"));
+	else
+		printf("maintenance: off\n");
+	if (json_is_string(json_object_get(flag, "error")))
+		printf("  flag error: %s\n", jstr(flag, "error"));
+	printf("health:      %s", jstr(st, "health.state"));
+	if (*jstr(st, "health.version"))
+		printf(", nova-api %s (min %s)", jstr(st, "health.version"), jstr(st, "health.min_version"));
+	if (*jstr(st, "health.reason"))
+		printf(", %s", jstr(st, "health.reason"));
+	printf("\n");
+	printf("connections: %lld current, %lld answered\n",
+	       (long long)json_integer_value(json_object_get(conns, "current")),
+	       (long long)json_integer_value(json_object_get(conns, "accepted")));
+	printf("uptime:      %llds (pid %lld, zdu-agent %s)\n",
+	       (long long)json_integer_value(json_object_get(st, "uptime_s")),
+	       (long long)json_integer_value(json_object_get(st, "pid")), jstr(st, "version"));
+}
+
+int zdu_cli_status(const struct zdu_config *cfg, int json)
+{
+	char err[512];
+	enum zdu_err e;
+	json_t *st = zdu_ctl_call(cfg->control_socket, "status", 5000, &e, err, sizeof(err));
+
+	if (!st) {
+		struct zdu_flag flag;
+
+		zdu_flag_read(cfg->flag_file, &flag);
+		if (json) {
+			json_t *o = json_pack("{s:b,s:b,s:s,s:{s:b,s:s,s:s,s:s}}", "ok", 0, "running", 0,
+					      "error", err, "flag", "active", flag.mode != ZDU_FLAG_OFF,
+					      "mode", zdu_flag_mode_name(flag.mode), "reason", flag.reason,
+					      "error", flag.error);
+
+			json_dumpf(o, stdout, JSON_COMPACT);
+			printf("\n");
+			json_decref(o);
+		} else {
+			fprintf(stderr, "zdu-agent: the daemon does not answer: %s\n", err);
+			printf("maintenance: %s%s%s\n", zdu_flag_mode_name(flag.mode),
+			       flag.reason[0] ? ", " : "", flag.reason);
+			if (flag.error[0])
+				printf("  flag error: %s\n", flag.error);
+		}
+		return ZDU_EXIT_ERROR;
+	}
+	if (json) {
+		json_object_set_new(st, "running", json_true());
+		json_dumpf(st, stdout, JSON_COMPACT);
+		printf("\n");
+	} else {
+		print_status(st);
+	}
+	json_decref(st);
+	return ZDU_EXIT_OK;
+}
+
+int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m)
+{
+	struct zdu_flag flag = { .mode = ZDU_FLAG_OFF };
+	char err[512];
+	enum zdu_err e;
+	json_t *st, *ff;
+
+	if (m->on) {
+		flag.mode = m->mode;
+		zdu_text_sanitize(flag.reason, sizeof(flag.reason), m->reason ? m->reason : "",
+				  m->reason ? strlen(m->reason) : 0);
+		zdu_flag_stamp(&flag);
+	}
+	if (zdu_flag_write(cfg->flag_file, &flag, err, sizeof(err)) != ZDU_OK) {
+		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", err);
+		return ZDU_EXIT_ERROR;
+	}
+
+	st = zdu_ctl_call(cfg->control_socket, "sync", 5000, &e, err, sizeof(err));
+	if (!st) {
+		if (e == ZDU_ERR_NOT_RUNNING) {
+			printf("maintenance %s written to %s; the agent is not running: it replies "
+			       "accordingly once started\n",
+			       m->on ? zdu_flag_mode_name(flag.mode) : "off", cfg->flag_file);
+			return m->wait ? ZDU_EXIT_ERROR : ZDU_EXIT_OK;
+		}
+		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n",
+			cfg->flag_file, err);
+		return ZDU_EXIT_ERROR;
+	}
+	/* Confirmation: the daemon's reading of the file is what we wrote. */
+	ff = json_object_get(json_object_get(st, "flag"), "file");
+	if (strcmp(jstr(ff, "mode"), zdu_flag_mode_name(flag.mode)) != 0 ||
+	    (m->on && strcmp(jstr(ff, "since"), flag.since) != 0)) {
+		fprintf(stderr,
+			"zdu-agent: the daemon reads flag mode \"%s\" from %s, not what was written "
+			"(\"%s\"): was it changed meanwhile, or does the daemon use another file?\n",
+			jstr(ff, "mode"), cfg->flag_file, zdu_flag_mode_name(flag.mode));
+		json_decref(st);
+		return ZDU_EXIT_ERROR;
+	}
+	if (m->json) {
+		json_dumpf(st, stdout, JSON_COMPACT);
+		printf("\n");
+	} else {
+		printf("maintenance %s; HAProxy now gets: %s\n", m->on ? zdu_flag_mode_name(flag.mode) : "off",
+		       jstr(st, "reply"));
+	}
+	json_decref(st);
+	if (m->wait) {
+		char req[64];
+		json_t *w;
+
+		snprintf(req, sizeof(req), "wait-drained %d", m->wait_s * 1000);
+		w = zdu_ctl_call(cfg->control_socket, req, m->wait_s * 1000 + 5000, &e, err, sizeof(err));
+		if (!w) {
+			fprintf(stderr, "zdu-agent: waiting for the drain: %s\n", err);
+			return e == ZDU_ERR_TIMEOUT ? ZDU_EXIT_TIMEOUT : ZDU_EXIT_ERROR;
+		}
+		if (!json_is_true(json_object_get(w, "ok"))) {
+			fprintf(stderr, "zdu-agent: waiting for the drain: %s\n", jstr(w, "error"));
+			json_decref(w);
+			return ZDU_EXIT_ERROR;
+		}
+		if (!json_is_true(json_object_get(w, "drained"))) {
+			fprintf(stderr, "zdu-agent: not drained after %d s; the node stays in maintenance\n",
+				m->wait_s);
+			json_decref(w);
+			return ZDU_EXIT_TIMEOUT;
+		}
+		printf("drained\n");
+		json_decref(w);
+	}
+	return ZDU_EXIT_OK;
+}

@@ -1,0 +1,533 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "zdu/common.h"
+#include "zdu/config.h"
+#include "zdu/log.h"
+
+static const char *const log_levels[] = { "error", "warning", "notice", "info", "debug", NULL };
+static const char *const fail_actions[] = { "down", "drain", "zero", NULL };
+
+#define OFF(field) offsetof(struct zdu_config, field)
+#define KEY_INT(g, n, f, lo, hi, d, doc) { g, n, ZDU_CT_INT, OFF(f), lo, hi, NULL, d, NULL, doc }
+#define KEY_BOOL(g, n, f, d, doc) { g, n, ZDU_CT_BOOL, OFF(f), 0, 1, NULL, d, NULL, doc }
+#define KEY_STR(g, n, f, d, doc) { g, n, ZDU_CT_STRING, OFF(f), 0, 0, NULL, 0, d, doc }
+#define KEY_LIST(g, n, f, d, doc) { g, n, ZDU_CT_STRLIST, OFF(f), 0, 0, NULL, 0, d, doc }
+#define KEY_ENUM(g, n, f, ch, d, doc) { g, n, ZDU_CT_ENUM, OFF(f), 0, 0, ch, d, NULL, doc }
+
+static const struct zdu_config_key keys[] = {
+	KEY_LIST("agent", "listen", listen, "0.0.0.0:9777",
+		 "Addresses the agent-check listener binds, as \"host:port\", \"[ipv6]:port\" or "
+		 "\"*:port\". 9777 is used by no OpenStack service."),
+	KEY_INT("agent", "weight", weight, 1, 100, 100,
+		"Percentage of the server's configured weight sent in ready replies (\"up ready 100%\"). "
+		"Configure the server with weight 100 in HAProxy: percentages of weight 1 round down to 0."),
+	KEY_INT("agent", "max_connections", max_connections, 1, 1000000, 4096,
+		"Most agent-check connections held at once. Every connection gets its reply on accept; "
+		"past this limit the oldest held connection is closed to make room."),
+	KEY_INT("agent", "connection_timeout_ms", connection_timeout_ms, 10, 600000, 2000,
+		"How long a connection is held after its reply, waiting for the peer to close."),
+	KEY_INT("agent", "max_request_bytes", max_request_bytes, 0, 1048576, 1024,
+		"Most bytes read and discarded from a peer (HAProxy's agent-send string); a peer sending "
+		"more is disconnected."),
+	KEY_STR("flag", "file", flag_file, "/var/lib/zdu-agent/maintenance",
+		"The maintenance flag file. Its presence means maintenance; see zdu-agent(8) for its format."),
+	KEY_INT("flag", "poll_interval_ms", flag_poll_ms, 50, 600000, 1000,
+		"Fallback re-read of the flag file, in case a file-system event is missed."),
+	KEY_STR("control", "socket", control_socket, "/run/zdu-agent/control.sock",
+		"Unix socket on which the daemon answers the CLI (status, confirmation of a flag change)."),
+	KEY_STR("control", "mode", control_mode, "0660", "Permissions of the control socket, in octal."),
+	KEY_STR("control", "group", control_group, "",
+		"Group owning the control socket, so members can run zdu-agent --status; empty keeps the "
+		"daemon's group."),
+	KEY_INT("control", "max_clients", control_max_clients, 1, 1024, 16,
+		"Most control clients served at once; more are refused."),
+	KEY_INT("control", "timeout_ms", control_timeout_ms, 100, 600000, 5000,
+		"A control client that has not sent its request line within this time is disconnected."),
+	KEY_ENUM("log", "level", log_level, log_levels, 3, "Least severe message logged."),
+	KEY_BOOL("probe", "enabled", probe_enabled, 1,
+		 "Probe the local nova-api. Disabled, the node is assumed healthy."),
+	KEY_STR("probe", "url", probe_url, "http://127.0.0.1:8774/v2.1/",
+		"Version document of the local nova-api (http or https)."),
+	KEY_INT("probe", "interval_ms", probe_interval_ms, 100, 3600000, 2000, "Time between two probes."),
+	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
+		"Total time allowed for one probe."),
+	KEY_INT("probe", "connect_timeout_ms", probe_connect_timeout_ms, 10, 600000, 500,
+		"Time allowed for connecting to nova-api."),
+	KEY_INT("probe", "rise", probe_rise, 1, 1000, 2,
+		"Successful probes in a row before the node counts as healthy."),
+	KEY_INT("probe", "fall", probe_fall, 1, 1000, 3,
+		"Failed probes in a row before the node counts as unhealthy."),
+	KEY_INT("probe", "max_body_bytes", probe_max_body_bytes, 256, 16777216, 65536,
+		"Largest version document accepted; a larger body is a failed probe."),
+	KEY_ENUM("probe", "on_failure", probe_on_failure, fail_actions, 0,
+		 "What an unhealthy node replies: \"down\" (HAProxy marks it DOWN), \"drain\" "
+		 "(no new sessions) or \"zero\" (weight 0%)."),
+	KEY_STR("probe", "healthcheck_url", probe_healthcheck_url, "",
+		"Optional oslo healthcheck URL (nova's /healthcheck); when it answers that it is disabled "
+		"by file the node is drained. Empty: not probed."),
+	KEY_STR("probe", "ca_file", probe_ca_file, "", "CA bundle for https probes; empty: system default."),
+	KEY_STR("probe", "client_cert", probe_client_cert, "", "Client certificate (PEM) for https probes."),
+	KEY_STR("probe", "client_key", probe_client_key, "", "Client key (PEM) for https probes."),
+	KEY_BOOL("probe", "verify", probe_verify, 1, "Verify the server certificate of https probes."),
+	KEY_LIST("probe", "headers", probe_headers, NULL,
+		 "Extra request headers, each \"Name: value\"."),
+	KEY_INT("slowstart", "duration_ms", slowstart_ms, 0, 3600000, 0,
+		"After the node becomes healthy or leaves maintenance, ramp the weight linearly from "
+		"start_percent to the full weight over this time; 0 disables slow start."),
+	KEY_INT("slowstart", "start_percent", slowstart_start_pct, 0, 100, 10,
+		"Weight percentage at the start of the slow start ramp."),
+};
+
+const struct zdu_config_key *zdu_config_keys(size_t *n)
+{
+	*n = ZDU_ARRAY_SIZE(keys);
+	return keys;
+}
+
+const char *zdu_fail_action_name(int action)
+{
+	if (action < 0 || action > 2)
+		return "?";
+	return fail_actions[action];
+}
+
+#define FIELD(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->offset))
+
+static void strlist_free(struct zdu_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int strlist_push(struct zdu_strlist *l, const char *s)
+{
+	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	l->v = v;
+	if (!(l->v[l->n] = strdup(s)))
+		return -1;
+	l->n++;
+	return 0;
+}
+
+void zdu_config_free(struct zdu_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++) {
+		const struct zdu_config_key *k = &keys[i];
+
+		if (k->type == ZDU_CT_STRING) {
+			free(*FIELD(cfg, k, char *));
+			*FIELD(cfg, k, char *) = NULL;
+		} else if (k->type == ZDU_CT_STRLIST) {
+			strlist_free(FIELD(cfg, k, struct zdu_strlist));
+		}
+	}
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+enum zdu_err zdu_config_defaults(struct zdu_config *cfg)
+{
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++) {
+		const struct zdu_config_key *k = &keys[i];
+
+		switch (k->type) {
+		case ZDU_CT_INT:
+		case ZDU_CT_BOOL:
+		case ZDU_CT_ENUM:
+			*FIELD(cfg, k, int) = (int)k->def_int;
+			break;
+		case ZDU_CT_STRING:
+			if (!(*FIELD(cfg, k, char *) = strdup(k->def_str)))
+				goto nomem;
+			break;
+		case ZDU_CT_STRLIST:
+			if (k->def_str && strlist_push(FIELD(cfg, k, struct zdu_strlist), k->def_str) < 0)
+				goto nomem;
+			break;
+		}
+	}
+	return ZDU_OK;
+nomem:
+	zdu_config_free(cfg);
+	return ZDU_ERR_NOMEM;
+}
+
+int zdu_parse_hostport(const char *s, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		return -1;
+
+	if (*s != '[') {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		if (strcmp(host, "*") == 0)
+			sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+struct loader {
+	struct zdu_config *cfg;
+	const char *name;
+	char *err;
+	size_t err_size;
+};
+
+static enum zdu_err fail(struct loader *ld, enum zdu_err code, const config_setting_t *s,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum zdu_err fail(struct loader *ld, enum zdu_err code, const config_setting_t *s,
+			 const char *fmt, ...)
+{
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	int line = s ? (int)config_setting_source_line(s) : 0;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(ld->err, ld->err_size, "%s:%d: %s", file ? file : ld->name, line, msg);
+	return code;
+}
+
+static const struct zdu_config_key *find_key(const char *group, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].group, group) == 0 && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int group_known(const char *group)
+{
+	size_t i;
+
+	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].group, group) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	}
+	return "something else";
+}
+
+static enum zdu_err set_key(struct loader *ld, const struct zdu_config_key *k, const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	const char *kn = config_setting_name(s);
+	char full[96];
+
+	snprintf(full, sizeof(full), "%s.%s", k->group, kn);
+	switch (k->type) {
+	case ZDU_CT_INT: {
+		long long v;
+
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected an integer, got %s", full, type_name(t));
+		v = config_setting_get_int64(s);
+		if (v < k->min || v > k->max)
+			return fail(ld, ZDU_ERR_RANGE, s, "%s: %lld is out of range (%lld to %lld)", full, v,
+				    k->min, k->max);
+		*FIELD(ld->cfg, k, int) = (int)v;
+		break;
+	}
+	case ZDU_CT_BOOL:
+		if (t != CONFIG_TYPE_BOOL)
+			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected true or false, got %s", full, type_name(t));
+		*FIELD(ld->cfg, k, int) = config_setting_get_bool(s);
+		break;
+	case ZDU_CT_STRING: {
+		char *dup;
+
+		if (t != CONFIG_TYPE_STRING)
+			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a string, got %s", full, type_name(t));
+		if (!(dup = strdup(config_setting_get_string(s))))
+			return ZDU_ERR_NOMEM;
+		free(*FIELD(ld->cfg, k, char *));
+		*FIELD(ld->cfg, k, char *) = dup;
+		break;
+	}
+	case ZDU_CT_ENUM: {
+		const char *v;
+		int i;
+
+		if (t != CONFIG_TYPE_STRING)
+			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a string, got %s", full, type_name(t));
+		v = config_setting_get_string(s);
+		for (i = 0; k->choices[i]; i++)
+			if (strcmp(v, k->choices[i]) == 0)
+				break;
+		if (!k->choices[i]) {
+			char choices[128] = "";
+
+			for (i = 0; k->choices[i]; i++) {
+				if (i)
+					strncat(choices, ", ", sizeof(choices) - strlen(choices) - 1);
+				strncat(choices, k->choices[i], sizeof(choices) - strlen(choices) - 1);
+			}
+			return fail(ld, ZDU_ERR_RANGE, s, "%s: unknown value \"%.64s\" (one of: %s)", full, v,
+				    choices);
+		}
+		*FIELD(ld->cfg, k, int) = i;
+		break;
+	}
+	case ZDU_CT_STRLIST: {
+		struct zdu_strlist *l = FIELD(ld->cfg, k, struct zdu_strlist);
+		int i, n;
+
+		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a list of strings like [ \"a\", \"b\" ], got %s",
+				    full, type_name(t));
+		strlist_free(l);
+		n = config_setting_length(s);
+		for (i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+			if (config_setting_type(e) != CONFIG_TYPE_STRING)
+				return fail(ld, ZDU_ERR_TYPE, e, "%s: item %d: expected a string, got %s", full,
+					    i + 1, type_name(config_setting_type(e)));
+			if (strlist_push(l, config_setting_get_string(e)) < 0)
+				return ZDU_ERR_NOMEM;
+		}
+		break;
+	}
+	}
+	return ZDU_OK;
+}
+
+/* Checks that need more than a type and a range. */
+static enum zdu_err check_values(struct loader *ld, config_t *lc)
+{
+	struct zdu_config *cfg = ld->cfg;
+	const config_setting_t *s;
+	struct sockaddr_storage ss;
+	size_t i;
+	char *end;
+	long mode;
+
+	s = config_lookup(lc, "agent.listen");
+	if (cfg->listen.n == 0)
+		return fail(ld, ZDU_ERR_RANGE, s, "agent.listen: at least one address is needed");
+	for (i = 0; i < cfg->listen.n; i++)
+		if (zdu_parse_hostport(cfg->listen.v[i], &ss) < 0)
+			return fail(ld, ZDU_ERR_PARSE, s,
+				    "agent.listen: \"%.80s\" is not host:port, [ipv6]:port or *:port",
+				    cfg->listen.v[i]);
+
+	s = config_lookup(lc, "flag.file");
+	if (cfg->flag_file[0] != '/' || cfg->flag_file[strlen(cfg->flag_file) - 1] == '/')
+		return fail(ld, ZDU_ERR_RANGE, s, "flag.file: \"%.200s\" must be an absolute file path",
+			    cfg->flag_file);
+
+	s = config_lookup(lc, "control.socket");
+	if (cfg->control_socket[0] != '/' || strlen(cfg->control_socket) >= 108)
+		return fail(ld, ZDU_ERR_RANGE, s,
+			    "control.socket: \"%.200s\" must be an absolute path under 108 bytes",
+			    cfg->control_socket);
+	s = config_lookup(lc, "control.mode");
+	errno = 0;
+	mode = strtol(cfg->control_mode, &end, 8);
+	if (errno || *end || end == cfg->control_mode || mode < 0 || mode > 0777)
+		return fail(ld, ZDU_ERR_RANGE, s, "control.mode: \"%.32s\" is not an octal mode like \"0660\"",
+			    cfg->control_mode);
+
+	s = config_lookup(lc, "probe.url");
+	if (strncmp(cfg->probe_url, "http://", 7) != 0 && strncmp(cfg->probe_url, "https://", 8) != 0)
+		return fail(ld, ZDU_ERR_RANGE, s, "probe.url: \"%.200s\" must start with http:// or https://",
+			    cfg->probe_url);
+	s = config_lookup(lc, "probe.healthcheck_url");
+	if (cfg->probe_healthcheck_url[0] && strncmp(cfg->probe_healthcheck_url, "http://", 7) != 0 &&
+	    strncmp(cfg->probe_healthcheck_url, "https://", 8) != 0)
+		return fail(ld, ZDU_ERR_RANGE, s,
+			    "probe.healthcheck_url: \"%.200s\" must start with http:// or https://",
+			    cfg->probe_healthcheck_url);
+	s = config_lookup(lc, "probe.headers");
+	for (i = 0; i < cfg->probe_headers.n; i++) {
+		const char *h = cfg->probe_headers.v[i];
+		const char *c = strchr(h, ':');
+
+		if (!c || c == h || strpbrk(h, "\r\n"))
+			return fail(ld, ZDU_ERR_PARSE, s, "probe.headers: \"%.80s\" is not \"Name: value\"", h);
+	}
+	if (cfg->probe_timeout_ms > cfg->probe_interval_ms)
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.timeout_ms"),
+			    "probe.timeout_ms: %d is longer than probe.interval_ms (%d)", cfg->probe_timeout_ms,
+			    cfg->probe_interval_ms);
+	if (cfg->probe_client_key[0] && !cfg->probe_client_cert[0])
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.client_key"),
+			    "probe.client_key: given without probe.client_cert");
+	return ZDU_OK;
+}
+
+static enum zdu_err load(struct loader *ld, config_t *lc)
+{
+	config_setting_t *root = config_root_setting(lc);
+	enum zdu_err err;
+	int i, j, ng;
+
+	ng = config_setting_length(root);
+	for (i = 0; i < ng; i++) {
+		config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
+		const char *gname = config_setting_name(g);
+
+		if (!group_known(gname))
+			return fail(ld, ZDU_ERR_UNKNOWN_KEY, g, "%s: unknown section", gname);
+		if (!config_setting_is_group(g))
+			return fail(ld, ZDU_ERR_TYPE, g, "%s: expected a group like %s: { ... };", gname, gname);
+		for (j = 0; j < config_setting_length(g); j++) {
+			config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+			const struct zdu_config_key *k = find_key(gname, config_setting_name(s));
+
+			if (!k)
+				return fail(ld, ZDU_ERR_UNKNOWN_KEY, s, "%s.%s: unknown key", gname,
+					    config_setting_name(s));
+			if ((err = set_key(ld, k, s)) != ZDU_OK)
+				return err;
+		}
+	}
+	return check_values(ld, lc);
+}
+
+static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, struct zdu_config *cfg,
+				char *err, size_t err_size)
+{
+	struct loader ld = { cfg, name, err, err_size };
+	enum zdu_err rc;
+
+	if (!read_ok) {
+		const char *f = config_error_file(lc);
+
+		snprintf(err, err_size, "%s:%d: %s", f ? f : name, config_error_line(lc), config_error_text(lc));
+		config_destroy(lc);
+		return ZDU_ERR_PARSE;
+	}
+	if ((rc = zdu_config_defaults(cfg)) != ZDU_OK) {
+		config_destroy(lc);
+		snprintf(err, err_size, "%s: out of memory", name);
+		return rc;
+	}
+	rc = load(&ld, lc);
+	config_destroy(lc);
+	if (rc == ZDU_OK && !(cfg->path = strdup(name)))
+		rc = ZDU_ERR_NOMEM;
+	if (rc != ZDU_OK) {
+		if (rc == ZDU_ERR_NOMEM)
+			snprintf(err, err_size, "%s: out of memory", name);
+		zdu_config_free(cfg);
+	}
+	return rc;
+}
+
+enum zdu_err zdu_config_load(const char *path, int missing_ok, struct zdu_config *cfg, char *err,
+			     size_t err_size)
+{
+	config_t lc;
+	FILE *f;
+
+	memset(cfg, 0, sizeof(*cfg));
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT && missing_ok) {
+			enum zdu_err rc = zdu_config_defaults(cfg);
+
+			if (rc == ZDU_OK && !(cfg->path = strdup(path)))
+				rc = ZDU_ERR_NOMEM;
+			return rc;
+		}
+		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+		return ZDU_ERR_IO;
+	}
+	fclose(f);
+	config_init(&lc);
+	return load_common(&lc, config_read_file(&lc, path) == CONFIG_TRUE, path, cfg, err, err_size);
+}
+
+enum zdu_err zdu_config_load_string(const char *text, const char *name, struct zdu_config *cfg,
+				    char *err, size_t err_size)
+{
+	config_t lc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* A string has no directory to include from; refusing keeps the fuzzer
+	 * from reading the machine's files. */
+	if (strstr(text, "@include")) {
+		snprintf(err, err_size, "%s:0: @include is not allowed here", name);
+		return ZDU_ERR_PARSE;
+	}
+	config_init(&lc);
+	return load_common(&lc, config_read_string(&lc, text) == CONFIG_TRUE, name, cfg, err, err_size);
+}

@@ -1,0 +1,82 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zdu/common.h"
+#include "zdu/control_proto.h"
+
+static const char *const cmd_names[] = {
+	[ZDU_CTL_STATUS] = "status",
+	[ZDU_CTL_SYNC] = "sync",
+	[ZDU_CTL_WAIT_DRAINED] = "wait-drained",
+	[ZDU_CTL_PING] = "ping",
+};
+
+const char *zdu_ctl_cmd_name(enum zdu_ctl_cmd cmd)
+{
+	if ((size_t)cmd >= ZDU_ARRAY_SIZE(cmd_names))
+		return "?";
+	return cmd_names[cmd];
+}
+
+enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req, char *err,
+			   size_t err_size)
+{
+	char buf[ZDU_CTL_LINE_MAX + 1];
+	char *word, *arg, *end, *save = NULL;
+	size_t i;
+
+	memset(req, 0, sizeof(*req));
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len > ZDU_CTL_LINE_MAX) {
+		snprintf(err, err_size, "request line over %d bytes", ZDU_CTL_LINE_MAX);
+		return ZDU_ERR_TOO_BIG;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if ((c < 0x20 && c != '\t') || c >= 0x7f) {
+			snprintf(err, err_size, "byte %zu: not printable text", i);
+			return ZDU_ERR_PROTO;
+		}
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+
+	word = strtok_r(buf, " \t", &save);
+	if (!word) {
+		snprintf(err, err_size, "empty request");
+		return ZDU_ERR_PROTO;
+	}
+	arg = strtok_r(NULL, " \t", &save);
+	if (strtok_r(NULL, " \t", &save)) {
+		snprintf(err, err_size, "%.32s: too many arguments", word);
+		return ZDU_ERR_PROTO;
+	}
+	for (i = 0; i < ZDU_ARRAY_SIZE(cmd_names); i++)
+		if (strcmp(word, cmd_names[i]) == 0)
+			break;
+	if (i == ZDU_ARRAY_SIZE(cmd_names)) {
+		snprintf(err, err_size, "unknown command \"%.32s\"", word);
+		return ZDU_ERR_PROTO;
+	}
+	req->cmd = (enum zdu_ctl_cmd)i;
+	if (req->cmd == ZDU_CTL_WAIT_DRAINED) {
+		if (!arg) {
+			snprintf(err, err_size, "wait-drained: needs a timeout in milliseconds");
+			return ZDU_ERR_PROTO;
+		}
+		errno = 0;
+		req->arg_ms = strtoll(arg, &end, 10);
+		if (errno || *end || req->arg_ms < 0 || req->arg_ms > 86400000LL) {
+			snprintf(err, err_size, "wait-drained: \"%.32s\" is not 0 to 86400000 ms", arg);
+			return ZDU_ERR_PROTO;
+		}
+	} else if (arg) {
+		snprintf(err, err_size, "%s: takes no argument", word);
+		return ZDU_ERR_PROTO;
+	}
+	return ZDU_OK;
+}

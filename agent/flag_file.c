@@ -1,0 +1,129 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "zdu/flag.h"
+#include "zdu/flag_file.h"
+#include "zdu/log.h"
+
+void zdu_flag_file_check(struct zdu_flag_file *ff, const char *cause)
+{
+	struct zdu_flag flag;
+	struct zdu_event ev = { .kind = ZDU_EV_FLAG, .src = ZDU_SRC_FILE, .flag = &flag };
+	char why[160];
+
+	zdu_flag_read(ff->path, &flag);
+	ff->reads++;
+	if (flag.mode == ZDU_FLAG_OFF)
+		snprintf(why, sizeof(why), "%s: flag file %s absent", cause, ff->path);
+	else
+		snprintf(why, sizeof(why), "%s: flag file %s set (%s)", cause, ff->path,
+			 zdu_flag_mode_name(flag.mode));
+	ev.cause = why;
+	zdu_state_apply(ff->state, &ev);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct zdu_flag_file *ff = h->data;
+
+	(void)events;
+	if (status < 0) {
+		zdu_log_warn("watching %s: %s; falling back to re-reading it periodically", ff->dir,
+			     uv_strerror(status));
+		uv_fs_event_stop(h);
+		ff->watching = 0;
+		return;
+	}
+	/* No name means the kernel could not say which entry: read anyway. */
+	if (filename && strcmp(filename, ff->base) != 0)
+		return;
+	zdu_flag_file_check(ff, "file event");
+}
+
+static void on_poll(uv_timer_t *t)
+{
+	struct zdu_flag_file *ff = t->data;
+
+	/* The directory may have been replaced (the watch then sees nothing):
+	 * try to watch again. */
+	if (!ff->watching && uv_fs_event_start(&ff->ev, on_fs_event, ff->dir, 0) == 0) {
+		ff->watching = 1;
+		zdu_log_info("watching %s for flag changes again", ff->dir);
+	}
+	zdu_flag_file_check(ff, "periodic check");
+}
+
+void zdu_flag_file_set_poll(struct zdu_flag_file *ff, int poll_ms)
+{
+	uv_timer_start(&ff->poll, on_poll, (uint64_t)poll_ms, (uint64_t)poll_ms);
+}
+
+static void ff_free(struct zdu_flag_file *ff)
+{
+	free(ff->path);
+	free(ff->dir);
+	free(ff);
+}
+
+struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, struct zdu_state *state, const char *path,
+					int poll_ms, char *err, size_t err_size)
+{
+	struct zdu_flag_file *ff;
+	struct stat st;
+	char *slash;
+	int r;
+
+	ff = calloc(1, sizeof(*ff));
+	if (!ff || !(ff->path = strdup(path)) || !(ff->dir = strdup(path))) {
+		if (ff)
+			ff_free(ff);
+		snprintf(err, err_size, "flag.file: out of memory");
+		return NULL;
+	}
+	ff->loop = loop;
+	ff->state = state;
+	slash = strrchr(ff->dir, '/');
+	ff->base = ff->path + (slash - ff->dir) + 1;
+	slash[slash == ff->dir ? 1 : 0] = '\0';
+	if (stat(ff->dir, &st) < 0) {
+		snprintf(err, err_size, "flag.file: directory %s: %s", ff->dir, strerror(errno));
+		ff_free(ff);
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, err_size, "flag.file: %s is not a directory", ff->dir);
+		ff_free(ff);
+		return NULL;
+	}
+
+	uv_fs_event_init(loop, &ff->ev);
+	uv_timer_init(loop, &ff->poll);
+	ff->ev.data = ff->poll.data = ff;
+	ff->nopen = 2;
+	r = uv_fs_event_start(&ff->ev, on_fs_event, ff->dir, 0);
+	if (r < 0)
+		zdu_log_warn("cannot watch %s (%s): re-reading the flag every %d ms instead", ff->dir,
+			     uv_strerror(r), poll_ms);
+	else
+		ff->watching = 1;
+	zdu_flag_file_set_poll(ff, poll_ms);
+	zdu_flag_file_check(ff, "start");
+	return ff;
+}
+
+static void ff_closed(uv_handle_t *h)
+{
+	struct zdu_flag_file *ff = h->data;
+
+	if (--ff->nopen == 0)
+		ff_free(ff);
+}
+
+void zdu_flag_file_close(struct zdu_flag_file *ff)
+{
+	uv_close((uv_handle_t *)&ff->ev, ff_closed);
+	uv_close((uv_handle_t *)&ff->poll, ff_closed);
+}

@@ -1,0 +1,140 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "zdu/common.h"
+#include "zdu/flag.h"
+#include "zdu/reply.h"
+
+const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node)
+{
+	if (node->flag[ZDU_SRC_FILE].mode != ZDU_FLAG_OFF)
+		return &node->flag[ZDU_SRC_FILE];
+	return &node->flag[ZDU_SRC_ETCD];
+}
+
+struct reply_buf {
+	char *p;
+	size_t size, len;
+	int reasons; /* reason parts written after '#' */
+};
+
+static void put(struct reply_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	/* Keep room for the newline; a reply cut short still parses. */
+	if (b->len + 1 >= b->size)
+		return;
+	if (n > b->size - b->len - 2)
+		n = b->size - b->len - 2;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void token(struct reply_buf *b, const char *tok)
+{
+	if (b->len)
+		put(b, " ");
+	put(b, tok);
+}
+
+static void reason(struct reply_buf *b, const char *prefix, const char *text)
+{
+	put(b, b->reasons++ ? "; " : (b->len ? " #" : "#"));
+	put(b, prefix);
+	if (text && *text) {
+		if (*prefix)
+			put(b, ": ");
+		put(b, text);
+	}
+}
+
+size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t size)
+{
+	struct reply_buf b = { buf, size, 0, 0 };
+	const struct zdu_health_state *h = &node->health;
+	const struct zdu_flag *flag = zdu_node_flag(node);
+	int down = h->health == ZDU_HEALTH_DOWN;
+	const char *op = NULL, *admin = NULL;
+	int weighted = 0;
+	char pct[16];
+
+	if (size < 2)
+		return 0;
+	buf[0] = '\0';
+
+	switch (h->health) {
+	case ZDU_HEALTH_UNKNOWN:
+		op = NULL; /* no verdict yet: HAProxy's own check decides */
+		break;
+	case ZDU_HEALTH_UP:
+	case ZDU_HEALTH_UNCHECKED:
+		op = "up";
+		break;
+	case ZDU_HEALTH_DOWN:
+		op = node->on_failure == ZDU_FAIL_DOWN ? "down" : "up";
+		break;
+	}
+
+	switch (flag->mode) {
+	case ZDU_FLAG_OFF:
+		if ((down && node->on_failure == ZDU_FAIL_DRAIN) || h->disabled) {
+			admin = "drain";
+		} else {
+			admin = "ready";
+			weighted = 1;
+		}
+		break;
+	case ZDU_FLAG_DRAIN:
+		admin = "drain";
+		break;
+	case ZDU_FLAG_MAINT:
+		admin = "maint";
+		break;
+	case ZDU_FLAG_LB:
+		admin = NULL; /* the load balancer owns the administrative state */
+		weighted = 1;
+		break;
+	}
+
+	if (op)
+		token(&b, op);
+	if (admin)
+		token(&b, admin);
+	if (weighted) {
+		unsigned w = (down && node->on_failure == ZDU_FAIL_ZERO) ? 0 : node->weight_pct;
+
+		snprintf(pct, sizeof(pct), "%u%%", w);
+		token(&b, pct);
+	}
+
+	if (down)
+		reason(&b, "", h->reason[0] ? h->reason : "nova-api: unhealthy");
+	else if (h->disabled)
+		reason(&b, "", h->disabled_reason[0] ? h->disabled_reason : "nova-api: disabled");
+	if (flag->mode != ZDU_FLAG_OFF) {
+		const char *what = flag->mode == ZDU_FLAG_LB ? "lb-managed" : "maintenance";
+
+		if (flag->error[0]) {
+			char text[ZDU_REASON_MAX + 32];
+
+			snprintf(text, sizeof(text), "bad flag: %s", flag->error);
+			reason(&b, what, text);
+		} else {
+			reason(&b, what, flag->reason);
+		}
+	}
+	if (!down && h->health == ZDU_HEALTH_UP && h->version[0]) {
+		char v[ZDU_VERSION_MAX + 16];
+
+		snprintf(v, sizeof(v), "nova-api %s", h->version);
+		reason(&b, v, NULL);
+	} else if (h->health == ZDU_HEALTH_UNKNOWN) {
+		reason(&b, "nova-api", "not probed yet");
+	}
+
+	buf[b.len++] = '\n';
+	buf[b.len] = '\0';
+	return b.len;
+}

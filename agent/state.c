@@ -1,0 +1,117 @@
+#include <string.h>
+
+#include "zdu/common.h"
+#include "zdu/flag.h"
+#include "zdu/log.h"
+#include "zdu/reply.h"
+#include "zdu/state.h"
+
+void zdu_state_init(struct zdu_state *st, unsigned weight_pct, enum zdu_fail_action on_failure,
+		    enum zdu_health initial)
+{
+	memset(st, 0, sizeof(*st));
+	st->node.weight_pct = weight_pct;
+	st->node.on_failure = on_failure;
+	st->node.health.health = initial;
+	st->reply_len = zdu_reply_format(&st->node, st->reply, sizeof(st->reply));
+	st->changed_ms = zdu_now_ms();
+	zdu_strlcpy(st->last_cause, "start", sizeof(st->last_cause));
+}
+
+const char *zdu_state_reply_text(const struct zdu_state *st, char *buf, size_t size)
+{
+	size_t n = st->reply_len ? st->reply_len - 1 : 0;
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, st->reply, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int health_equal(const struct zdu_health_state *a, const struct zdu_health_state *b)
+{
+	return a->health == b->health && a->disabled == b->disabled &&
+	       strcmp(a->reason, b->reason) == 0 && strcmp(a->version, b->version) == 0 &&
+	       strcmp(a->min_version, b->min_version) == 0 &&
+	       strcmp(a->disabled_reason, b->disabled_reason) == 0;
+}
+
+int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
+{
+	struct zdu_node_state *n = &st->node;
+	char reply[ZDU_REPLY_MAX];
+	size_t len;
+	int reply_changed;
+	size_t i;
+
+	switch (ev->kind) {
+	case ZDU_EV_FLAG:
+		if (ev->src >= ZDU_SRC_MAX || zdu_flag_equal(&n->flag[ev->src], ev->flag))
+			return 0;
+		n->flag[ev->src] = *ev->flag;
+		if (ev->flag->error[0])
+			zdu_log_error("%s: maintenance flag not understood, draining (fail safe): %s",
+				      ev->cause ? ev->cause : "?", ev->flag->error);
+		break;
+	case ZDU_EV_HEALTH:
+		if (health_equal(&n->health, ev->health))
+			return 0;
+		n->health = *ev->health;
+		break;
+	case ZDU_EV_WEIGHT:
+		if (n->weight_pct == ev->weight_pct)
+			return 0;
+		n->weight_pct = ev->weight_pct;
+		break;
+	case ZDU_EV_FAIL_ACTION:
+		if (n->on_failure == ev->on_failure)
+			return 0;
+		n->on_failure = ev->on_failure;
+		break;
+	default:
+		return 0;
+	}
+
+	len = zdu_reply_format(n, reply, sizeof(reply));
+	reply_changed = len != st->reply_len || memcmp(reply, st->reply, len) != 0;
+	if (reply_changed) {
+		/* Slow-start steps are frequent and expected: log them quieter. */
+		enum zdu_log_level lvl = ev->kind == ZDU_EV_WEIGHT ? ZDU_LOG_INFO : ZDU_LOG_NOTICE;
+
+		zdu_log(lvl, "reply now \"%.*s\" (was \"%.*s\"): %s", (int)len - 1, reply,
+			(int)st->reply_len - 1, st->reply, ev->cause ? ev->cause : "?");
+		memcpy(st->reply, reply, len + 1);
+		st->reply_len = len;
+		st->generation++;
+		st->changed_ms = zdu_now_ms();
+		zdu_strlcpy(st->last_cause, ev->cause ? ev->cause : "?", sizeof(st->last_cause));
+	}
+	for (i = 0; i < ZDU_STATE_OBSERVERS; i++)
+		if (st->obs[i].cb)
+			st->obs[i].cb(st, reply_changed, st->obs[i].data);
+	return 1;
+}
+
+int zdu_state_observe(struct zdu_state *st, zdu_state_cb cb, void *data)
+{
+	size_t i;
+
+	for (i = 0; i < ZDU_STATE_OBSERVERS; i++) {
+		if (!st->obs[i].cb) {
+			st->obs[i].cb = cb;
+			st->obs[i].data = data;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void zdu_state_unobserve(struct zdu_state *st, zdu_state_cb cb, void *data)
+{
+	size_t i;
+
+	for (i = 0; i < ZDU_STATE_OBSERVERS; i++)
+		if (st->obs[i].cb == cb && st->obs[i].data == data)
+			st->obs[i].cb = NULL;
+}

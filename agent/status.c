@@ -1,0 +1,64 @@
+#include <stdio.h>
+#include <unistd.h>
+
+#include "zdu/config.h"
+#include "zdu/daemon.h"
+#include "zdu/flag.h"
+#include "zdu/reply.h"
+
+static const char *health_name(enum zdu_health h)
+{
+	switch (h) {
+	case ZDU_HEALTH_UNKNOWN: return "unknown";
+	case ZDU_HEALTH_UP: return "up";
+	case ZDU_HEALTH_DOWN: return "down";
+	case ZDU_HEALTH_UNCHECKED: return "unchecked";
+	}
+	return "?";
+}
+
+static json_t *flag_json(const struct zdu_flag *f)
+{
+	json_t *o = json_pack("{s:b,s:s}", "active", f->mode != ZDU_FLAG_OFF, "mode",
+			      zdu_flag_mode_name(f->mode));
+
+	if (f->mode != ZDU_FLAG_OFF) {
+		json_object_set_new(o, "reason", json_string(f->reason));
+		json_object_set_new(o, "since", json_string(f->since));
+		json_object_set_new(o, "by", json_string(f->by));
+	}
+	json_object_set_new(o, "error", f->error[0] ? json_string(f->error) : json_null());
+	return o;
+}
+
+json_t *zdu_status_json(const struct zdu_daemon *d)
+{
+	const struct zdu_state *st = &d->state;
+	const struct zdu_health_state *h = &st->node.health;
+	char reply[ZDU_REPLY_MAX];
+	json_t *o, *flag, *health, *conns;
+
+	flag = flag_json(zdu_node_flag(&st->node));
+	json_object_set_new(flag, "file", flag_json(&st->node.flag[ZDU_SRC_FILE]));
+	json_object_set_new(json_object_get(flag, "file"), "path", json_string(d->cfg.flag_file));
+
+	health = json_pack("{s:s,s:s,s:s,s:s,s:b}", "state", health_name(h->health), "reason", h->reason,
+			   "version", h->version, "min_version", h->min_version, "disabled", h->disabled);
+
+	conns = json_pack("{s:I,s:I,s:I,s:I,s:I}", "current", (json_int_t)d->listener->stats.current,
+			  "accepted", (json_int_t)d->listener->stats.accepted, "evicted",
+			  (json_int_t)d->listener->stats.evicted, "timed_out",
+			  (json_int_t)d->listener->stats.timed_out, "oversized",
+			  (json_int_t)d->listener->stats.oversized);
+
+	o = json_pack("{s:b,s:s,s:i,s:s,s:I,s:s,s:I,s:s,s:I,s:o,s:o,s:o,s:I,s:s}", "ok", 1, "version",
+		      ZDU_VERSION, "pid", (int)getpid(), "reply",
+		      zdu_state_reply_text(st, reply, sizeof(reply)), "generation",
+		      (json_int_t)st->generation, "cause", st->last_cause, "reply_age_ms",
+		      (json_int_t)(zdu_now_ms() - st->changed_ms), "on_failure",
+		      zdu_fail_action_name(st->node.on_failure), "weight_percent",
+		      (json_int_t)st->node.weight_pct, "flag", flag, "health", health, "connections", conns,
+		      "uptime_s", (json_int_t)((zdu_now_ms() - d->started_ms) / 1000), "config",
+		      d->cfg.path ? d->cfg.path : "");
+	return o;
+}

@@ -1,0 +1,50 @@
+/* Small shared helpers: nothing here allocates or logs. */
+#ifndef ZDU_COMMON_H
+#define ZDU_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef ZDU_VERSION
+#define ZDU_VERSION "0.0.0"
+#endif
+
+#define ZDU_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define zdu_container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Intrusive doubly linked list, as in libuv's queue: the listener keeps its
+ * connections in accept order so the oldest can be evicted in O(1). */
+struct zdu_list {
+	struct zdu_list *next, *prev;
+};
+
+static inline void zdu_list_init(struct zdu_list *l) { l->next = l->prev = l; }
+static inline int zdu_list_empty(const struct zdu_list *l) { return l->next == l; }
+static inline void zdu_list_insert_tail(struct zdu_list *h, struct zdu_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void zdu_list_remove(struct zdu_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+/* Copies src into dst (size dst_size), never overflowing, always terminated;
+ * returns the length written. */
+size_t zdu_strlcpy(char *dst, const char *src, size_t dst_size);
+
+/* Copies at most max bytes of free text into dst as one printable line:
+ * control bytes and bytes >= 0x7f become '?', so an operator's reason can
+ * never break the one-line agent reply or the log. */
+size_t zdu_text_sanitize(char *dst, size_t dst_size, const char *src, size_t src_len);
+
+/* Monotonic milliseconds, for timers and latencies (never the wall clock). */
+uint64_t zdu_now_ms(void);
+
+#endif

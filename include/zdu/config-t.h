@@ -1,0 +1,85 @@
+/* The agent's configuration, as loaded and validated from libconfig. */
+#ifndef ZDU_CONFIG_T_H
+#define ZDU_CONFIG_T_H
+
+#include <stddef.h>
+
+#include "zdu/state-t.h"
+
+#define ZDU_DEFAULT_PORT 9777
+#define ZDU_DEFAULT_CONFIG "/etc/zdu-agent/zdu-agent.conf"
+
+struct zdu_strlist {
+	char **v;
+	size_t n;
+};
+
+struct zdu_config {
+	char *path; /* file it was read from, for messages */
+
+	/* agent: the agent-check listener */
+	struct zdu_strlist listen;
+	int weight;
+	int max_connections;
+	int connection_timeout_ms;
+	int max_request_bytes;
+
+	/* flag: the maintenance flag file */
+	char *flag_file;
+	int flag_poll_ms;
+
+	/* control: the unix control socket */
+	char *control_socket;
+	char *control_mode;
+	char *control_group;
+	int control_max_clients;
+	int control_timeout_ms;
+
+	/* log */
+	int log_level;
+
+	/* probe: the local nova-api */
+	int probe_enabled;
+	char *probe_url;
+	int probe_interval_ms;
+	int probe_timeout_ms;
+	int probe_connect_timeout_ms;
+	int probe_rise;
+	int probe_fall;
+	int probe_max_body_bytes;
+	int probe_on_failure; /* enum zdu_fail_action */
+	char *probe_healthcheck_url;
+	char *probe_ca_file;
+	char *probe_client_cert;
+	char *probe_client_key;
+	int probe_verify;
+	struct zdu_strlist probe_headers;
+
+	/* slowstart */
+	int slowstart_ms;
+	int slowstart_start_pct;
+};
+
+enum zdu_config_type {
+	ZDU_CT_INT,
+	ZDU_CT_BOOL,
+	ZDU_CT_STRING,
+	ZDU_CT_STRLIST,
+	ZDU_CT_ENUM,
+};
+
+/* One documented key: the single source for defaults, validation and the
+ * zdu-agent.conf(5) man page. */
+struct zdu_config_key {
+	const char *group;
+	const char *name;
+	enum zdu_config_type type;
+	size_t offset;
+	long long min, max;          /* ZDU_CT_INT */
+	const char *const *choices;  /* ZDU_CT_ENUM, NULL-terminated; stored as index */
+	long long def_int;           /* ZDU_CT_INT, ZDU_CT_BOOL, ZDU_CT_ENUM (index) */
+	const char *def_str;         /* ZDU_CT_STRING; ZDU_CT_STRLIST: one item or NULL */
+	const char *doc;
+};
+
+#endif

@@ -1,0 +1,32 @@
+/* Loading and validating the configuration. Errors always say file, line
+ * and key, as HAProxy's do. */
+#ifndef ZDU_CONFIG_H
+#define ZDU_CONFIG_H
+
+#include <stddef.h>
+
+#include "zdu/config-t.h"
+#include "zdu/error.h"
+
+/* Fills cfg with every key's default. */
+enum zdu_err zdu_config_defaults(struct zdu_config *cfg);
+/* Loads path over the defaults. On error cfg is left empty (freed) and err
+ * says "FILE:LINE: KEY: what is wrong". A missing file at the default path
+ * is not an error when missing_ok is set (every key has a default). */
+enum zdu_err zdu_config_load(const char *path, int missing_ok, struct zdu_config *cfg,
+			     char *err, size_t err_size);
+/* Same from a string (name stands for the file in messages): for tests and
+ * the fuzzer, which must exercise the daemon's own validation. */
+enum zdu_err zdu_config_load_string(const char *text, const char *name, struct zdu_config *cfg,
+				    char *err, size_t err_size);
+void zdu_config_free(struct zdu_config *cfg);
+
+/* The documented keys, for the man page generator. */
+const struct zdu_config_key *zdu_config_keys(size_t *n);
+const char *zdu_fail_action_name(int action);
+
+/* Parses "host:port", "[v6]:port" or "*:port" into a sockaddr; 0 on success. */
+struct sockaddr_storage;
+int zdu_parse_hostport(const char *s, struct sockaddr_storage *ss);
+
+#endif

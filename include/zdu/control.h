@@ -1,0 +1,50 @@
+/* The control socket server: a unix stream socket, one request line per
+ * connection, one JSON answer. The transport only: what a request means is
+ * the handler's business, and the handler may answer later (wait-drained). */
+#ifndef ZDU_CONTROL_H
+#define ZDU_CONTROL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "zdu/common.h"
+#include "zdu/config-t.h"
+#include "zdu/control_proto.h"
+
+struct zdu_control;
+struct zdu_control_client;
+
+struct zdu_control_handler {
+	/* A valid request arrived: answer now or later with zdu_control_reply(). */
+	void (*request)(struct zdu_control_client *c, const struct zdu_ctl_req *req, void *data);
+	/* The client went away (or the server closes) before its answer: drop
+	 * any reference to it. */
+	void (*cancel)(struct zdu_control_client *c, void *data);
+	void *data;
+};
+
+struct zdu_control {
+	uv_loop_t *loop;
+	uv_pipe_t pipe;
+	char *path;
+	struct zdu_list clients;
+	int nclients;
+	int max_clients;
+	int timeout_ms;
+	int nopen;
+	uint64_t refused;
+	struct zdu_control_handler handler;
+	void (*close_cb)(struct zdu_control *);
+};
+
+/* Binds cfg->control_socket. A stale socket left by a dead daemon is
+ * replaced; a live one (another agent answers) or anything that is not a
+ * socket is an error naming the path. */
+int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu_config *cfg,
+		      const struct zdu_control_handler *h, char *err, size_t err_size);
+/* Sends obj (reference stolen) as the answer and closes the client. */
+void zdu_control_reply(struct zdu_control_client *c, json_t *obj);
+void zdu_control_close(struct zdu_control *ctl, void (*close_cb)(struct zdu_control *));
+
+#endif

@@ -1,0 +1,38 @@
+/* The agent daemon: one libuv loop owning the listener, the flag source,
+ * the control socket and the probe, all feeding one zdu_state. */
+#ifndef ZDU_DAEMON_H
+#define ZDU_DAEMON_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "zdu/config-t.h"
+#include "zdu/control.h"
+#include "zdu/flag_file.h"
+#include "zdu/listener.h"
+#include "zdu/state.h"
+
+struct zdu_daemon {
+	uv_loop_t loop;
+	struct zdu_config cfg;
+	struct zdu_state state;
+	struct zdu_listener *listener;
+	struct zdu_flag_file *flagf;
+	struct zdu_control control;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uint64_t started_ms;
+	time_t started_wall;
+	uint64_t reloads;
+	int stopping;
+	int ready_fd; /* daemonized: tells the parent we are up */
+};
+
+/* Runs the daemon until SIGTERM/SIGINT. Returns a process exit code. */
+int zdu_daemon_run(const char *config_path, int config_given, int foreground);
+
+/* The daemon's state as the control socket's status answer. */
+json_t *zdu_status_json(const struct zdu_daemon *d);
+
+#endif

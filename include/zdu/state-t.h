@@ -1,0 +1,54 @@
+/* What the agent knows about its node. Everything a reply says comes from
+ * here, and everything enters here through zdu_state_apply(). */
+#ifndef ZDU_STATE_T_H
+#define ZDU_STATE_T_H
+
+#include <stdint.h>
+
+#include "zdu/flag-t.h"
+
+#define ZDU_REPLY_MAX 256 /* one agent reply line, newline included */
+#define ZDU_VERSION_MAX 16
+
+/* Where a maintenance flag comes from. The local file always wins, so an
+ * operator on the node is never overruled from afar. */
+enum zdu_flag_src {
+	ZDU_SRC_FILE = 0,
+	ZDU_SRC_ETCD,
+	ZDU_SRC_MAX
+};
+
+enum zdu_health {
+	ZDU_HEALTH_UNKNOWN = 0, /* probing, no verdict yet: let HAProxy's check decide */
+	ZDU_HEALTH_UP,
+	ZDU_HEALTH_DOWN,
+	ZDU_HEALTH_UNCHECKED,   /* probing disabled in the configuration: assumed up */
+};
+
+/* What an unhealthy node replies. */
+enum zdu_fail_action {
+	ZDU_FAIL_DOWN = 0, /* "down": HAProxy marks the server DOWN (agent) */
+	ZDU_FAIL_DRAIN,    /* "drain": no new sessions, existing ones finish */
+	ZDU_FAIL_ZERO,     /* weight "0%": stays UP and ready but gets nothing new */
+};
+
+struct zdu_health_state {
+	enum zdu_health health;
+	/* Why the node is unhealthy ("nova-api: connection refused"). */
+	char reason[ZDU_REASON_MAX];
+	char version[ZDU_VERSION_MAX];     /* maximum microversion, "2.93" */
+	char min_version[ZDU_VERSION_MAX]; /* minimum microversion, "2.1" */
+	/* The service asks to be taken out (oslo healthcheck disabled by file):
+	 * treated as drained, with disabled_reason. */
+	int disabled;
+	char disabled_reason[ZDU_REASON_MAX];
+};
+
+struct zdu_node_state {
+	struct zdu_flag flag[ZDU_SRC_MAX];
+	struct zdu_health_state health;
+	enum zdu_fail_action on_failure;
+	unsigned weight_pct; /* weight of a ready reply, slow start applied */
+};
+
+#endif
