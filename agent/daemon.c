@@ -12,6 +12,33 @@
 #include "zdu/log.h"
 #include "zdu/notify.h"
 
+/* (Re)starts or stops the probe to match the configuration; the verdict
+ * so far carries over a reload. */
+static int apply_probe(struct zdu_daemon *d)
+{
+	struct zdu_probe *np = NULL;
+
+	if (d->cfg.probe_enabled) {
+		np = zdu_probe_new(&d->loop, &d->state, d->http, &d->cfg, d->probe);
+		if (!np) {
+			zdu_log_error("probe: out of memory");
+			return -1;
+		}
+	}
+	if (d->probe)
+		zdu_probe_close(d->probe);
+	if (!np || !d->probe) {
+		struct zdu_health_state hs = { .health = np ? ZDU_HEALTH_UNKNOWN : ZDU_HEALTH_UNCHECKED };
+		struct zdu_event ev = { .kind = ZDU_EV_HEALTH, .health = &hs,
+					.cause = np ? "probe enabled" : "probe disabled" };
+
+		if (np || d->state.node.health.health != ZDU_HEALTH_UNCHECKED)
+			zdu_state_apply(&d->state, &ev);
+	}
+	d->probe = np;
+	return 0;
+}
+
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
 	char reply[ZDU_REPLY_MAX];
@@ -119,25 +146,17 @@ static void reload(struct zdu_daemon *d)
 	zdu_config_free(&d->cfg);
 	d->cfg = next;
 	{
-		struct zdu_event ev = { .kind = ZDU_EV_WEIGHT, .cause = "configuration reloaded",
-					.weight_pct = (unsigned)d->cfg.weight };
 		struct zdu_event fa = { .kind = ZDU_EV_FAIL_ACTION, .cause = "configuration reloaded",
 					.on_failure = (enum zdu_fail_action)d->cfg.probe_on_failure };
 
-		zdu_state_apply(&d->state, &ev);
 		zdu_state_apply(&d->state, &fa);
 	}
+	zdu_slowstart_configure(d->slowstart, &d->cfg);
+	apply_probe(d);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
 	zdu_notify_ready(zdu_state_reply_text(&d->state, reply, sizeof(reply)));
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
 }
 
 static void stop(struct zdu_daemon *d, const char *why)
@@ -147,9 +166,26 @@ static void stop(struct zdu_daemon *d, const char *why)
 	d->stopping = 1;
 	zdu_log_notice("stopping: %s", why);
 	zdu_notify_stopping();
-	zdu_listener_close(d->listener);
-	zdu_flag_file_close(d->flagf);
-	zdu_control_close(&d->control, NULL);
+	/* Each part frees itself from its close callbacks, which the loop runs
+	 * before zdu_daemon_run() returns. Parts a failed start never made are
+	 * NULL. */
+	if (d->listener)
+		zdu_listener_close(d->listener);
+	if (d->flagf)
+		zdu_flag_file_close(d->flagf);
+	if (d->control_up)
+		zdu_control_close(&d->control, NULL);
+	if (d->probe)
+		zdu_probe_close(d->probe);
+	if (d->slowstart)
+		zdu_slowstart_close(d->slowstart);
+	if (d->http)
+		zdu_http_close(d->http);
+	d->listener = NULL;
+	d->flagf = NULL;
+	d->probe = NULL;
+	d->slowstart = NULL;
+	d->http = NULL;
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -243,35 +279,42 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	signal(SIGPIPE, SIG_IGN);
 
 	uv_loop_init(&d->loop);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
 	d->started_ms = zdu_now_ms();
 	d->started_wall = time(NULL);
 	zdu_state_init(&d->state, (unsigned)d->cfg.weight, (enum zdu_fail_action)d->cfg.probe_on_failure,
 		       d->cfg.probe_enabled ? ZDU_HEALTH_UNKNOWN : ZDU_HEALTH_UNCHECKED);
 	zdu_state_observe(&d->state, on_state_change, d);
+	d->http = zdu_http_new(&d->loop);
+	d->slowstart = zdu_slowstart_new(&d->loop, &d->state);
+	if (!d->http || !d->slowstart) {
+		zdu_log_error("out of memory");
+		goto fail;
+	}
+	zdu_slowstart_configure(d->slowstart, &d->cfg);
 
 	/* The flag first: the first probe answered must already reflect it. */
 	d->flagf = zdu_flag_file_new(&d->loop, &d->state, d->cfg.flag_file, d->cfg.flag_poll_ms, err,
 				     sizeof(err));
 	if (!d->flagf) {
 		zdu_log_error("%s", err);
-		goto out_loop;
+		goto fail;
 	}
 	if (start_control(d, err, sizeof(err)) < 0) {
 		zdu_log_error("%s", err);
-		zdu_flag_file_close(d->flagf);
-		goto out_loop;
+		goto fail;
 	}
+	d->control_up = 1;
 	d->listener = zdu_listener_new(&d->loop, &d->cfg, &d->state, err, sizeof(err));
 	if (!d->listener) {
 		zdu_log_error("%s", err);
-		zdu_flag_file_close(d->flagf);
-		zdu_control_close(&d->control, NULL);
-		goto out_loop;
+		goto fail;
 	}
-	uv_signal_init(&d->loop, &d->sig_hup);
-	uv_signal_init(&d->loop, &d->sig_term);
-	uv_signal_init(&d->loop, &d->sig_int);
-	d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
+	if (apply_probe(d) < 0)
+		goto fail;
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
@@ -281,15 +324,14 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	daemon_ready(d);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	rc = ZDU_EXIT_OK;
-
+	goto out_loop;
+fail:
+	d->stopping = 0;
+	stop(d, "start failed");
+	uv_run(&d->loop, UV_RUN_DEFAULT);
 out_loop:
-	/* Run the close callbacks of a failed start, which free their owners;
-	 * anything still open after that is closed blindly. */
-	uv_run(&d->loop, UV_RUN_DEFAULT);
-	uv_walk(&d->loop, close_walk, NULL);
-	uv_run(&d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&d->loop) != 0)
-		zdu_log_warn("event loop closed with handles still open");
+		zdu_log_error("event loop closed with handles still open");
 out_cfg:
 	zdu_config_free(&d->cfg);
 	free(d);

@@ -60,5 +60,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 		      (json_int_t)st->node.weight_pct, "flag", flag, "health", health, "connections", conns,
 		      "uptime_s", (json_int_t)((zdu_now_ms() - d->started_ms) / 1000), "config",
 		      d->cfg.path ? d->cfg.path : "");
+	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
+	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
 	return o;
 }

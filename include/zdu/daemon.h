@@ -11,7 +11,10 @@
 #include "zdu/config-t.h"
 #include "zdu/control.h"
 #include "zdu/flag_file.h"
+#include "zdu/http.h"
 #include "zdu/listener.h"
+#include "zdu/probe.h"
+#include "zdu/slowstart.h"
 #include "zdu/state.h"
 
 struct zdu_daemon {
@@ -21,11 +24,15 @@ struct zdu_daemon {
 	struct zdu_listener *listener;
 	struct zdu_flag_file *flagf;
 	struct zdu_control control;
+	struct zdu_http *http;
+	struct zdu_probe *probe; /* NULL when probing is disabled */
+	struct zdu_slowstart *slowstart;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uint64_t started_ms;
 	time_t started_wall;
 	uint64_t reloads;
 	int stopping;
+	int control_up;
 	int ready_fd; /* daemonized: tells the parent we are up */
 };
 

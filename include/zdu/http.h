@@ -1,0 +1,51 @@
+/* HTTP requests on the agent's own loop: libcurl's multi interface driven
+ * by libuv (a uv_poll per socket, one uv_timer), as in curl's multi-uv
+ * example. No thread, no blocking call: a request in flight never delays a
+ * reply to HAProxy. Shared by the nova-api probe and (later) etcd. */
+#ifndef ZDU_HTTP_H
+#define ZDU_HTTP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct zdu_http;
+struct zdu_http_req;
+
+struct zdu_http_opts {
+	const char *url;
+	long timeout_ms;
+	long connect_timeout_ms;
+	size_t max_body; /* a larger body ends the transfer: too_big */
+	const char *ca_file;
+	const char *client_cert;
+	const char *client_key;
+	int verify; /* TLS peer and host verification */
+	const char *const *headers;
+	size_t nheaders;
+};
+
+struct zdu_http_result {
+	CURLcode curl;      /* CURLE_OK when an HTTP answer arrived */
+	char curl_msg[CURL_ERROR_SIZE];
+	long status;        /* HTTP status, 0 when none */
+	const char *body;   /* NUL-terminated, for convenience; may hold NULs itself */
+	size_t len;
+	int too_big;        /* the body went over max_body */
+	size_t max_body;
+	uint64_t elapsed_ms;
+};
+
+typedef void (*zdu_http_cb)(const struct zdu_http_result *res, void *data);
+
+struct zdu_http *zdu_http_new(uv_loop_t *loop);
+/* Starts a GET; cb runs exactly once from the loop (never from inside this
+ * call), unless the request is cancelled first. NULL when out of memory. */
+struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts *o, zdu_http_cb cb,
+				  void *data);
+void zdu_http_cancel(struct zdu_http_req *r);
+/* Cancels what is in flight and frees everything once its handles closed. */
+void zdu_http_close(struct zdu_http *h);
+
+#endif

@@ -1,0 +1,36 @@
+/* What nova-api's answers mean: the version document of GET /v2.1/ and the
+ * probe outcome as a reason a person understands. Pure functions. */
+#ifndef ZDU_NOVA_H
+#define ZDU_NOVA_H
+
+#include <stddef.h>
+
+#include "zdu/http.h"
+#include "zdu/state-t.h"
+
+struct zdu_nova_version {
+	char version[ZDU_VERSION_MAX];     /* "2.93" */
+	char min_version[ZDU_VERSION_MAX]; /* "2.1" */
+};
+
+/* Parses a version document: {"version": {"status": "CURRENT",
+ * "version": "2.93", "min_version": "2.1", ...}}. Returns 0 when the node
+ * serves, else -1 with reason ("invalid JSON at byte 17"). */
+int zdu_nova_parse_version(const char *body, size_t len, struct zdu_nova_version *out, char *reason,
+			   size_t reason_size);
+
+/* Judges one version-document probe: 0 healthy (out filled), -1 with a
+ * reason prefixed "nova-api: ". */
+int zdu_nova_judge(const struct zdu_http_result *res, long timeout_ms, struct zdu_nova_version *out,
+		   char *reason, size_t reason_size);
+
+/* Judges oslo's healthcheck answer: 1 when it says disabled (HTTP 503 with
+ * "DISABLED" in the body), 0 otherwise. A healthcheck that cannot be
+ * reached is not a verdict on its own: the version document decides. */
+int zdu_nova_healthcheck_disabled(const struct zdu_http_result *res);
+
+/* Compares microversions "2.93" and "2.100" numerically: <0, 0, >0. Returns
+ * 0 and sets *ok = 0 when either is not MAJOR.MINOR. */
+int zdu_microversion_cmp(const char *a, const char *b, int *ok);
+
+#endif

@@ -1,0 +1,33 @@
+/* Slow start: when the node starts serving (healthy, no flag), its weight
+ * ramps linearly from start_percent to the configured weight. While it is
+ * not serving the weight rests at start_percent, so the very reply that
+ * puts it back says the low weight, with no 100% in between. */
+#ifndef ZDU_SLOWSTART_H
+#define ZDU_SLOWSTART_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "zdu/config-t.h"
+#include "zdu/state.h"
+
+struct zdu_slowstart {
+	uv_loop_t *loop;
+	struct zdu_state *state;
+	uv_timer_t timer;
+	unsigned target_pct, start_pct;
+	uint64_t duration_ms;
+	uint64_t began_ms;
+	int serving;
+	int ramping;
+};
+
+/* Observes state; call zdu_slowstart_configure() at start and on reload. */
+struct zdu_slowstart *zdu_slowstart_new(uv_loop_t *loop, struct zdu_state *state);
+void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_config *cfg);
+void zdu_slowstart_close(struct zdu_slowstart *s);
+
+/* Is the node serving: healthy (or unchecked), not flagged, not disabled? */
+int zdu_node_serving(const struct zdu_node_state *n);
+
+#endif
