@@ -215,12 +215,39 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 				  m->reason ? strlen(m->reason) : 0);
 		zdu_flag_stamp(&flag);
 	}
-	if (zdu_flag_write(cfg->flag_file, &flag, err, sizeof(err)) != ZDU_OK) {
+	if (zdu_flag_write(cfg->flag_file, &flag, err, sizeof(err)) == ZDU_OK) {
+		st = zdu_ctl_call(cfg->control_socket, "sync", 5000, &e, err, sizeof(err));
+	} else if (errno == EACCES || errno == EPERM || errno == EROFS) {
+		/* No write access to the state directory (an operator in the
+		 * socket's group): the daemon writes it for us. */
+		char req[ZDU_CTL_LINE_MAX];
+		char werr[512];
+
+		zdu_strlcpy(werr, err, sizeof(werr));
+		if (m->on)
+			snprintf(req, sizeof(req), "set-flag %s %s", zdu_flag_mode_name(flag.mode), flag.reason);
+		else
+			snprintf(req, sizeof(req), "clear-flag");
+		st = zdu_ctl_call(cfg->control_socket, req, 10000, &e, err, sizeof(err));
+		if (!st) {
+			fprintf(stderr, "zdu-agent: maintenance flag not changed: %s; and through the daemon: %s\n",
+				werr, err);
+			return ZDU_EXIT_ERROR;
+		}
+		if (!json_is_true(json_object_get(st, "ok"))) {
+			fprintf(stderr, "zdu-agent: maintenance flag not changed: the daemon says: %s\n",
+				jstr(st, "error"));
+			json_decref(st);
+			return ZDU_EXIT_ERROR;
+		}
+		/* The daemon stamped it: compare what it wrote. */
+		zdu_strlcpy(flag.since, jstr(json_object_get(json_object_get(st, "flag"), "file"), "since"),
+			    sizeof(flag.since));
+	} else {
 		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", err);
 		return ZDU_EXIT_ERROR;
 	}
 
-	st = zdu_ctl_call(cfg->control_socket, "sync", 5000, &e, err, sizeof(err));
 	if (!st) {
 		if (e == ZDU_ERR_NOT_RUNNING) {
 			printf("maintenance %s written to %s; the agent is not running: it replies "

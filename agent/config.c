@@ -11,6 +11,7 @@
 #include "zdu/common.h"
 #include "zdu/config.h"
 #include "zdu/log.h"
+#include "zdu/sockdiag.h"
 
 static const char *const log_levels[] = { "error", "warning", "notice", "info", "debug", NULL };
 static const char *const fail_actions[] = { "down", "drain", "zero", NULL };
@@ -20,6 +21,7 @@ static const char *const fail_actions[] = { "down", "drain", "zero", NULL };
 #define KEY_BOOL(g, n, f, d, doc) { g, n, ZDU_CT_BOOL, OFF(f), 0, 1, NULL, d, NULL, doc }
 #define KEY_STR(g, n, f, d, doc) { g, n, ZDU_CT_STRING, OFF(f), 0, 0, NULL, 0, d, doc }
 #define KEY_LIST(g, n, f, d, doc) { g, n, ZDU_CT_STRLIST, OFF(f), 0, 0, NULL, 0, d, doc }
+#define KEY_INTLIST(g, n, f, lo, hi, d, doc) { g, n, ZDU_CT_INTLIST, OFF(f), lo, hi, NULL, d, NULL, doc }
 #define KEY_ENUM(g, n, f, ch, d, doc) { g, n, ZDU_CT_ENUM, OFF(f), 0, 0, ch, d, NULL, doc }
 
 static const struct zdu_config_key keys[] = {
@@ -79,6 +81,20 @@ static const struct zdu_config_key keys[] = {
 	KEY_BOOL("probe", "verify", probe_verify, 1, "Verify the server certificate of https probes."),
 	KEY_LIST("probe", "headers", probe_headers, NULL,
 		 "Extra request headers, each \"Name: value\"."),
+	KEY_INTLIST("drain", "ports", drain_ports, 1, 65535, 8774,
+		    "Local TCP ports of the API whose established connections are counted (through the "
+		    "kernel's sock_diag) to tell when the node is drained; empty: drain detection off."),
+	KEY_LIST("drain", "from", drain_from, NULL,
+		 "Count only connections from these addresses (the load balancers); empty: all."),
+	KEY_INT("drain", "settle_ms", drain_settle_ms, 0, 3600000, 5000,
+		"The node is drained once a maintenance flag is set and no connection has been seen "
+		"for this long (HAProxy may close kept-alive server connections a few seconds late)."),
+	KEY_INT("drain", "interval_ms", drain_interval_ms, 100, 600000, 1000,
+		"Time between two counts of connections."),
+	KEY_INT("drain", "idle_ms", drain_idle_ms, 0, 3600000, 0,
+		"When above 0, a connection with no data either way for this long and empty queues is "
+		"idle (kept by the load balancer for reuse) and does not hold the drain; 0: every "
+		"connection counts."),
 	KEY_INT("slowstart", "duration_ms", slowstart_ms, 0, 3600000, 0,
 		"After the node becomes healthy or leaves maintenance, ramp the weight linearly from "
 		"start_percent to the full weight over this time; 0 disables slow start."),
@@ -112,6 +128,24 @@ static void strlist_free(struct zdu_strlist *l)
 	l->n = 0;
 }
 
+static void intlist_free(struct zdu_intlist *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int intlist_push(struct zdu_intlist *l, int x)
+{
+	int *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	l->v = v;
+	l->v[l->n++] = x;
+	return 0;
+}
+
 static int strlist_push(struct zdu_strlist *l, const char *s)
 {
 	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
@@ -137,6 +171,8 @@ void zdu_config_free(struct zdu_config *cfg)
 			*FIELD(cfg, k, char *) = NULL;
 		} else if (k->type == ZDU_CT_STRLIST) {
 			strlist_free(FIELD(cfg, k, struct zdu_strlist));
+		} else if (k->type == ZDU_CT_INTLIST) {
+			intlist_free(FIELD(cfg, k, struct zdu_intlist));
 		}
 	}
 	free(cfg->path);
@@ -163,6 +199,10 @@ enum zdu_err zdu_config_defaults(struct zdu_config *cfg)
 			break;
 		case ZDU_CT_STRLIST:
 			if (k->def_str && strlist_push(FIELD(cfg, k, struct zdu_strlist), k->def_str) < 0)
+				goto nomem;
+			break;
+		case ZDU_CT_INTLIST:
+			if (k->def_int && intlist_push(FIELD(cfg, k, struct zdu_intlist), (int)k->def_int) < 0)
 				goto nomem;
 			break;
 		}
@@ -365,6 +405,32 @@ static enum zdu_err set_key(struct loader *ld, const struct zdu_config_key *k, c
 		}
 		break;
 	}
+	case ZDU_CT_INTLIST: {
+		struct zdu_intlist *l = FIELD(ld->cfg, k, struct zdu_intlist);
+		int i, n;
+
+		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a list of integers like [ 8774 ], got %s",
+				    full, type_name(t));
+		intlist_free(l);
+		n = config_setting_length(s);
+		for (i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+			int et = config_setting_type(e);
+			long long v;
+
+			if (et != CONFIG_TYPE_INT && et != CONFIG_TYPE_INT64)
+				return fail(ld, ZDU_ERR_TYPE, e, "%s: item %d: expected an integer, got %s", full,
+					    i + 1, type_name(et));
+			v = config_setting_get_int64(e);
+			if (v < k->min || v > k->max)
+				return fail(ld, ZDU_ERR_RANGE, e, "%s: item %d: %lld is out of range (%lld to %lld)",
+					    full, i + 1, v, k->min, k->max);
+			if (intlist_push(l, (int)v) < 0)
+				return ZDU_ERR_NOMEM;
+		}
+		break;
+	}
 	}
 	return ZDU_OK;
 }
@@ -427,6 +493,19 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.timeout_ms"),
 			    "probe.timeout_ms: %d is longer than probe.interval_ms (%d)", cfg->probe_timeout_ms,
 			    cfg->probe_interval_ms);
+	if (cfg->drain_ports.n > ZDU_SOCKDIAG_MAX_PORTS)
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "drain.ports"),
+			    "drain.ports: at most %d ports", ZDU_SOCKDIAG_MAX_PORTS);
+	if (cfg->drain_from.n > ZDU_SOCKDIAG_MAX_FROM)
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "drain.from"),
+			    "drain.from: at most %d addresses", ZDU_SOCKDIAG_MAX_FROM);
+	for (i = 0; i < cfg->drain_from.n; i++) {
+		struct in6_addr a;
+
+		if (zdu_sockdiag_addr(cfg->drain_from.v[i], &a) < 0)
+			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "drain.from"),
+				    "drain.from: \"%.80s\" is not an IPv4 or IPv6 address", cfg->drain_from.v[i]);
+	}
 	if (cfg->probe_client_key[0] && !cfg->probe_client_cert[0])
 		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.client_key"),
 			    "probe.client_key: given without probe.client_cert");

@@ -98,6 +98,18 @@ void zdu_control_reply(struct zdu_control_client *c, json_t *obj)
 		client_close(c);
 }
 
+long zdu_control_peer_uid(struct zdu_control_client *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
+	return (long)cred.uid;
+}
+
 static void reply_error(struct zdu_control_client *c, const char *msg)
 {
 	zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));

@@ -5,12 +5,15 @@
 
 #include "zdu/common.h"
 #include "zdu/control_proto.h"
+#include "zdu/flag.h"
 
 static const char *const cmd_names[] = {
 	[ZDU_CTL_STATUS] = "status",
 	[ZDU_CTL_SYNC] = "sync",
 	[ZDU_CTL_WAIT_DRAINED] = "wait-drained",
 	[ZDU_CTL_PING] = "ping",
+	[ZDU_CTL_SET_FLAG] = "set-flag",
+	[ZDU_CTL_CLEAR_FLAG] = "clear-flag",
 };
 
 const char *zdu_ctl_cmd_name(enum zdu_ctl_cmd cmd)
@@ -50,11 +53,6 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 		snprintf(err, err_size, "empty request");
 		return ZDU_ERR_PROTO;
 	}
-	arg = strtok_r(NULL, " \t", &save);
-	if (strtok_r(NULL, " \t", &save)) {
-		snprintf(err, err_size, "%.32s: too many arguments", word);
-		return ZDU_ERR_PROTO;
-	}
 	for (i = 0; i < ZDU_ARRAY_SIZE(cmd_names); i++)
 		if (strcmp(word, cmd_names[i]) == 0)
 			break;
@@ -63,6 +61,27 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 		return ZDU_ERR_PROTO;
 	}
 	req->cmd = (enum zdu_ctl_cmd)i;
+	arg = strtok_r(NULL, " \t", &save);
+	if (req->cmd == ZDU_CTL_SET_FLAG) {
+		int m = arg ? zdu_flag_mode_parse(arg) : -1;
+		const char *rest = save;
+
+		if (m <= 0) {
+			snprintf(err, err_size, "set-flag: mode must be drain, maint or lb");
+			return ZDU_ERR_PROTO;
+		}
+		req->mode = (enum zdu_flag_mode)m;
+		/* The reason is the rest of the line, spaces included. */
+		while (rest && (*rest == ' ' || *rest == '\t'))
+			rest++;
+		if (rest)
+			zdu_text_sanitize(req->reason, sizeof(req->reason), rest, strlen(rest));
+		return ZDU_OK;
+	}
+	if (arg && strtok_r(NULL, " \t", &save)) {
+		snprintf(err, err_size, "%.32s: too many arguments", word);
+		return ZDU_ERR_PROTO;
+	}
 	if (req->cmd == ZDU_CTL_WAIT_DRAINED) {
 		if (!arg) {
 			snprintf(err, err_size, "wait-drained: needs a timeout in milliseconds");

@@ -5,12 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "zdu/config.h"
 #include "zdu/daemon.h"
+#include "zdu/flag.h"
 #include "zdu/log.h"
 #include "zdu/notify.h"
+
+static void answer_waiters(struct zdu_daemon *d);
 
 /* (Re)starts or stops the probe to match the configuration; the verdict
  * so far carries over a reload. */
@@ -39,13 +43,149 @@ static int apply_probe(struct zdu_daemon *d)
 	return 0;
 }
 
+/* Drain detection runs when drain.ports lists ports. */
+static int apply_drain(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	if (d->cfg.drain_ports.n == 0) {
+		if (d->drain)
+			zdu_drain_close(d->drain);
+		d->drain = NULL;
+		return 0;
+	}
+	if (d->drain) {
+		zdu_drain_configure(d->drain, &d->cfg);
+		return 0;
+	}
+	d->drain = zdu_drain_new(&d->loop, &d->state, &d->cfg, err, err_size);
+	if (!d->drain) {
+		zdu_log_error("drain detection: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
 	char reply[ZDU_REPLY_MAX];
 
-	(void)data;
+	struct zdu_daemon *d = data;
+
 	if (reply_changed)
 		zdu_notify_status(zdu_state_reply_text(st, reply, sizeof(reply)));
+	if (st->node.drain.drained)
+		answer_waiters(d);
+}
+
+/* wait-drained: a control client parked until the node is drained or its
+ * own timer runs out. */
+struct waiter {
+	struct zdu_list link;
+	uv_timer_t timer;
+	struct zdu_control_client *c;
+	struct zdu_daemon *d;
+};
+
+static void waiter_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void waiter_answer(struct waiter *w)
+{
+	json_t *st = zdu_status_json(w->d);
+
+	zdu_list_remove(&w->link);
+	uv_close((uv_handle_t *)&w->timer, waiter_closed);
+	zdu_control_reply(w->c, st);
+}
+
+static void waiter_timeout(uv_timer_t *t)
+{
+	waiter_answer(t->data);
+}
+
+static void answer_waiters(struct zdu_daemon *d)
+{
+	while (!zdu_list_empty(&d->waiters))
+		waiter_answer(zdu_container_of(d->waiters.next, struct waiter, link));
+}
+
+/* set-flag / clear-flag: the write (with its fsyncs) runs in libuv's
+ * thread pool, so a slow disk never holds a reply to HAProxy. */
+struct flag_job {
+	uv_work_t work;
+	struct zdu_list link;
+	struct zdu_daemon *d;
+	struct zdu_control_client *c; /* NULL once the client went away */
+	struct zdu_flag flag;
+	char *path;
+	enum zdu_err rc;
+	char err[256];
+};
+
+static void job_work(uv_work_t *req)
+{
+	struct flag_job *j = req->data;
+
+	j->rc = zdu_flag_write(j->path, &j->flag, j->err, sizeof(j->err));
+}
+
+static void job_done(uv_work_t *req, int status)
+{
+	struct flag_job *j = req->data;
+	struct zdu_daemon *d = j->d;
+
+	zdu_list_remove(&j->link);
+	if (status == 0 && j->rc == ZDU_OK && d->flagf)
+		zdu_flag_file_check(d->flagf, "control socket changed the flag");
+	if (j->c) {
+		if (status < 0 || j->rc != ZDU_OK)
+			zdu_control_reply(j->c, json_pack("{s:b,s:s}", "ok", 0, "error",
+							  status < 0 ? uv_strerror(status) : j->err));
+		else
+			zdu_control_reply(j->c, zdu_status_json(d));
+	}
+	if (j->rc != ZDU_OK)
+		zdu_log_error("control: flag not changed: %s", j->err);
+	free(j->path);
+	free(j);
+}
+
+static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
+			   const struct zdu_ctl_req *req)
+{
+	struct flag_job *j = calloc(1, sizeof(*j));
+	long uid = zdu_control_peer_uid(c);
+
+	if (!j || !(j->path = strdup(d->cfg.flag_file))) {
+		free(j);
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "out of memory"));
+		return;
+	}
+	j->d = d;
+	j->c = c;
+	j->work.data = j;
+	if (req->cmd == ZDU_CTL_SET_FLAG) {
+		struct passwd *pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+		char host[64] = "?";
+
+		j->flag.mode = req->mode;
+		zdu_strlcpy(j->flag.reason, req->reason, sizeof(j->flag.reason));
+		zdu_flag_stamp(&j->flag);
+		gethostname(host, sizeof(host) - 1);
+		if (pw)
+			snprintf(j->flag.by, sizeof(j->flag.by), "%s@%s", pw->pw_name, host);
+		else
+			snprintf(j->flag.by, sizeof(j->flag.by), "uid %ld@%s", uid, host);
+	}
+	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), uid);
+	zdu_list_insert_tail(&d->jobs, &j->link);
+	if (uv_queue_work(&d->loop, &j->work, job_work, job_done) < 0) {
+		zdu_list_remove(&j->link);
+		free(j->path);
+		free(j);
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "cannot queue the write"));
+	}
 }
 
 /* Control requests. */
@@ -66,17 +206,58 @@ static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *
 	case ZDU_CTL_STATUS:
 		zdu_control_reply(c, zdu_status_json(d));
 		break;
-	case ZDU_CTL_WAIT_DRAINED:
-		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error",
-					       "wait-drained: drain detection is not available"));
+	case ZDU_CTL_SET_FLAG:
+	case ZDU_CTL_CLEAR_FLAG:
+		start_flag_job(d, c, req);
 		break;
+	case ZDU_CTL_WAIT_DRAINED: {
+		struct waiter *w;
+
+		if (!d->drain) {
+			zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error",
+						       "drain detection is off (drain.ports is empty)"));
+			break;
+		}
+		if (d->state.node.drain.drained || req->arg_ms == 0) {
+			zdu_control_reply(c, zdu_status_json(d));
+			break;
+		}
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "out of memory"));
+			break;
+		}
+		w->c = c;
+		w->d = d;
+		uv_timer_init(&d->loop, &w->timer);
+		w->timer.data = w;
+		uv_timer_start(&w->timer, waiter_timeout, (uint64_t)req->arg_ms, 0);
+		zdu_list_insert_tail(&d->waiters, &w->link);
+		break;
+	}
 	}
 }
 
 static void ctl_cancel(struct zdu_control_client *c, void *data)
 {
-	(void)c;
-	(void)data;
+	struct zdu_daemon *d = data;
+	struct zdu_list *q;
+
+	for (q = d->waiters.next; q != &d->waiters; q = q->next) {
+		struct waiter *w = zdu_container_of(q, struct waiter, link);
+
+		if (w->c == c) {
+			zdu_list_remove(&w->link);
+			uv_close((uv_handle_t *)&w->timer, waiter_closed);
+			break;
+		}
+	}
+	for (q = d->jobs.next; q != &d->jobs; q = q->next) {
+		struct flag_job *j = zdu_container_of(q, struct flag_job, link);
+
+		if (j->c == c)
+			j->c = NULL;
+	}
 }
 
 static int start_control(struct zdu_daemon *d, char *err, size_t err_size)
@@ -153,6 +334,8 @@ static void reload(struct zdu_daemon *d)
 	}
 	zdu_slowstart_configure(d->slowstart, &d->cfg);
 	apply_probe(d);
+	if (apply_drain(d, err, sizeof(err)) < 0)
+		zdu_log_error("reload: drain detection: %s", err);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
@@ -173,8 +356,18 @@ static void stop(struct zdu_daemon *d, const char *why)
 		zdu_listener_close(d->listener);
 	if (d->flagf)
 		zdu_flag_file_close(d->flagf);
+	/* Waiters go before the control socket that holds their clients. */
+	while (!zdu_list_empty(&d->waiters)) {
+		struct waiter *w = zdu_container_of(d->waiters.next, struct waiter, link);
+
+		zdu_list_remove(&w->link);
+		uv_close((uv_handle_t *)&w->timer, waiter_closed);
+	}
 	if (d->control_up)
 		zdu_control_close(&d->control, NULL);
+	if (d->drain)
+		zdu_drain_close(d->drain);
+	d->drain = NULL;
 	if (d->probe)
 		zdu_probe_close(d->probe);
 	if (d->slowstart)
@@ -279,6 +472,8 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	signal(SIGPIPE, SIG_IGN);
 
 	uv_loop_init(&d->loop);
+	zdu_list_init(&d->waiters);
+	zdu_list_init(&d->jobs);
 	uv_signal_init(&d->loop, &d->sig_hup);
 	uv_signal_init(&d->loop, &d->sig_term);
 	uv_signal_init(&d->loop, &d->sig_int);
@@ -313,7 +508,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 		zdu_log_error("%s", err);
 		goto fail;
 	}
-	if (apply_probe(d) < 0)
+	if (apply_probe(d) < 0 || apply_drain(d, err, sizeof(err)) < 0)
 		goto fail;
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);

@@ -64,6 +64,20 @@ int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
 			return 0;
 		n->weight_pct = ev->weight_pct;
 		break;
+	case ZDU_EV_DRAIN: {
+		const struct zdu_drain_state *a = &n->drain, *b = ev->drain;
+
+		if (a->known == b->known && a->conns == b->conns && a->idle == b->idle &&
+		    a->drained == b->drained && strcmp(a->error, b->error) == 0)
+			return 0;
+		if (a->drained != b->drained)
+			zdu_log_notice("node %s: %s", b->drained ? "drained" : "no longer drained",
+				       ev->cause ? ev->cause : "?");
+		if (strcmp(a->error, b->error) != 0 && b->error[0])
+			zdu_log_warn("cannot count connections: %s", b->error);
+		n->drain = *b;
+		break;
+	}
 	case ZDU_EV_FAIL_ACTION:
 		if (n->on_failure == ev->on_failure)
 			return 0;

@@ -14,6 +14,11 @@ struct zdu_strlist {
 	size_t n;
 };
 
+struct zdu_intlist {
+	int *v;
+	size_t n;
+};
+
 struct zdu_config {
 	char *path; /* file it was read from, for messages */
 
@@ -55,6 +60,13 @@ struct zdu_config {
 	int probe_verify;
 	struct zdu_strlist probe_headers;
 
+	/* drain: knowing when the node is drained */
+	struct zdu_intlist drain_ports;
+	struct zdu_strlist drain_from;
+	int drain_settle_ms;
+	int drain_interval_ms;
+	int drain_idle_ms;
+
 	/* slowstart */
 	int slowstart_ms;
 	int slowstart_start_pct;
@@ -66,6 +78,7 @@ enum zdu_config_type {
 	ZDU_CT_STRING,
 	ZDU_CT_STRLIST,
 	ZDU_CT_ENUM,
+	ZDU_CT_INTLIST,
 };
 
 /* One documented key: the single source for defaults, validation and the
@@ -75,9 +88,9 @@ struct zdu_config_key {
 	const char *name;
 	enum zdu_config_type type;
 	size_t offset;
-	long long min, max;          /* ZDU_CT_INT */
+	long long min, max;          /* ZDU_CT_INT, ZDU_CT_INTLIST (each item) */
 	const char *const *choices;  /* ZDU_CT_ENUM, NULL-terminated; stored as index */
-	long long def_int;           /* ZDU_CT_INT, ZDU_CT_BOOL, ZDU_CT_ENUM (index) */
+	long long def_int;           /* ZDU_CT_INT, ZDU_CT_BOOL, ZDU_CT_ENUM (index), ZDU_CT_INTLIST (one item, 0: none) */
 	const char *def_str;         /* ZDU_CT_STRING; ZDU_CT_STRLIST: one item or NULL */
 	const char *doc;
 };

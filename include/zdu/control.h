@@ -43,6 +43,8 @@ struct zdu_control {
  * socket is an error naming the path. */
 int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu_config *cfg,
 		      const struct zdu_control_handler *h, char *err, size_t err_size);
+/* The uid of the process at the other end (SO_PEERCRED); -1 if unknown. */
+long zdu_control_peer_uid(struct zdu_control_client *c);
 /* Sends obj (reference stolen) as the answer and closes the client. */
 void zdu_control_reply(struct zdu_control_client *c, json_t *obj);
 void zdu_control_close(struct zdu_control *ctl, void (*close_cb)(struct zdu_control *));

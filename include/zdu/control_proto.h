@@ -3,7 +3,11 @@
  *   status            the daemon's state (see zdu-agent(8))
  *   sync              re-read the flag sources now, then answer as status
  *   wait-drained MS   answer as status once the node is drained, or after MS
+ *   set-flag MODE [REASON...]   write the flag file (drain|maint|lb), then as sync
+ *   clear-flag        remove the flag file, then as sync
  *   ping              {"ok":true}
+ * set-flag and clear-flag let members of the socket's group (and the
+ * coordinator) change the flag without write access to the state directory.
  */
 #ifndef ZDU_CONTROL_PROTO_H
 #define ZDU_CONTROL_PROTO_H
@@ -11,6 +15,7 @@
 #include <stddef.h>
 
 #include "zdu/error.h"
+#include "zdu/flag-t.h"
 
 #define ZDU_CTL_LINE_MAX 1024
 
@@ -19,11 +24,15 @@ enum zdu_ctl_cmd {
 	ZDU_CTL_SYNC,
 	ZDU_CTL_WAIT_DRAINED,
 	ZDU_CTL_PING,
+	ZDU_CTL_SET_FLAG,
+	ZDU_CTL_CLEAR_FLAG,
 };
 
 struct zdu_ctl_req {
 	enum zdu_ctl_cmd cmd;
-	long long arg_ms; /* wait-drained */
+	long long arg_ms;          /* wait-drained */
+	enum zdu_flag_mode mode;   /* set-flag */
+	char reason[ZDU_REASON_MAX]; /* set-flag */
 };
 
 /* Parses one request line (without its newline; a trailing '\r' is

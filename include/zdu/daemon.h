@@ -10,6 +10,7 @@
 
 #include "zdu/config-t.h"
 #include "zdu/control.h"
+#include "zdu/drain.h"
 #include "zdu/flag_file.h"
 #include "zdu/http.h"
 #include "zdu/listener.h"
@@ -27,6 +28,9 @@ struct zdu_daemon {
 	struct zdu_http *http;
 	struct zdu_probe *probe; /* NULL when probing is disabled */
 	struct zdu_slowstart *slowstart;
+	struct zdu_drain *drain; /* NULL when drain.ports is empty */
+	struct zdu_list waiters; /* control clients in wait-drained */
+	struct zdu_list jobs;    /* flag writes in the thread pool */
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uint64_t started_ms;
 	time_t started_wall;

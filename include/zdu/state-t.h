@@ -44,9 +44,20 @@ struct zdu_health_state {
 	char disabled_reason[ZDU_REASON_MAX];
 };
 
+/* Connections to the local API, counted through sock_diag: the node is
+ * drained when a flag is set and none has been seen for the settle time. */
+struct zdu_drain_state {
+	int known;          /* a count has been taken */
+	unsigned conns;     /* established connections to the API ports */
+	unsigned idle;      /* of which quiet and kept only for reuse (not counted) */
+	int drained;
+	char error[ZDU_REASON_MAX]; /* why connections cannot be counted */
+};
+
 struct zdu_node_state {
 	struct zdu_flag flag[ZDU_SRC_MAX];
 	struct zdu_health_state health;
+	struct zdu_drain_state drain;
 	enum zdu_fail_action on_failure;
 	unsigned weight_pct; /* weight of a ready reply, slow start applied */
 };

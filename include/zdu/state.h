@@ -14,7 +14,8 @@ enum zdu_event_kind {
 	ZDU_EV_FLAG,       /* a flag source read its flag: src, flag */
 	ZDU_EV_HEALTH,     /* the probe reached a verdict: health */
 	ZDU_EV_WEIGHT,     /* slow start or configuration changed the weight */
-	ZDU_EV_FAIL_ACTION /* configuration changed what unhealthy replies */
+	ZDU_EV_FAIL_ACTION, /* configuration changed what unhealthy replies */
+	ZDU_EV_DRAIN       /* connections were counted: drain */
 };
 
 struct zdu_event {
@@ -23,6 +24,7 @@ struct zdu_event {
 	enum zdu_flag_src src;
 	const struct zdu_flag *flag;
 	const struct zdu_health_state *health;
+	const struct zdu_drain_state *drain;
 	unsigned weight_pct;
 	enum zdu_fail_action on_failure;
 };

@@ -1,0 +1,130 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zdu/common.h"
+#include "zdu/drain.h"
+#include "zdu/log.h"
+#include "zdu/reply.h"
+
+static void publish(struct zdu_drain *d, const char *cause)
+{
+	struct zdu_event ev = { .kind = ZDU_EV_DRAIN, .drain = &d->last, .cause = cause };
+	uint64_t now = uv_now(d->loop);
+
+	d->last.drained = d->flagged && d->last.known && !d->last.error[0] && d->last.conns == 0 &&
+			  d->zero_since && now - d->zero_since >= d->settle_ms;
+	zdu_state_apply(d->state, &ev);
+}
+
+static void on_count(int ok, const struct zdu_sockdiag_count *c, const char *err, void *data)
+{
+	struct zdu_drain *d = data;
+	char cause[96];
+
+	if (d->closing)
+		return;
+	if (ok < 0) {
+		d->last.known = 0;
+		zdu_strlcpy(d->last.error, err ? err : "?", sizeof(d->last.error));
+		d->zero_since = 0;
+		publish(d, "connection count failed");
+		return;
+	}
+	d->last.known = 1;
+	d->last.error[0] = '\0';
+	d->last.conns = c->established;
+	d->last.idle = c->idle;
+	if (c->established == 0 && d->flagged) {
+		if (!d->zero_since)
+			d->zero_since = uv_now(d->loop);
+	} else {
+		d->zero_since = 0;
+	}
+	snprintf(cause, sizeof(cause), "%u connection%s to the API", c->established,
+		 c->established == 1 ? "" : "s");
+	publish(d, cause);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct zdu_drain *d = t->data;
+
+	if (d->filter.nports == 0)
+		return;
+	/* A count still running (a huge dump) just skips this tick. */
+	zdu_sockdiag_query(d->sd, &d->filter, on_count, d);
+}
+
+static void on_state(struct zdu_state *st, int reply_changed, void *data)
+{
+	struct zdu_drain *d = data;
+	int flagged = zdu_node_flag(&st->node)->mode != ZDU_FLAG_OFF;
+
+	(void)reply_changed;
+	if (flagged == d->flagged)
+		return;
+	d->flagged = flagged;
+	/* The settle time runs from the flag, not from an older quiet spell. */
+	d->zero_since = 0;
+	publish(d, flagged ? "maintenance flag set" : "maintenance flag cleared");
+	if (flagged)
+		on_tick(&d->timer);
+}
+
+void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg)
+{
+	size_t i;
+
+	memset(&d->filter, 0, sizeof(d->filter));
+	for (i = 0; i < cfg->drain_ports.n && i < ZDU_SOCKDIAG_MAX_PORTS; i++)
+		d->filter.ports[d->filter.nports++] = (uint16_t)cfg->drain_ports.v[i];
+	for (i = 0; i < cfg->drain_from.n && i < ZDU_SOCKDIAG_MAX_FROM; i++)
+		if (zdu_sockdiag_addr(cfg->drain_from.v[i], &d->filter.from[d->filter.nfrom]) == 0)
+			d->filter.nfrom++;
+	d->filter.idle_ms = (uint32_t)cfg->drain_idle_ms;
+	d->settle_ms = (uint64_t)cfg->drain_settle_ms;
+	uv_timer_start(&d->timer, on_tick, 0, (uint64_t)cfg->drain_interval_ms);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const struct zdu_config *cfg,
+				char *err, size_t err_size)
+{
+	struct zdu_drain *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	d->loop = loop;
+	d->state = state;
+	d->sd = zdu_sockdiag_new(loop, err, err_size);
+	if (!d->sd) {
+		free(d);
+		return NULL;
+	}
+	uv_timer_init(loop, &d->timer);
+	d->timer.data = d;
+	d->flagged = zdu_node_flag(&state->node)->mode != ZDU_FLAG_OFF;
+	if (zdu_state_observe(state, on_state, d) < 0) {
+		snprintf(err, err_size, "too many state observers");
+		zdu_sockdiag_close(d->sd);
+		uv_close((uv_handle_t *)&d->timer, timer_closed);
+		return NULL;
+	}
+	zdu_drain_configure(d, cfg);
+	return d;
+}
+
+void zdu_drain_close(struct zdu_drain *d)
+{
+	d->closing = 1;
+	zdu_state_unobserve(d->state, on_state, d);
+	zdu_sockdiag_close(d->sd);
+	uv_close((uv_handle_t *)&d->timer, timer_closed);
+}

@@ -1,0 +1,34 @@
+/* Knowing when the node is drained: connections to the API ports are
+ * counted every drain.interval_ms (sock_diag), and the node is drained once
+ * a maintenance flag is set and the count has stayed at zero for
+ * drain.settle_ms. Results enter the state as ZDU_EV_DRAIN. */
+#ifndef ZDU_DRAIN_H
+#define ZDU_DRAIN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "zdu/config-t.h"
+#include "zdu/sockdiag.h"
+#include "zdu/state.h"
+
+struct zdu_drain {
+	uv_loop_t *loop;
+	struct zdu_state *state;
+	struct zdu_sockdiag *sd;
+	uv_timer_t timer;
+	struct zdu_sockdiag_filter filter;
+	uint64_t settle_ms;
+	uint64_t zero_since; /* loop time since when the count is 0 with a flag set; 0: not */
+	int flagged;
+	int closing;
+	struct zdu_drain_state last;
+};
+
+/* NULL with err when the netlink socket cannot be opened. */
+struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const struct zdu_config *cfg,
+				char *err, size_t err_size);
+void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg);
+void zdu_drain_close(struct zdu_drain *d);
+
+#endif
