@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <netinet/in.h>
@@ -240,6 +241,8 @@ int zdu_parse_hostport(const char *s, struct sockaddr_storage *ss)
 		return -1;
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
+	if (!isdigit((unsigned char)colon[1]))
+		return -1;
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
@@ -490,7 +493,9 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 			return fail(ld, ZDU_ERR_PARSE, s, "probe.headers: \"%.80s\" is not \"Name: value\"", h);
 	}
 	if (cfg->probe_timeout_ms > cfg->probe_interval_ms)
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.timeout_ms"),
+		return fail(ld, ZDU_ERR_RANGE,
+			    config_lookup(lc, "probe.timeout_ms") ? config_lookup(lc, "probe.timeout_ms")
+								  : config_lookup(lc, "probe.interval_ms"),
 			    "probe.timeout_ms: %d is longer than probe.interval_ms (%d)", cfg->probe_timeout_ms,
 			    cfg->probe_interval_ms);
 	if (cfg->drain_ports.n > ZDU_SOCKDIAG_MAX_PORTS)

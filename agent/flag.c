@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,12 +55,20 @@ static enum zdu_err flag_fail(struct zdu_flag *flag, enum zdu_err err, const cha
 
 static int since_valid(const char *s)
 {
-	int y, mo, d, h, mi, se, n = 0;
+	static const char pattern[] = "dddd-dd-ddTdd:dd:ddZ";
+	int y, mo, d, h, mi, se;
+	size_t i;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &se, &n) != 6)
+	/* Exact shape first: sscanf alone would take signs and blanks. */
+	if (strlen(s) != sizeof(pattern) - 1)
 		return 0;
-	return s[n] == '\0' && strlen(s) == 20 && mo >= 1 && mo <= 12 && d >= 1 &&
-	       d <= 31 && h <= 23 && mi <= 59 && se <= 60;
+	for (i = 0; pattern[i]; i++) {
+		if (pattern[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pattern[i])
+			return 0;
+	}
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &se) != 6)
+		return 0;
+	return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && se <= 60;
 }
 
 enum zdu_err zdu_flag_parse(const char *buf, size_t len, struct zdu_flag *flag)
@@ -147,7 +156,8 @@ enum zdu_err zdu_flag_parse(const char *buf, size_t len, struct zdu_flag *flag)
 				return flag_fail(flag, ZDU_ERR_PARSE, "line %d: bad time in 'since'", lineno);
 			memcpy(flag->since, v, vlen);
 			flag->since[vlen] = '\0';
-			if (!since_valid(flag->since)) {
+			/* Empty is allowed: the time is informational. */
+			if (vlen && !since_valid(flag->since)) {
 				flag->since[0] = '\0';
 				return flag_fail(flag, ZDU_ERR_PARSE,
 						 "line %d: bad time in 'since' (want YYYY-MM-DDTHH:MM:SSZ)", lineno);

@@ -57,7 +57,7 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 	const struct zdu_flag *flag = zdu_node_flag(node);
 	int down = h->health == ZDU_HEALTH_DOWN;
 	const char *op = NULL, *admin = NULL;
-	int weighted = 0;
+	int weighted = 0, zero = 0;
 	char pct[16];
 
 	if (size < 2)
@@ -97,13 +97,18 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 		weighted = 1;
 		break;
 	}
+	/* Without an administrative token, weight 0 is what keeps new sessions
+	 * off a node that must not take them; it never undoes a drain the load
+	 * balancer set. */
+	if (flag->mode == ZDU_FLAG_LB && ((down && node->on_failure == ZDU_FAIL_DRAIN) || h->disabled))
+		zero = 1;
 
 	if (op)
 		token(&b, op);
 	if (admin)
 		token(&b, admin);
 	if (weighted) {
-		unsigned w = (down && node->on_failure == ZDU_FAIL_ZERO) ? 0 : node->weight_pct;
+		unsigned w = (zero || (down && node->on_failure == ZDU_FAIL_ZERO)) ? 0 : node->weight_pct;
 
 		snprintf(pct, sizeof(pct), "%u%%", w);
 		token(&b, pct);
