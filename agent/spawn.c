@@ -43,6 +43,15 @@ static void sp_closed(uv_handle_t *h)
 	free(sp);
 }
 
+static void cap_closed(uv_handle_t *h)
+{
+	struct capture *c = h->data;
+
+	/* A pipe's data is its capture; hand the spawn on. */
+	h->data = c->sp;
+	sp_closed(h);
+}
+
 static void flush_lines(struct capture *c, int all)
 {
 	struct spawn *sp = c->sp;
@@ -86,8 +95,8 @@ static void maybe_done(struct spawn *sp)
 	sp->done(&res, sp->data);
 	uv_close((uv_handle_t *)&sp->timer, sp_closed);
 	uv_close((uv_handle_t *)&sp->proc, sp_closed);
-	uv_close((uv_handle_t *)&sp->cap[0].pipe, sp_closed);
-	uv_close((uv_handle_t *)&sp->cap[1].pipe, sp_closed);
+	uv_close((uv_handle_t *)&sp->cap[0].pipe, cap_closed);
+	uv_close((uv_handle_t *)&sp->cap[1].pipe, cap_closed);
 }
 
 static void cap_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -1,0 +1,795 @@
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "zdu/common.h"
+#include "zdu/coordinator.h"
+#include "zdu/haproxy.h"
+#include "zdu/journal.h"
+#include "zdu/link.h"
+#include "zdu/nova.h"
+#include "zdu/plan.h"
+#include "zdu/spawn.h"
+
+enum step {
+	S_PREFLIGHT,
+	S_SET_FLAG,
+	S_WAIT_DRAINED,
+	S_UPGRADE,
+	S_WAIT_HEALTHY,
+	S_CLEAR_FLAG,
+	S_WAIT_UP,
+};
+
+static const char *const step_names[] = {
+	[S_PREFLIGHT] = "preflight",  [S_SET_FLAG] = "drain",	    [S_WAIT_DRAINED] = "wait-drained",
+	[S_UPGRADE] = "upgrade",      [S_WAIT_HEALTHY] = "wait-healthy", [S_CLEAR_FLAG] = "undrain",
+	[S_WAIT_UP] = "wait-up",
+};
+
+struct lb_view {
+	int ok;
+	char err[256];
+	struct zdu_lb_backend be;
+};
+
+struct coord {
+	uv_loop_t loop;
+	const struct zdu_plan *plan;
+	const struct zdu_coord_opts *opts;
+	struct zdu_link **links;
+	struct zdu_journal journal;
+	int journal_open;
+	uv_timer_t timer;
+
+	size_t node;
+	enum step step;
+	uint64_t deadline;
+	uint64_t step_started;
+	long *weights; /* the node's weight on each LB, from its preflight */
+	long long probes_base; /* agent's probe count first seen after the upgrade; -1: not yet */
+
+	/* the poll round in flight */
+	int pending;
+	struct lb_view *lbs;
+	json_t *agent;
+	char agent_err[512];
+	char last_progress[512];
+
+	int exit_code;
+	int finished;
+};
+
+static const struct zdu_plan_node *cur(struct coord *c)
+{
+	return &c->plan->nodes[c->node];
+}
+
+static void utc_now(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), size - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* One line per event: for people, or one JSON object with --json. */
+static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
+{
+	char when[40], msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	utc_now(when, sizeof(when));
+	if (c->opts->json) {
+		json_t *o = json_pack("{s:s,s:s?,s:s?,s:s,s:s}", "time", when, "node", node, "step", step,
+				      "event", event, "message", msg);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	} else if (node) {
+		printf("%s %-8s %-13s %s\n", when, node, step ? step : "", msg);
+	} else {
+		printf("%s %s\n", when, msg);
+	}
+	fflush(stdout);
+}
+
+static void stop_all(struct coord *c, int code)
+{
+	c->exit_code = code;
+	c->finished = 1;
+	uv_timer_stop(&c->timer);
+}
+
+static void next_step_msg(struct coord *c, const char *what)
+{
+	say(c, cur(c)->name, step_names[c->step], "next", "%s", what);
+}
+
+static void fail(struct coord *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fail(struct coord *c, int code, const char *fmt, ...)
+{
+	char msg[2048], next[1024];
+	va_list ap;
+	int drained = c->step >= S_SET_FLAG && c->step <= S_WAIT_HEALTHY;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	say(c, cur(c)->name, step_names[c->step], "fail", "%s", msg);
+	if (c->opts->dry_run) {
+		snprintf(next, sizeof(next), "dry run: nothing was changed");
+	} else if (drained) {
+		snprintf(next, sizeof(next),
+			 "%s stays in maintenance (drained); the other nodes serve. Fix the cause, then "
+			 "continue with: zdu-coordinator --plan %s --resume",
+			 cur(c)->name, c->opts->plan_path);
+	} else {
+		snprintf(next, sizeof(next),
+			 "nothing of %s was changed by this step. Fix the cause, then continue with: "
+			 "zdu-coordinator --plan %s --resume",
+			 cur(c)->name, c->opts->plan_path);
+	}
+	next_step_msg(c, next);
+	stop_all(c, code);
+}
+
+static void journal(struct coord *c, const char *node, const char *step)
+{
+	char err[512];
+
+	if (c->opts->dry_run || !c->journal_open)
+		return;
+	if (zdu_journal_record(&c->journal, node, step, err, sizeof(err)) != ZDU_OK)
+		say(c, node, step, "warn", "%s", err);
+}
+
+/* ---- poll rounds: every load balancer's show stat and the agent ---- */
+
+static void evaluate(struct coord *c);
+
+static void round_piece_done(struct coord *c)
+{
+	if (--c->pending == 0 && !c->finished)
+		evaluate(c);
+}
+
+struct lb_req {
+	struct coord *c;
+	size_t i;
+};
+
+static void on_lb(int ok, const char *answer, size_t len, const char *err, void *data)
+{
+	struct lb_req *r = data;
+	struct coord *c = r->c;
+	struct lb_view *v = &c->lbs[r->i];
+
+	zdu_lb_backend_free(&v->be);
+	v->ok = 0;
+	if (ok < 0) {
+		snprintf(v->err, sizeof(v->err), "%s", err);
+	} else if (zdu_stat_parse(answer, len, c->plan->backend, &v->be, v->err, sizeof(v->err)) == 0) {
+		v->ok = 1;
+		v->err[0] = '\0';
+	}
+	free(r);
+	round_piece_done(c);
+}
+
+static void on_agent(json_t *status, const char *err, void *data)
+{
+	struct coord *c = data;
+
+	json_decref(c->agent);
+	c->agent = status ? json_incref(status) : NULL;
+	snprintf(c->agent_err, sizeof(c->agent_err), "%s", err ? err : "");
+	round_piece_done(c);
+}
+
+static void round_start(struct coord *c)
+{
+	size_t i;
+
+	c->pending = (int)c->plan->nlbs + 1;
+	for (i = 0; i < c->plan->nlbs; i++) {
+		struct lb_req *r = malloc(sizeof(*r));
+
+		if (!r || zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, "show stat",
+					 (unsigned)c->plan->request_timeout_ms, on_lb, r) < 0) {
+			free(r);
+			c->lbs[i].ok = 0;
+			snprintf(c->lbs[i].err, sizeof(c->lbs[i].err), "cannot start a request");
+			c->pending--;
+			continue;
+		}
+		r->c = c;
+		r->i = i;
+	}
+	if (zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, on_agent, c) < 0) {
+		snprintf(c->agent_err, sizeof(c->agent_err), "cannot reach the agent");
+		json_decref(c->agent);
+		c->agent = NULL;
+		c->pending--;
+	}
+	if (c->pending == 0)
+		evaluate(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	round_start(t->data);
+}
+
+static void poll_again(struct coord *c)
+{
+	uv_timer_start(&c->timer, on_timer, (uint64_t)c->plan->poll_ms, 0);
+}
+
+/* ---- reading the agent's status ---- */
+
+static const char *agent_str(struct coord *c, const char *obj, const char *key)
+{
+	json_t *o = obj ? json_object_get(c->agent, obj) : c->agent;
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static int agent_healthy(struct coord *c)
+{
+	const char *h = agent_str(c, "health", "state");
+
+	return strcmp(h, "up") == 0 || strcmp(h, "unchecked") == 0;
+}
+
+/* A verdict from before the upgrade says nothing about the new release:
+ * wait for two probes more than the count first seen after it, so at least
+ * one probe started after the upgrade ended. Counts, not clocks: the agent's
+ * clock may differ from ours. */
+static int probe_fresh(struct coord *c)
+{
+	json_t *p = json_object_get(c->agent, "probe");
+	long long n;
+
+	if (!json_is_object(p))
+		return 1; /* probing off: nothing fresher to wait for */
+	n = (long long)json_integer_value(json_object_get(p, "probes"));
+	if (c->probes_base < 0)
+		c->probes_base = n;
+	return n >= c->probes_base + 2;
+}
+
+static int version_ok(struct coord *c, char *why, size_t size)
+{
+	const char *v = agent_str(c, "health", "version");
+	int ok, cmp;
+
+	if (!c->plan->expect_version[0])
+		return 1;
+	cmp = zdu_microversion_cmp(v, c->plan->expect_version, &ok);
+	if (!ok || cmp < 0) {
+		snprintf(why, size, "nova-api reports version %s, want at least %s", v[0] ? v : "(none)",
+			 c->plan->expect_version);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- the steps ---- */
+
+static void enter(struct coord *c, enum step s);
+
+static void begin_node(struct coord *c)
+{
+	if (c->node >= c->plan->nnodes) {
+		if (c->opts->dry_run) {
+			say(c, NULL, NULL, "done", "dry run: every preflight passed; nothing was changed");
+		} else {
+			journal(c, "", "end");
+			say(c, NULL, NULL, "done", "rollout complete: %zu node%s upgraded", c->plan->nnodes,
+			    c->plan->nnodes == 1 ? "" : "s");
+		}
+		stop_all(c, ZDU_COORD_OK);
+		return;
+	}
+	if (!c->opts->dry_run && zdu_journal_has(&c->journal, cur(c)->name, "done")) {
+		say(c, cur(c)->name, "skip", "info", "already upgraded (journal)");
+		c->node++;
+		begin_node(c);
+		return;
+	}
+	enter(c, S_PREFLIGHT);
+}
+
+static void preflight(struct coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	int started = !c->opts->dry_run && (zdu_journal_has(&c->journal, n->name, "flagged") ||
+					    zdu_journal_has(&c->journal, n->name, "upgraded"));
+	size_t i, k;
+
+	for (i = 0; i < c->plan->nlbs; i++) {
+		const struct lb_view *v = &c->lbs[i];
+		const struct zdu_lb_server *s;
+		int ready = 0;
+
+		if (!v->ok) {
+			fail(c, ZDU_COORD_REFUSED, "load balancer %s (%s) does not answer: %s", c->plan->lbs[i].name,
+			     c->plan->lbs[i].runtime, v->err);
+			return;
+		}
+		s = zdu_lb_find(&v->be, n->server);
+		if (!s) {
+			fail(c, ZDU_COORD_REFUSED, "load balancer %s has no server %s in backend %s",
+			     c->plan->lbs[i].name, n->server, c->plan->backend);
+			return;
+		}
+		for (k = 0; k < v->be.n; k++)
+			if (strcmp(v->be.servers[k].name, n->server) != 0 && zdu_lb_server_up(&v->be.servers[k]))
+				ready++;
+		if (ready < c->plan->min_ready) {
+			fail(c, ZDU_COORD_REFUSED,
+			     "load balancer %s: only %d other server%s UP and not drained, min_ready is %d",
+			     c->plan->lbs[i].name, ready, ready == 1 ? "" : "s", c->plan->min_ready);
+			return;
+		}
+		/* The weight to come back to: the configured one when HAProxy
+		 * says it, else what it shows now. */
+		c->weights[i] = s->uweight >= 0 ? s->uweight : s->weight;
+	}
+	if (!c->agent) {
+		fail(c, ZDU_COORD_REFUSED, "agent of %s (%s) does not answer: %s", n->name, n->agent, c->agent_err);
+		return;
+	}
+	if (!started && !agent_healthy(c)) {
+		fail(c, ZDU_COORD_REFUSED, "%s is not healthy before its upgrade (agent replies \"%s\")", n->name,
+		     agent_str(c, NULL, "reply"));
+		return;
+	}
+	say(c, n->name, step_names[S_PREFLIGHT], "ok",
+	    "%zu load balancer%s answer, server %s present, at least %d other%s ready; agent replies \"%s\"",
+	    c->plan->nlbs, c->plan->nlbs == 1 ? "" : "s", n->server, c->plan->min_ready,
+	    c->plan->min_ready == 1 ? "" : "s", agent_str(c, NULL, "reply"));
+	if (c->opts->dry_run) {
+		say(c, n->name, "plan", "info", "would: drain, wait until drained (%d s), run: %s, wait until healthy%s%s "
+		    "(%d s), undrain, wait until UP (%d s)", c->plan->drain_timeout_ms / 1000,
+		    c->plan->upgrade_command, c->plan->expect_version[0] ? " at " : "", c->plan->expect_version,
+		    c->plan->health_timeout_ms / 1000, c->plan->up_timeout_ms / 1000);
+		c->node++;
+		begin_node(c);
+		return;
+	}
+	if (zdu_journal_has(&c->journal, n->name, "upgraded")) {
+		say(c, n->name, step_names[S_UPGRADE], "info", "already ran (journal): not repeated");
+		enter(c, S_WAIT_HEALTHY);
+		return;
+	}
+	enter(c, S_SET_FLAG);
+}
+
+static void progress(struct coord *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Waiting: say how things stand, but only when that changes. */
+static void progress(struct coord *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strcmp(msg, c->last_progress) == 0)
+		return;
+	snprintf(c->last_progress, sizeof(c->last_progress), "%s", msg);
+	say(c, cur(c)->name, step_names[c->step], "wait", "%s", msg);
+}
+
+static int timed_out(struct coord *c)
+{
+	return uv_now(&c->loop) >= c->deadline;
+}
+
+static void wait_drained(struct coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char state[512] = "";
+	int all = 1;
+	size_t i;
+
+	for (i = 0; i < c->plan->nlbs; i++) {
+		const struct lb_view *v = &c->lbs[i];
+		const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, n->server) : NULL;
+		size_t len = strlen(state);
+
+		if (!s) {
+			all = 0;
+			snprintf(state + len, sizeof(state) - len, "%s: %s; ", c->plan->lbs[i].name,
+				 v->ok ? "server missing" : v->err);
+			continue;
+		}
+		if (!zdu_lb_server_drained(s) || s->scur != 0)
+			all = 0;
+		snprintf(state + len, sizeof(state) - len, "%s: %s scur=%ld; ", c->plan->lbs[i].name, s->status,
+			 s->scur);
+	}
+	{
+		size_t len = strlen(state);
+		json_t *dr = json_object_get(c->agent, "drain");
+
+		if (!c->agent) {
+			all = 0;
+			snprintf(state + len, sizeof(state) - len, "agent: %s", c->agent_err);
+		} else if (json_is_object(dr)) {
+			/* The node's own count: what HAProxy cannot see (another
+			 * load balancer not in the plan, a client going direct). */
+			if (!json_is_true(json_object_get(dr, "drained")))
+				all = 0;
+			snprintf(state + len, sizeof(state) - len, "agent: %lld connection(s), %s",
+				 (long long)json_integer_value(json_object_get(dr, "connections")),
+				 json_is_true(json_object_get(dr, "drained")) ? "drained" : "settling");
+		} else {
+			snprintf(state + len, sizeof(state) - len, "agent: no drain detection");
+		}
+	}
+	if (all) {
+		say(c, n->name, step_names[c->step], "ok", "drained: %s", state);
+		journal(c, n->name, "drained");
+		enter(c, S_UPGRADE);
+		return;
+	}
+	if (timed_out(c)) {
+		fail(c, ZDU_COORD_TIMEOUT, "not drained after %d s: %s", c->plan->drain_timeout_ms / 1000, state);
+		return;
+	}
+	progress(c, "%s", state);
+	poll_again(c);
+}
+
+static void wait_healthy(struct coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char why[256] = "";
+
+	if (c->agent && !probe_fresh(c))
+		snprintf(why, sizeof(why), "waiting for a probe of nova-api newer than the upgrade");
+	else if (c->agent && agent_healthy(c) && version_ok(c, why, sizeof(why))) {
+		say(c, n->name, step_names[c->step], "ok", "healthy: agent replies \"%s\"",
+		    agent_str(c, NULL, "reply"));
+		journal(c, n->name, "healthy");
+		enter(c, S_CLEAR_FLAG);
+		return;
+	}
+	if (!why[0])
+		snprintf(why, sizeof(why), "%s", c->agent ? agent_str(c, NULL, "reply") : c->agent_err);
+	if (timed_out(c)) {
+		fail(c, ZDU_COORD_TIMEOUT, "not healthy after %d s: %s", c->plan->health_timeout_ms / 1000, why);
+		return;
+	}
+	progress(c, "%s", why);
+	poll_again(c);
+}
+
+static void wait_up(struct coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char state[512] = "";
+	int all = 1;
+	size_t i;
+
+	for (i = 0; i < c->plan->nlbs; i++) {
+		const struct lb_view *v = &c->lbs[i];
+		const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, n->server) : NULL;
+		size_t len = strlen(state);
+
+		if (!s) {
+			all = 0;
+			snprintf(state + len, sizeof(state) - len, "%s: %s; ", c->plan->lbs[i].name,
+				 v->ok ? "server missing" : v->err);
+			continue;
+		}
+		if (!zdu_lb_server_up(s) || s->weight != c->weights[i])
+			all = 0;
+		snprintf(state + len, sizeof(state) - len, "%s: %s weight %ld/%ld; ", c->plan->lbs[i].name,
+			 s->status, s->weight, c->weights[i]);
+	}
+	if (all) {
+		say(c, n->name, step_names[c->step], "ok", "back in service: %s", state);
+		journal(c, n->name, "done");
+		c->node++;
+		begin_node(c);
+		return;
+	}
+	if (timed_out(c)) {
+		fail(c, ZDU_COORD_TIMEOUT, "not UP with its weight after %d s: %s", c->plan->up_timeout_ms / 1000,
+		     state);
+		return;
+	}
+	progress(c, "%s", state);
+	poll_again(c);
+}
+
+static void evaluate(struct coord *c)
+{
+	switch (c->step) {
+	case S_PREFLIGHT:
+		preflight(c);
+		break;
+	case S_WAIT_DRAINED:
+		wait_drained(c);
+		break;
+	case S_WAIT_HEALTHY:
+		wait_healthy(c);
+		break;
+	case S_WAIT_UP:
+		wait_up(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_flag_set(json_t *status, const char *err, void *data)
+{
+	struct coord *c = data;
+	const struct zdu_plan_node *n = cur(c);
+	int setting = c->step == S_SET_FLAG;
+
+	if (!status) {
+		fail(c, ZDU_COORD_FAILED, "cannot %s the maintenance flag: %s", setting ? "set" : "clear", err);
+		return;
+	}
+	json_decref(c->agent);
+	c->agent = json_incref(status);
+	say(c, n->name, step_names[c->step], "ok", "flag %s; agent replies \"%s\"", setting ? "set" : "cleared",
+	    agent_str(c, NULL, "reply"));
+	journal(c, n->name, setting ? "flagged" : "cleared");
+	enter(c, setting ? S_WAIT_DRAINED : S_WAIT_UP);
+}
+
+static void on_upgrade_line(int stream, const char *line, void *data)
+{
+	struct coord *c = data;
+
+	say(c, cur(c)->name, step_names[S_UPGRADE], stream == 1 ? "stdout" : "stderr", "| %s", line);
+}
+
+static void on_upgrade_done(const struct zdu_spawn_result *res, void *data)
+{
+	struct coord *c = data;
+	const struct zdu_plan_node *n = cur(c);
+	double secs = (double)(uv_now(&c->loop) - c->step_started) / 1000.0;
+
+	if (res->error) {
+		fail(c, ZDU_COORD_FAILED, "upgrade command: %s", res->error);
+	} else if (res->timed_out) {
+		fail(c, ZDU_COORD_TIMEOUT, "upgrade command killed after %d s", c->plan->upgrade_timeout_ms / 1000);
+	} else if (res->term_signal) {
+		fail(c, ZDU_COORD_FAILED, "upgrade command killed by signal %d", res->term_signal);
+	} else if (res->exit_status != 0) {
+		fail(c, ZDU_COORD_FAILED, "upgrade command exited with status %lld after %.1f s",
+		     (long long)res->exit_status, secs);
+	} else {
+		say(c, n->name, step_names[S_UPGRADE], "ok", "upgrade command succeeded in %.1f s", secs);
+		journal(c, n->name, "upgraded");
+		enter(c, S_WAIT_HEALTHY);
+	}
+}
+
+/* {node} and {server} in the template become the node's names. */
+static char *expand(const char *tmpl, const struct zdu_plan_node *n)
+{
+	size_t cap = strlen(tmpl) + 1, len = 0;
+	char *out = malloc(cap);
+	const char *p = tmpl;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		const char *val = NULL;
+		size_t skip = 0, vlen;
+
+		if (strncmp(p, "{node}", 6) == 0) {
+			val = n->name;
+			skip = 6;
+		} else if (strncmp(p, "{server}", 8) == 0) {
+			val = n->server;
+			skip = 8;
+		}
+		vlen = val ? strlen(val) : 1;
+		if (len + vlen + 1 > cap) {
+			char *b;
+
+			cap = (len + vlen + 1) * 2;
+			b = realloc(out, cap);
+			if (!b) {
+				free(out);
+				return NULL;
+			}
+			out = b;
+		}
+		if (val) {
+			memcpy(out + len, val, vlen);
+			p += skip;
+		} else {
+			out[len] = *p++;
+		}
+		len += vlen;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static void enter(struct coord *c, enum step s)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char reason[128];
+
+	c->step = s;
+	c->step_started = uv_now(&c->loop);
+	c->last_progress[0] = '\0';
+	switch (s) {
+	case S_PREFLIGHT:
+		say(c, n->name, step_names[s], "start", "node %zu of %zu (server %s, agent %s)", c->node + 1,
+		    c->plan->nnodes, n->server, n->agent);
+		round_start(c);
+		break;
+	case S_SET_FLAG:
+		snprintf(reason, sizeof(reason), "zdu-coordinator: upgrading %s", n->name);
+		if (zdu_link_call(c->links[c->node], ZDU_LINK_SET_FLAG, ZDU_FLAG_DRAIN, reason, on_flag_set, c) < 0)
+			fail(c, ZDU_COORD_FAILED, "cannot reach the agent to set the flag");
+		break;
+	case S_WAIT_DRAINED:
+		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->drain_timeout_ms;
+		round_start(c);
+		break;
+	case S_UPGRADE: {
+		char *cmd = expand(c->plan->upgrade_command, n);
+		char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+
+		if (!cmd) {
+			fail(c, ZDU_COORD_FAILED, "out of memory");
+			break;
+		}
+		say(c, n->name, step_names[s], "start", "running: %s", cmd);
+		if (zdu_spawn_run(&c->loop, argv, (unsigned)c->plan->upgrade_timeout_ms, on_upgrade_line,
+				  on_upgrade_done, c) < 0)
+			fail(c, ZDU_COORD_FAILED, "cannot run the upgrade command");
+		free(cmd);
+		break;
+	}
+	case S_WAIT_HEALTHY:
+		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->health_timeout_ms;
+		c->probes_base = -1;
+		round_start(c);
+		break;
+	case S_CLEAR_FLAG:
+		if (zdu_link_call(c->links[c->node], ZDU_LINK_CLEAR_FLAG, ZDU_FLAG_OFF, NULL, on_flag_set, c) < 0)
+			fail(c, ZDU_COORD_FAILED, "cannot reach the agent to clear the flag");
+		break;
+	case S_WAIT_UP:
+		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->up_timeout_ms;
+		round_start(c);
+		break;
+	}
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct coord *c = s->data;
+
+	if (c->finished)
+		return;
+	say(c, c->node < c->plan->nnodes ? cur(c)->name : NULL, NULL, "fail",
+	    "interrupted by signal %d during %s", signum, step_names[c->step]);
+	if (c->node < c->plan->nnodes)
+		next_step_msg(c, c->step == S_UPGRADE
+					 ? "waiting for the upgrade command to end (it is not killed half-way); the "
+					   "node stays drained; continue with --resume"
+					 : "the node in progress keeps its flag as it is now; continue with --resume");
+	stop_all(c, ZDU_COORD_FAILED);
+}
+
+int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts *opts)
+{
+	struct coord *c = calloc(1, sizeof(*c));
+	uv_signal_t sint, sterm;
+	char err[512];
+	int lock_fd = -1, rc;
+	size_t i;
+
+	if (!c)
+		return ZDU_COORD_FAILED;
+	c->plan = plan;
+	c->opts = opts;
+	uv_loop_init(&c->loop);
+	c->lbs = calloc(plan->nlbs, sizeof(*c->lbs));
+	c->weights = calloc(plan->nlbs, sizeof(*c->weights));
+	c->links = calloc(plan->nnodes, sizeof(*c->links));
+	if (!c->lbs || !c->weights || !c->links) {
+		rc = ZDU_COORD_FAILED;
+		goto out;
+	}
+	for (i = 0; i < plan->nnodes; i++) {
+		c->links[i] = zdu_link_new(&c->loop, plan->nodes[i].agent, plan, err, sizeof(err));
+		if (!c->links[i]) {
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = ZDU_COORD_USAGE;
+			goto out;
+		}
+	}
+	if (!opts->dry_run) {
+		lock_fd = zdu_lock_take(plan->lock, err, sizeof(err));
+		if (lock_fd < 0) {
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = ZDU_COORD_LOCKED;
+			goto out;
+		}
+		if (zdu_journal_open(&c->journal, plan->journal, zdu_plan_digest(plan), opts->resume, err,
+				     sizeof(err)) != ZDU_OK) {
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = ZDU_COORD_FAILED;
+			goto out;
+		}
+		c->journal_open = 1;
+	}
+	uv_timer_init(&c->loop, &c->timer);
+	c->timer.data = c;
+	uv_signal_init(&c->loop, &sint);
+	uv_signal_init(&c->loop, &sterm);
+	sint.data = sterm.data = c;
+	uv_signal_start(&sint, on_signal, SIGINT);
+	uv_signal_start(&sterm, on_signal, SIGTERM);
+	uv_unref((uv_handle_t *)&sint);
+	uv_unref((uv_handle_t *)&sterm);
+
+	say(c, NULL, NULL, "start", "%s %s: backend %s, %zu node%s, %zu load balancer%s%s%s",
+	    opts->dry_run ? "dry run of" : (opts->resume ? "resuming" : "rollout of"), opts->plan_path,
+	    plan->backend, plan->nnodes, plan->nnodes == 1 ? "" : "s", plan->nlbs, plan->nlbs == 1 ? "" : "s",
+	    plan->expect_version[0] ? ", expecting nova-api at least " : "", plan->expect_version);
+	begin_node(c);
+	while (!c->finished && uv_run(&c->loop, UV_RUN_ONCE))
+		;
+	if (!c->finished)
+		say(c, NULL, NULL, "fail", "internal error: nothing left to wait for");
+	rc = c->finished ? c->exit_code : ZDU_COORD_FAILED;
+	/* Requests still in flight end on their own (each has a timeout; an
+	 * upgrade command is never killed half-way by an interruption) and
+	 * their callbacks see finished. */
+	uv_close((uv_handle_t *)&c->timer, NULL);
+	uv_close((uv_handle_t *)&sint, NULL);
+	uv_close((uv_handle_t *)&sterm, NULL);
+	uv_run(&c->loop, UV_RUN_DEFAULT);
+out:
+	if (c->journal_open)
+		zdu_journal_close(&c->journal);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	for (i = 0; c->links && i < plan->nnodes; i++)
+		zdu_link_free(c->links[i]);
+	for (i = 0; c->lbs && i < plan->nlbs; i++)
+		zdu_lb_backend_free(&c->lbs[i].be);
+	json_decref(c->agent);
+	free(c->links);
+	free(c->lbs);
+	free(c->weights);
+	uv_loop_close(&c->loop);
+	free(c);
+	return rc;
+}

@@ -1,0 +1,51 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zdu/link.h"
+
+struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan, char *err,
+			      size_t err_size)
+{
+	static const struct {
+		const char *prefix;
+		const struct zdu_link_ops *ops;
+	} kinds[] = { { "unix:", &zdu_link_unix_ops }, { "ssh:", &zdu_link_ssh_ops } };
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t n = strlen(kinds[i].prefix);
+		struct zdu_link *l;
+
+		if (strncmp(spec, kinds[i].prefix, n) != 0)
+			continue;
+		l = calloc(1, sizeof(*l));
+		if (!l || !(l->target = strdup(spec + n))) {
+			free(l);
+			snprintf(err, err_size, "out of memory");
+			return NULL;
+		}
+		l->ops = kinds[i].ops;
+		l->loop = loop;
+		l->plan = plan;
+		return l;
+	}
+	snprintf(err, err_size, "agent \"%s\": unknown kind (unix:PATH or ssh:HOST)", spec);
+	return NULL;
+}
+
+int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
+		  zdu_link_cb cb, void *data)
+{
+	return l->ops->call(l, op, mode, reason, cb, data);
+}
+
+void zdu_link_free(struct zdu_link *l)
+{
+	if (!l)
+		return;
+	if (l->ops->free)
+		l->ops->free(l);
+	free(l->target);
+	free(l);
+}

@@ -1,0 +1,23 @@
+/* What the coordinator reads from a HAProxy load balancer. */
+#ifndef ZDU_HAPROXY_T_H
+#define ZDU_HAPROXY_T_H
+
+#define ZDU_LB_NAME_MAX 64
+
+/* One server row of `show stat`. */
+struct zdu_lb_server {
+	char name[ZDU_LB_NAME_MAX];
+	char status[32];   /* "UP", "DRAIN (agent)", "MAINT", "DOWN (agent)", "UP 1/3"... */
+	long scur;         /* current sessions */
+	long weight;       /* effective weight */
+	long uweight;      /* user-set weight, -1 when the column is absent (HAProxy < 2.4) */
+	char agent_status[16];
+	char last_agt[128];
+};
+
+struct zdu_lb_backend {
+	struct zdu_lb_server *servers;
+	size_t n;
+};
+
+#endif

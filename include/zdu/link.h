@@ -1,0 +1,53 @@
+/* How the coordinator reaches a node's agent. Every kind answers the same
+ * three operations with the agent's status JSON (the control socket's
+ * status answer), so the coordinator never knows which kind it talks to:
+ *   unix:PATH  the agent's control socket (one host, tests)
+ *   ssh:HOST   `zdu-agent ... --json` run on the node by the system's ssh
+ * A further kind (etcd) is one more implementation of zdu_link_ops. */
+#ifndef ZDU_LINK_H
+#define ZDU_LINK_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "zdu/flag-t.h"
+#include "zdu/plan-t.h"
+
+enum zdu_link_op {
+	ZDU_LINK_STATUS,
+	ZDU_LINK_SET_FLAG,   /* mode and reason */
+	ZDU_LINK_CLEAR_FLAG,
+};
+
+/* status: the agent's status object (borrowed, valid during the call), or
+ * NULL with err. */
+typedef void (*zdu_link_cb)(json_t *status, const char *err, void *data);
+
+struct zdu_link;
+
+struct zdu_link_ops {
+	const char *kind;
+	int (*call)(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
+		    zdu_link_cb cb, void *data);
+	void (*free)(struct zdu_link *l);
+};
+
+struct zdu_link {
+	const struct zdu_link_ops *ops;
+	uv_loop_t *loop;
+	char *target; /* path or host, without the kind */
+	const struct zdu_plan *plan;
+};
+
+/* spec as in the plan ("unix:/run/zdu-agent/control.sock", "ssh:api1"). */
+struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan, char *err,
+			      size_t err_size);
+/* cb runs once, from the loop. Returns -1 when the call could not start. */
+int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
+		  zdu_link_cb cb, void *data);
+void zdu_link_free(struct zdu_link *l);
+
+extern const struct zdu_link_ops zdu_link_unix_ops;
+extern const struct zdu_link_ops zdu_link_ssh_ops;
+
+#endif

@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""A loopback cluster for coordinator tests: N API nodes (fake nova-api + zdu-agent each, on
+127.0.0.11, .12, ...) behind one or more real HAProxy load balancers with the same backend.
+
+    with Cluster(nodes=3, lbs=2) as cl:
+        plan = cl.write_plan(upgrade_command='...')
+        r = cl.coordinator('--plan', plan)
+
+Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workdir=None)
+  .nodes   list of dicts: name ('node1'...), addr, nova (FakeNova), agent (agentlib.Agent)
+  .lbs     list of haproxy.HAProxy (names lb1, lb2, ...), started, backend 'nova-api'
+  write_plan(upgrade_command, **overrides) -> path    a libconfig plan for zdu-coordinator
+      (unix: links to the agents' control sockets, runtime = the LBs' stats sockets);
+      overrides: min_ready, expect_version, timeouts (dict), nodes (list of names), extra
+  coordinator(*args, timeout=120) -> CompletedProcess   runs $ZDU_COORDINATOR (or
+      $ZDU_BUILD_DIR/agent/zdu-coordinator)
+  wait_all_up(timeout)   every server UP with weight 100 on every LB
+  set_version(name, v)   the node's fake nova now advertises v ("upgrade")
+"""
+import os
+import subprocess
+import sys
+
+from agentlib import Agent
+from fake_nova import FakeNova
+from haproxy import HAProxy
+from testutil import tempdir, wait_until
+
+
+def coordinator_binary():
+    if os.environ.get('ZDU_COORDINATOR'):
+        return os.environ['ZDU_COORDINATOR']
+    agent = os.environ.get('ZDU_AGENT')
+    if agent:
+        return os.path.join(os.path.dirname(agent), 'zdu-coordinator')
+    return os.path.join(os.environ.get('ZDU_BUILD_DIR', 'build'), 'agent', 'zdu-coordinator')
+
+
+def libconfig_str(s):
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
+
+class Cluster:
+    def __init__(self, nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90',
+                 workdir=None, lb_mode='http'):
+        self.workdir = workdir or tempdir('zdu-cluster-')
+        self.nodes = []
+        self.lbs = []
+        self.version = version
+        self.n_nodes = nodes
+        self.n_lbs = lbs
+        self.agent_inter_ms = agent_inter_ms
+        self.settle_ms = settle_ms
+        self.lb_mode = lb_mode
+
+    def start(self):
+        for i in range(self.n_nodes):
+            name = 'node%d' % (i + 1)
+            addr = '127.0.0.%d' % (11 + i)
+            nova = FakeNova(addr, 0, control_port=0, version=self.version).start()
+            agent = Agent(workdir=os.path.join(self.workdir, name), addr=addr, name=name, settings={
+                'probe': {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (addr, nova.port),
+                          'interval_ms': 200, 'timeout_ms': 150, 'rise': 1, 'fall': 2},
+                'drain': {'ports': [nova.port], 'settle_ms': self.settle_ms, 'interval_ms': 100},
+                'flag': {'poll_interval_ms': 1000}})
+            os.makedirs(agent.workdir, exist_ok=True)
+            agent.start()
+            self.nodes.append(dict(name=name, addr=addr, nova=nova, agent=agent))
+        servers = [dict(name=n['name'], addr=n['addr'], port=n['nova'].port,
+                        agent_port=n['agent'].port, weight=100) for n in self.nodes]
+        for j in range(self.n_lbs):
+            lb = HAProxy(self.workdir, name='lb%d' % (j + 1), servers=servers,
+                         agent_inter_ms=self.agent_inter_ms, mode=self.lb_mode)
+            lb.start()
+            self.lbs.append(lb)
+        self.wait_all_up()
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        for lb in self.lbs:
+            lb.stop()
+        for n in self.nodes:
+            n['agent'].stop()
+            n['nova'].stop()
+
+    def node(self, name):
+        return next(n for n in self.nodes if n['name'] == name)
+
+    def set_version(self, name, version):
+        self.node(name)['nova'].set_mode('healthy', version=version)
+
+    def wait_all_up(self, timeout=15):
+        def ok():
+            for lb in self.lbs:
+                for n in self.nodes:
+                    row = lb.server(n['name'])
+                    if row['status'] != 'UP' or row['weight'] != '100':
+                        return False
+            return True
+        wait_until(ok, timeout=timeout, interval=0.05, message='every server UP weight 100')
+
+    def write_plan(self, upgrade_command, name='plan.conf', min_ready=1, expect_version=None,
+                   timeouts=None, nodes=None, extra='', lbs=None, journal=None):
+        t = dict(drain_ms=20000, upgrade_ms=30000, health_ms=20000, up_ms=20000, poll_ms=100,
+                 request_ms=3000)
+        t.update(timeouts or {})
+        names = nodes or [n['name'] for n in self.nodes]
+        lines = ['backend = "nova-api";',
+                 'upgrade_command = %s;' % libconfig_str(upgrade_command),
+                 'journal = %s;' % libconfig_str(journal or os.path.join(self.workdir, 'journal')),
+                 'min_ready = %d;' % min_ready]
+        if expect_version:
+            lines.append('expect_version = "%s";' % expect_version)
+        lines.append('timeouts: { %s };' % ' '.join('%s = %d;' % kv for kv in t.items()))
+        lb_list = lbs if lbs is not None else [(lb.name, 'unix:' + lb.sock_path) for lb in self.lbs]
+        lines.append('load_balancers = ( %s );' % ', '.join(
+            '{ name = "%s"; runtime = %s; }' % (n, libconfig_str(r)) for n, r in lb_list))
+        lines.append('nodes = ( %s );' % ', '.join(
+            '{ name = "%s"; server = "%s"; agent = %s; }'
+            % (nm, nm, libconfig_str('unix:' + self.node(nm)['agent'].sock_path)) for nm in names))
+        lines.append(extra)
+        path = os.path.join(self.workdir, name)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return path
+
+    def coordinator(self, *args, timeout=120):
+        return subprocess.run([coordinator_binary()] + list(args), capture_output=True, text=True,
+                              timeout=timeout)

@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""The upgrade command of coordinator tests: `fake_upgrade.py MAPFILE NODE`.
+
+Records what every load balancer showed for NODE's server at the moment it ran (status and
+current sessions), as one JSON line appended to map['record'], then "upgrades" the node: its
+fake nova-api now advertises map['version']. A node listed in map['fail'] makes it exit 7
+without upgrading (a failing upgrade). MAPFILE is JSON:
+  {"lbs": ["/path/lb1.sock", ...], "record": "/path/record.jsonl", "version": "2.93",
+   "fail": [], "nodes": {"node1": ["127.0.0.11", CONTROL_PORT], ...}}
+"""
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_nova import control  # noqa: E402
+from haproxy import parse_show_stat  # noqa: E402
+
+
+def show_stat(sock_path):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(sock_path)
+    s.sendall(b'show stat\n')
+    data = b''
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    return parse_show_stat(data.decode())
+
+
+def main():
+    mp = json.load(open(sys.argv[1]))
+    node = sys.argv[2]
+    seen = {}
+    for path in mp['lbs']:
+        rows = [r for r in show_stat(path) if r['svname'] == node and r['pxname'] == 'nova-api']
+        seen[os.path.basename(path)] = dict(status=rows[0]['status'], scur=int(rows[0]['scur'] or 0))
+    with open(mp['record'], 'a') as f:
+        f.write(json.dumps(dict(node=node, time=time.time(), seen=seen)) + '\n')
+    print('upgrading %s: saw %s' % (node, json.dumps(seen)))
+    if node in mp.get('fail', []):
+        print('simulated failure', file=sys.stderr)
+        sys.exit(7)
+    addr, port = mp['nodes'][node]
+    control(addr, port, 'mode healthy version=%s' % mp['version'])
+    print('%s now at %s' % (node, mp['version']))
+
+
+if __name__ == '__main__':
+    main()
