@@ -24,12 +24,16 @@ enum step {
 	S_WAIT_HEALTHY,
 	S_CLEAR_FLAG,
 	S_WAIT_UP,
+	S_SWITCH,
 };
+
+/* Sub-steps of S_SWITCH (see "cutover: the switch" below). */
+enum { SW_CHECK, SW_LB_FLAGS, SW_WAIT_LB_MANAGED, SW_RUNTIME, SW_CONFIRM, SW_FINAL_FLAGS, SW_SHUTDOWN };
 
 static const char *const step_names[] = {
 	[S_PREFLIGHT] = "preflight",  [S_SET_FLAG] = "drain",	    [S_WAIT_DRAINED] = "wait-drained",
 	[S_UPGRADE] = "upgrade",      [S_WAIT_HEALTHY] = "wait-healthy", [S_CLEAR_FLAG] = "undrain",
-	[S_WAIT_UP] = "wait-up",
+	[S_WAIT_UP] = "wait-up",	      [S_SWITCH] = "switch",
 };
 
 struct lb_view {
@@ -47,7 +51,16 @@ struct coord {
 	int journal_open;
 	uv_timer_t timer;
 
-	size_t node;
+	size_t node;     /* index in plan->nodes of the node in progress */
+	size_t *order;   /* nodes in the order they are upgraded */
+	size_t pos;      /* in order */
+	size_t nfirst;   /* cutover: nodes of the first group (first in order) */
+	int switched;    /* cutover: traffic is on the first group */
+	int round_agent; /* the poll round asks the node's agent too */
+	int sw_step;     /* cutover switch sub-step */
+	size_t sw_i;     /* cutover switch: next node to flag */
+	uint64_t sw_sent_ms;
+	double *sw_rtt_ms;
 	enum step step;
 	uint64_t deadline;
 	uint64_t step_started;
@@ -129,6 +142,19 @@ static void fail(struct coord *c, int code, const char *fmt, ...)
 	va_list ap;
 	int drained = c->step >= S_SET_FLAG && c->step <= S_WAIT_HEALTHY;
 
+	if (c->step == S_SWITCH) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		say(c, NULL, step_names[c->step], "fail", "%s", msg);
+		next_step_msg(c, c->switched || c->sw_step >= SW_FINAL_FLAGS
+				 ? "the first group serves; continue with --resume"
+				 : "the old group still serves (the runtime switch was not confirmed); agents may be "
+				   "in flag mode lb: continue with --resume, which redoes the switch");
+		stop_all(c, code);
+		return;
+	}
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -207,7 +233,7 @@ static void round_start(struct coord *c)
 {
 	size_t i;
 
-	c->pending = (int)c->plan->nlbs + 1;
+	c->pending = (int)c->plan->nlbs + (c->round_agent ? 1 : 0);
 	for (i = 0; i < c->plan->nlbs; i++) {
 		struct lb_req *r = malloc(sizeof(*r));
 
@@ -222,7 +248,8 @@ static void round_start(struct coord *c)
 		r->c = c;
 		r->i = i;
 	}
-	if (zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, on_agent, c) < 0) {
+	if (c->round_agent &&
+	    zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, on_agent, c) < 0) {
 		snprintf(c->agent_err, sizeof(c->agent_err), "cannot reach the agent");
 		json_decref(c->agent);
 		c->agent = NULL;
@@ -295,10 +322,46 @@ static int version_ok(struct coord *c, char *why, size_t size)
 /* ---- the steps ---- */
 
 static void enter(struct coord *c, enum step s);
+static void begin_node(struct coord *c);
+
+static void start_switch(struct coord *c);
+
+static int cutover(const struct coord *c)
+{
+	return c->plan->strategy == ZDU_STRATEGY_CUTOVER;
+}
+
+/* Cutover's first group is done for now once upgraded and healthy: it
+ * stays out of service until the switch. */
+static int node_finished(struct coord *c)
+{
+	const char *name = cur(c)->name;
+
+	if (zdu_journal_has(&c->journal, name, "done"))
+		return 1;
+	return cutover(c) && c->pos < c->nfirst && zdu_journal_has(&c->journal, name, "healthy");
+}
+
+static void advance(struct coord *c)
+{
+	c->pos++;
+	begin_node(c);
+}
 
 static void begin_node(struct coord *c)
 {
-	if (c->node >= c->plan->nnodes) {
+	if (cutover(c) && c->pos == c->nfirst && !c->switched) {
+		if (c->opts->dry_run) {
+			say(c, NULL, step_names[S_SWITCH], "info",
+			    "would switch every load balancer to the first group in one runtime request, "
+			    "then drain the rest");
+			c->switched = 1;
+		} else {
+			start_switch(c);
+			return;
+		}
+	}
+	if (c->pos >= c->plan->nnodes) {
 		if (c->opts->dry_run) {
 			say(c, NULL, NULL, "done", "dry run: every preflight passed; nothing was changed");
 		} else {
@@ -309,12 +372,14 @@ static void begin_node(struct coord *c)
 		stop_all(c, ZDU_COORD_OK);
 		return;
 	}
-	if (!c->opts->dry_run && zdu_journal_has(&c->journal, cur(c)->name, "done")) {
-		say(c, cur(c)->name, "skip", "info", "already upgraded (journal)");
-		c->node++;
-		begin_node(c);
+	c->node = c->order[c->pos];
+	if (!c->opts->dry_run && node_finished(c)) {
+		say(c, cur(c)->name, "skip", "info", "already %s (journal)",
+		    zdu_journal_has(&c->journal, cur(c)->name, "done") ? "upgraded" : "upgraded, waiting for the switch");
+		advance(c);
 		return;
 	}
+	c->round_agent = 1;
 	enter(c, S_PREFLIGHT);
 }
 
@@ -363,17 +428,26 @@ static void preflight(struct coord *c)
 		     agent_str(c, NULL, "reply"));
 		return;
 	}
-	say(c, n->name, step_names[S_PREFLIGHT], "ok",
-	    "%zu load balancer%s answer, server %s present, at least %d other%s ready; agent replies \"%s\"",
-	    c->plan->nlbs, c->plan->nlbs == 1 ? "" : "s", n->server, c->plan->min_ready,
-	    c->plan->min_ready == 1 ? "" : "s", agent_str(c, NULL, "reply"));
+	{
+		char w[256] = "";
+
+		for (i = 0; i < c->plan->nlbs; i++) {
+			size_t l = strlen(w);
+
+			snprintf(w + l, sizeof(w) - l, "%s%s %ld", i ? ", " : "", c->plan->lbs[i].name, c->weights[i]);
+		}
+		say(c, n->name, step_names[S_PREFLIGHT], "ok",
+		    "%zu load balancer%s answer, server %s present (weight %s), at least %d other%s ready; "
+		    "agent replies \"%s\"",
+		    c->plan->nlbs, c->plan->nlbs == 1 ? "" : "s", n->server, w, c->plan->min_ready,
+		    c->plan->min_ready == 1 ? "" : "s", agent_str(c, NULL, "reply"));
+	}
 	if (c->opts->dry_run) {
 		say(c, n->name, "plan", "info", "would: drain, wait until drained (%d s), run: %s, wait until healthy%s%s "
 		    "(%d s), undrain, wait until UP (%d s)", c->plan->drain_timeout_ms / 1000,
 		    c->plan->upgrade_command, c->plan->expect_version[0] ? " at " : "", c->plan->expect_version,
 		    c->plan->health_timeout_ms / 1000, c->plan->up_timeout_ms / 1000);
-		c->node++;
-		begin_node(c);
+		advance(c);
 		return;
 	}
 	if (zdu_journal_has(&c->journal, n->name, "upgraded")) {
@@ -398,7 +472,7 @@ static void progress(struct coord *c, const char *fmt, ...)
 	if (strcmp(msg, c->last_progress) == 0)
 		return;
 	snprintf(c->last_progress, sizeof(c->last_progress), "%s", msg);
-	say(c, cur(c)->name, step_names[c->step], "wait", "%s", msg);
+	say(c, c->step == S_SWITCH ? NULL : cur(c)->name, step_names[c->step], "wait", "%s", msg);
 }
 
 static int timed_out(struct coord *c)
@@ -473,6 +547,12 @@ static void wait_healthy(struct coord *c)
 		say(c, n->name, step_names[c->step], "ok", "healthy: agent replies \"%s\"",
 		    agent_str(c, NULL, "reply"));
 		journal(c, n->name, "healthy");
+		if (cutover(c) && !c->switched) {
+			say(c, n->name, step_names[c->step], "info",
+			    "stays out of service until the switch (first group)");
+			advance(c);
+			return;
+		}
 		enter(c, S_CLEAR_FLAG);
 		return;
 	}
@@ -512,8 +592,7 @@ static void wait_up(struct coord *c)
 	if (all) {
 		say(c, n->name, step_names[c->step], "ok", "back in service: %s", state);
 		journal(c, n->name, "done");
-		c->node++;
-		begin_node(c);
+		advance(c);
 		return;
 	}
 	if (timed_out(c)) {
@@ -525,9 +604,342 @@ static void wait_up(struct coord *c)
 	poll_again(c);
 }
 
+
+/* ---- cutover: the switch ----
+ * 0  every first-group agent healthy at the expected version
+ * 1  every agent in flag mode lb: replies keep only up/down and weight, so
+ *    no agent undoes what the runtime API sets next
+ * 2  every load balancer has applied an lb-mode reply from every agent
+ *    (last_agt says lb-managed): no reply read before the change is left
+ * 3  one runtime request per load balancer: first group ready, then the
+ *    old group drain, applied in order
+ * 4  confirm on every load balancer
+ * 5  final flags agreeing with the load balancers: first group off, the
+ *    old group drain
+ * 6  (mode tcp) after the grace period, end the old group's sessions */
+
+
+static void switch_step(struct coord *c);
+
+static int in_first(const struct coord *c, size_t node)
+{
+	return c->plan->nodes[node].first_group;
+}
+
+static void sw_status_done(json_t *status, const char *err, void *data)
+{
+	struct coord *c = data;
+	const struct zdu_plan_node *n = &c->plan->nodes[c->order[c->sw_i]];
+	char why[256] = "";
+
+	if (c->finished)
+		return;
+	json_decref(c->agent);
+	c->agent = status ? json_incref(status) : NULL;
+	if (!status) {
+		fail(c, ZDU_COORD_REFUSED, "switch: agent of %s does not answer: %s", n->name, err);
+		return;
+	}
+	if (!agent_healthy(c) || !version_ok(c, why, sizeof(why))) {
+		fail(c, ZDU_COORD_REFUSED, "switch: %s is not ready to serve: %s", n->name,
+		     why[0] ? why : agent_str(c, NULL, "reply"));
+		return;
+	}
+	c->sw_i++;
+	switch_step(c);
+}
+
+static void sw_flag_done(json_t *status, const char *err, void *data)
+{
+	struct coord *c = data;
+	const struct zdu_plan_node *n = &c->plan->nodes[c->order[c->sw_i]];
+
+	if (c->finished)
+		return;
+	if (!status) {
+		fail(c, ZDU_COORD_FAILED, "switch: cannot set the flag of %s: %s", n->name, err);
+		return;
+	}
+	say(c, n->name, step_names[S_SWITCH], "ok", "agent replies \"%s\"",
+	    json_string_value(json_object_get(status, "reply")) ? json_string_value(json_object_get(status, "reply")) : "");
+	c->sw_i++;
+	switch_step(c);
+}
+
+struct sw_rt {
+	struct coord *c;
+	size_t i;
+};
+
+static void sw_runtime_done(int ok, const char *answer, size_t len, const char *err, void *data)
+{
+	struct sw_rt *r = data;
+	struct coord *c = r->c;
+	size_t i = r->i, k;
+
+	free(r);
+	c->sw_rtt_ms[i] = (double)(uv_hrtime() - c->sw_sent_ms) / 1e6;
+	if (ok < 0) {
+		snprintf(c->lbs[i].err, sizeof(c->lbs[i].err), "%s", err);
+		c->lbs[i].ok = 0;
+	} else {
+		/* Every command that worked answers nothing. */
+		for (k = 0; k < len && (answer[k] == '\n' || answer[k] == ' '); k++)
+			;
+		c->lbs[i].ok = k == len;
+		if (!c->lbs[i].ok)
+			snprintf(c->lbs[i].err, sizeof(c->lbs[i].err), "%.*s", (int)(len > 200 ? 200 : len), answer);
+	}
+	if (--c->pending > 0 || c->finished)
+		return;
+	for (i = 0; i < c->plan->nlbs; i++) {
+		if (!c->lbs[i].ok) {
+			fail(c, ZDU_COORD_FAILED, "switch: load balancer %s refused: %s", c->plan->lbs[i].name,
+			     c->lbs[i].err);
+			return;
+		}
+	}
+	{
+		char times[256] = "";
+
+		for (i = 0; i < c->plan->nlbs; i++) {
+			size_t l = strlen(times);
+
+			snprintf(times + l, sizeof(times) - l, "%s%s %.2f ms", i ? ", " : "", c->plan->lbs[i].name,
+				 c->sw_rtt_ms[i]);
+		}
+		say(c, NULL, step_names[S_SWITCH], "ok",
+		    "runtime switch applied (request round trip: %s); on each load balancer both groups "
+		    "were ready at most that long",
+		    times);
+	}
+	c->sw_step = SW_CONFIRM;
+	c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->switch_timeout_ms;
+	c->round_agent = 0;
+	round_start(c);
+}
+
+static void sw_send_runtime(struct coord *c)
+{
+	size_t cap = 64, len = 0, i, pass;
+	char *cmd;
+
+	for (i = 0; i < c->plan->nnodes; i++)
+		cap += strlen(c->plan->backend) + strlen(c->plan->nodes[i].server) + 40;
+	cmd = malloc(cap);
+	if (!cmd) {
+		fail(c, ZDU_COORD_FAILED, "out of memory");
+		return;
+	}
+	cmd[0] = '\0';
+	/* Ready before drain: never a moment with nobody serving. */
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < c->plan->nnodes; i++)
+			if (in_first(c, i) == (pass == 0))
+				len += (size_t)snprintf(cmd + len, cap - len, "%sset server %s/%s state %s", len ? "; " : "",
+							c->plan->backend, c->plan->nodes[i].server,
+							pass == 0 ? "ready" : "drain");
+	say(c, NULL, step_names[S_SWITCH], "start", "on every load balancer: %s", cmd);
+	c->pending = (int)c->plan->nlbs;
+	c->sw_sent_ms = uv_hrtime();
+	for (i = 0; i < c->plan->nlbs; i++) {
+		struct sw_rt *r = malloc(sizeof(*r));
+
+		if (!r || zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, cmd, (unsigned)c->plan->request_timeout_ms,
+					 sw_runtime_done, r) < 0) {
+			free(r);
+			free(cmd);
+			fail(c, ZDU_COORD_FAILED, "switch: cannot send to %s", c->plan->lbs[i].name);
+			return;
+		}
+		r->c = c;
+		r->i = i;
+	}
+	free(cmd);
+}
+
+struct sw_sd {
+	struct coord *c;
+};
+
+static void sw_shutdown_done(int ok, const char *answer, size_t len, const char *err, void *data)
+{
+	struct coord *c = data;
+
+	(void)answer;
+	(void)len;
+	if (ok < 0)
+		say(c, NULL, step_names[S_SWITCH], "warn", "shutdown sessions: %s", err);
+	if (--c->pending > 0 || c->finished)
+		return;
+	c->switched = 1;
+	begin_node(c);
+}
+
+static void sw_shutdown(uv_timer_t *t)
+{
+	struct coord *c = t->data;
+	size_t cap = 64, len = 0, i;
+	char *cmd;
+
+	for (i = 0; i < c->plan->nnodes; i++)
+		cap += strlen(c->plan->backend) + strlen(c->plan->nodes[i].server) + 40;
+	cmd = malloc(cap);
+	if (!cmd) {
+		fail(c, ZDU_COORD_FAILED, "out of memory");
+		return;
+	}
+	cmd[0] = '\0';
+	for (i = 0; i < c->plan->nnodes; i++)
+		if (!in_first(c, i))
+			len += (size_t)snprintf(cmd + len, cap - len, "%sshutdown sessions server %s/%s",
+						len ? "; " : "", c->plan->backend, c->plan->nodes[i].server);
+	say(c, NULL, step_names[S_SWITCH], "start", "grace period over: %s", cmd);
+	c->pending = (int)c->plan->nlbs;
+	for (i = 0; i < c->plan->nlbs; i++)
+		if (zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, cmd, (unsigned)c->plan->request_timeout_ms,
+				   sw_shutdown_done, c) < 0)
+			c->pending--;
+	free(cmd);
+	if (c->pending == 0) {
+		c->switched = 1;
+		begin_node(c);
+	}
+}
+
+static void switch_step(struct coord *c)
+{
+	size_t i;
+
+	switch (c->sw_step) {
+	case SW_CHECK:
+		if (c->sw_i < c->nfirst) {
+			c->node = c->order[c->sw_i];
+			if (zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, sw_status_done, c) < 0)
+				fail(c, ZDU_COORD_FAILED, "switch: cannot reach an agent");
+			return;
+		}
+		c->sw_step = SW_LB_FLAGS;
+		c->sw_i = 0;
+		/* fall through */
+	case SW_LB_FLAGS:
+		if (c->sw_i < c->plan->nnodes) {
+			c->node = c->order[c->sw_i];
+			if (zdu_link_call(c->links[c->node], ZDU_LINK_SET_FLAG, ZDU_FLAG_LB,
+					  "zdu-coordinator: cutover", sw_flag_done, c) < 0)
+				fail(c, ZDU_COORD_FAILED, "switch: cannot reach an agent");
+			return;
+		}
+		c->sw_step = SW_WAIT_LB_MANAGED;
+		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->switch_timeout_ms;
+		c->round_agent = 0;
+		round_start(c);
+		return;
+	case SW_RUNTIME:
+		sw_send_runtime(c);
+		return;
+	case SW_FINAL_FLAGS:
+		if (c->sw_i < c->plan->nnodes) {
+			size_t n = c->order[c->sw_i];
+
+			c->node = n;
+			if (zdu_link_call(c->links[n], in_first(c, n) ? ZDU_LINK_CLEAR_FLAG : ZDU_LINK_SET_FLAG,
+					  ZDU_FLAG_DRAIN, "zdu-coordinator: old release, after cutover", sw_flag_done,
+					  c) < 0)
+				fail(c, ZDU_COORD_FAILED, "switch: cannot reach an agent");
+			return;
+		}
+		journal(c, "", "switched");
+		say(c, NULL, step_names[S_SWITCH], "ok", "switch done: the first group serves, the rest drains");
+		if (c->plan->tcp_grace_ms >= 0) {
+			c->sw_step = SW_SHUTDOWN;
+			say(c, NULL, step_names[S_SWITCH], "wait",
+			    "ending the old group's sessions in %d ms (cutover.tcp_grace_ms)", c->plan->tcp_grace_ms);
+			uv_timer_start(&c->timer, sw_shutdown, (uint64_t)c->plan->tcp_grace_ms, 0);
+			return;
+		}
+		c->switched = 1;
+		begin_node(c);
+		return;
+	default:
+		(void)i;
+		return;
+	}
+}
+
+/* Poll rounds of the switch: load balancers only. */
+static void switch_evaluate(struct coord *c)
+{
+	char state[512] = "";
+	int all = 1;
+	size_t i, k;
+
+	for (i = 0; i < c->plan->nlbs; i++) {
+		const struct lb_view *v = &c->lbs[i];
+
+		for (k = 0; k < c->plan->nnodes; k++) {
+			const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, c->plan->nodes[k].server) : NULL;
+			size_t len = strlen(state);
+			int good;
+
+			if (!s) {
+				all = 0;
+				snprintf(state + len, sizeof(state) - len, "%s/%s: %s; ", c->plan->lbs[i].name,
+					 c->plan->nodes[k].server, v->ok ? "missing" : v->err);
+				continue;
+			}
+			if (c->sw_step == SW_WAIT_LB_MANAGED)
+				good = strstr(s->last_agt, "lb-managed") != NULL;
+			else
+				good = in_first(c, k) ? zdu_lb_server_up(s) : zdu_lb_server_drained(s);
+			if (!good) {
+				all = 0;
+				snprintf(state + len, sizeof(state) - len, "%s/%s: %s (%s); ", c->plan->lbs[i].name,
+					 c->plan->nodes[k].server, s->status, s->last_agt);
+			}
+		}
+	}
+	if (all) {
+		if (c->sw_step == SW_WAIT_LB_MANAGED) {
+			say(c, NULL, step_names[S_SWITCH], "ok",
+			    "every load balancer has an lb-mode reply from every agent");
+			c->sw_step = SW_RUNTIME;
+		} else {
+			say(c, NULL, step_names[S_SWITCH], "ok",
+			    "confirmed on every load balancer: first group UP, the rest DRAIN");
+			c->sw_step = SW_FINAL_FLAGS;
+			c->sw_i = 0;
+		}
+		switch_step(c);
+		return;
+	}
+	if (timed_out(c)) {
+		fail(c, ZDU_COORD_TIMEOUT, "switch: not %s after %d s: %s",
+		     c->sw_step == SW_WAIT_LB_MANAGED ? "every agent in lb mode" : "confirmed",
+		     c->plan->switch_timeout_ms / 1000, state);
+		return;
+	}
+	progress(c, "%s", state);
+	poll_again(c);
+}
+
+static void start_switch(struct coord *c)
+{
+	c->step = S_SWITCH;
+	c->sw_step = SW_CHECK;
+	c->sw_i = 0;
+	c->last_progress[0] = '\0';
+	say(c, NULL, step_names[S_SWITCH], "start",
+	    "first group upgraded and healthy; switching traffic to it on every load balancer");
+	switch_step(c);
+}
+
 static void evaluate(struct coord *c)
 {
 	switch (c->step) {
+	case S_SWITCH:
+		switch_evaluate(c);
+		break;
 	case S_PREFLIGHT:
 		preflight(c);
 		break;
@@ -687,6 +1099,9 @@ static void enter(struct coord *c, enum step s)
 		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->up_timeout_ms;
 		round_start(c);
 		break;
+	case S_SWITCH:
+		start_switch(c);
+		break;
 	}
 }
 
@@ -722,9 +1137,24 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 	c->lbs = calloc(plan->nlbs, sizeof(*c->lbs));
 	c->weights = calloc(plan->nlbs, sizeof(*c->weights));
 	c->links = calloc(plan->nnodes, sizeof(*c->links));
-	if (!c->lbs || !c->weights || !c->links) {
+	c->order = calloc(plan->nnodes, sizeof(*c->order));
+	c->sw_rtt_ms = calloc(plan->nlbs, sizeof(*c->sw_rtt_ms));
+	if (!c->lbs || !c->weights || !c->links || !c->order || !c->sw_rtt_ms) {
 		rc = ZDU_COORD_FAILED;
 		goto out;
+	}
+	/* Cutover upgrades its first group first; rolling goes in plan order. */
+	{
+		size_t k = 0, pass;
+
+		for (pass = 0; pass < 2; pass++)
+			for (i = 0; i < plan->nnodes; i++)
+				if (plan->strategy != ZDU_STRATEGY_CUTOVER ? pass == 0
+									   : (plan->nodes[i].first_group == (pass == 0)))
+					c->order[k++] = i;
+		c->nfirst = 0;
+		for (i = 0; i < plan->nnodes; i++)
+			c->nfirst += plan->strategy == ZDU_STRATEGY_CUTOVER && plan->nodes[i].first_group;
 	}
 	for (i = 0; i < plan->nnodes; i++) {
 		c->links[i] = zdu_link_new(&c->loop, plan->nodes[i].agent, plan, err, sizeof(err));
@@ -748,6 +1178,7 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 			goto out;
 		}
 		c->journal_open = 1;
+		c->switched = zdu_journal_has(&c->journal, "", "switched");
 	}
 	uv_timer_init(&c->loop, &c->timer);
 	c->timer.data = c;
@@ -759,8 +1190,9 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 	uv_unref((uv_handle_t *)&sint);
 	uv_unref((uv_handle_t *)&sterm);
 
-	say(c, NULL, NULL, "start", "%s %s: backend %s, %zu node%s, %zu load balancer%s%s%s",
+	say(c, NULL, NULL, "start", "%s %s (%s): backend %s, %zu node%s, %zu load balancer%s%s%s",
 	    opts->dry_run ? "dry run of" : (opts->resume ? "resuming" : "rollout of"), opts->plan_path,
+	    plan->strategy == ZDU_STRATEGY_CUTOVER ? "cutover" : "rolling",
 	    plan->backend, plan->nnodes, plan->nnodes == 1 ? "" : "s", plan->nlbs, plan->nlbs == 1 ? "" : "s",
 	    plan->expect_version[0] ? ", expecting nova-api at least " : "", plan->expect_version);
 	begin_node(c);
@@ -787,6 +1219,8 @@ out:
 		zdu_lb_backend_free(&c->lbs[i].be);
 	json_decref(c->agent);
 	free(c->links);
+	free(c->order);
+	free(c->sw_rtt_ms);
 	free(c->lbs);
 	free(c->weights);
 	uv_loop_close(&c->loop);

@@ -10,21 +10,40 @@ static const char *const col_names[C_MAX] = { "pxname", "svname", "status", "scu
 					      "weight", "uweight", "agent_status", "last_agt" };
 static const int col_required[C_MAX] = { 1, 1, 1, 1, 1, 0, 0, 0 };
 
-/* Splits one CSV line in place on commas. HAProxy never quotes fields in
- * show stat (it replaces commas in free text), so a plain split is exact. */
+/* Splits one CSV line in place. HAProxy quotes a field holding a comma or
+ * a quote, RFC 4180 style (a doubled quote inside stands for one), as it
+ * does with an agent's free text in last_agt; unquoting shortens the field
+ * in place. */
 static size_t split(char *line, char **fields, size_t max)
 {
 	size_t n = 0;
 	char *p = line;
 
 	while (n < max) {
-		char *c = strchr(p, ',');
+		char *out = p, *in = p;
 
 		fields[n++] = p;
-		if (!c)
+		if (*in == '"') {
+			in++;
+			while (*in) {
+				if (*in == '"') {
+					if (in[1] != '"') {
+						in++;
+						break;
+					}
+					in++;
+				}
+				*out++ = *in++;
+			}
+		}
+		while (*in && *in != ',')
+			*out++ = *in++;
+		if (*in == '\0') {
+			*out = '\0';
 			break;
-		*c = '\0';
-		p = c + 1;
+		}
+		*out = '\0';
+		p = in + 1;
 	}
 	return n;
 }

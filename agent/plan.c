@@ -216,11 +216,74 @@ static enum zdu_err load_list(struct ploader *ld, config_t *lc, const char *key,
 	return ZDU_OK;
 }
 
+/* The cutover group: named, or the first half (rounded down) of the nodes.
+ * Each group serves alone for a while, so each must hold min_ready. */
+static enum zdu_err load_cutover(struct ploader *ld, config_t *lc, const char *const *ckeys)
+{
+	struct zdu_plan *p = ld->p;
+	const config_setting_t *g = config_lookup(lc, "cutover"), *fg = NULL;
+	size_t i, n1 = 0;
+	enum zdu_err rc;
+
+	p->tcp_grace_ms = -1;
+	p->switch_timeout_ms = 30000;
+	if (g) {
+		if (!config_setting_is_group(g))
+			return pfail(ld, ZDU_ERR_TYPE, g, "cutover: expected a group { first_group = [...]; }");
+		if (p->strategy != ZDU_STRATEGY_CUTOVER)
+			return pfail(ld, ZDU_ERR_PARSE, g, "cutover: given, but strategy is not \"cutover\"");
+		if ((rc = check_keys(ld, g, "cutover.", ckeys)) != ZDU_OK ||
+		    (rc = get_int(ld, g, "tcp_grace_ms", "cutover.", -1, 86400000, &p->tcp_grace_ms, -1)) != ZDU_OK ||
+		    (rc = get_int(ld, g, "switch_ms", "cutover.", 100, 3600000, &p->switch_timeout_ms, 30000)) != ZDU_OK)
+			return rc;
+		fg = config_setting_get_member(g, "first_group");
+	}
+	if (p->strategy != ZDU_STRATEGY_CUTOVER)
+		return ZDU_OK;
+	if (fg) {
+		int k, n = config_setting_length(fg);
+
+		if (config_setting_type(fg) != CONFIG_TYPE_ARRAY)
+			return pfail(ld, ZDU_ERR_TYPE, fg, "cutover.first_group: expected a list of node names");
+		for (k = 0; k < n; k++) {
+			const config_setting_t *e = config_setting_get_elem(fg, (unsigned)k);
+			const char *name = config_setting_get_string(e);
+
+			if (!name)
+				return pfail(ld, ZDU_ERR_TYPE, e, "cutover.first_group: item %d: expected a string", k + 1);
+			for (i = 0; i < p->nnodes; i++)
+				if (strcmp(p->nodes[i].name, name) == 0)
+					break;
+			if (i == p->nnodes)
+				return pfail(ld, ZDU_ERR_PARSE, e, "cutover.first_group: no node named \"%.64s\"", name);
+			if (p->nodes[i].first_group)
+				return pfail(ld, ZDU_ERR_PARSE, e, "cutover.first_group: \"%.64s\" given twice", name);
+			p->nodes[i].first_group = 1;
+			n1++;
+		}
+	} else {
+		for (i = 0; i < p->nnodes / 2; i++)
+			p->nodes[i].first_group = 1;
+		n1 = p->nnodes / 2;
+	}
+	if (n1 == 0 || n1 == p->nnodes)
+		return pfail(ld, ZDU_ERR_RANGE, fg ? fg : config_lookup(lc, "strategy"),
+			     "cutover: the first group has %zu of %zu nodes; each group needs at least one", n1,
+			     p->nnodes);
+	if ((size_t)p->min_ready > n1 || (size_t)p->min_ready > p->nnodes - n1)
+		return pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "min_ready"),
+			     "min_ready: %d, but with cutover each group serves alone (groups of %zu and %zu)",
+			     p->min_ready, n1, p->nnodes - n1);
+	return ZDU_OK;
+}
+
 static enum zdu_err load(struct ploader *ld, config_t *lc)
 {
 	static const char *const top[] = { "backend", "strategy", "min_ready", "expect_version",
 					   "upgrade_command", "journal", "lock", "ssh_command",
-					   "remote_agent", "timeouts", "load_balancers", "nodes", NULL };
+					   "remote_agent", "timeouts", "load_balancers", "nodes", "cutover",
+					   NULL };
+	static const char *const ckeys[] = { "first_group", "tcp_grace_ms", "switch_ms", NULL };
 	static const char *const tkeys[] = { "drain_ms", "upgrade_ms", "health_ms", "up_ms", "poll_ms",
 					     "request_ms", NULL };
 	const config_setting_t *root = config_root_setting(lc), *t, *s;
@@ -240,9 +303,11 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		goto out;
 	if (strcmp(strategy, "rolling") == 0) {
 		p->strategy = ZDU_STRATEGY_ROLLING;
+	} else if (strcmp(strategy, "cutover") == 0) {
+		p->strategy = ZDU_STRATEGY_CUTOVER;
 	} else {
 		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "strategy"),
-			   "strategy: unknown value \"%.32s\" (one of: rolling)", strategy);
+			   "strategy: unknown value \"%.32s\" (one of: rolling, cutover)", strategy);
 		goto out;
 	}
 	if (p->journal[0] != '/') {
@@ -337,6 +402,8 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		goto out;
 	if ((rc = get_int(ld, root, "min_ready", "", 0, 1000, &p->min_ready, 1)) != ZDU_OK)
 		goto out;
+	if ((rc = load_cutover(ld, lc, ckeys)) != ZDU_OK)
+		goto out;
 	if ((size_t)p->min_ready > p->nnodes - 1 && p->nnodes > 0) {
 		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "min_ready"),
 			   "min_ready: %d other servers can never stay ready with %zu nodes", p->min_ready,
@@ -413,6 +480,7 @@ unsigned long zdu_plan_digest(const struct zdu_plan *p)
 	 * edited plan, not a security property. */
 	for (s = p->backend; *s; s++)
 		h = h * 33 + (unsigned char)*s;
+	h = h * 33 + (unsigned long)p->strategy;
 	for (i = 0; i < p->nnodes; i++) {
 		h = h * 33 + '/';
 		for (s = p->nodes[i].name; *s; s++)
@@ -420,6 +488,7 @@ unsigned long zdu_plan_digest(const struct zdu_plan *p)
 		h = h * 33 + '=';
 		for (s = p->nodes[i].server; *s; s++)
 			h = h * 33 + (unsigned char)*s;
+		h = h * 33 + (unsigned long)p->nodes[i].first_group;
 	}
 	return h;
 }

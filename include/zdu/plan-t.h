@@ -8,6 +8,9 @@
 
 enum zdu_strategy {
 	ZDU_STRATEGY_ROLLING = 0, /* one node at a time, as nova's guide */
+	ZDU_STRATEGY_CUTOVER,     /* upgrade a first group out of service, switch all
+	                           * traffic to it at once, then upgrade the rest:
+	                           * clients never see two releases serve */
 };
 
 struct zdu_plan_lb {
@@ -19,6 +22,7 @@ struct zdu_plan_node {
 	char *name;
 	char *server; /* the HAProxy server name */
 	char *agent;  /* "unix:/path" (control socket) or "ssh:host" */
+	int first_group; /* cutover: upgraded before the switch */
 };
 
 struct zdu_plan {
@@ -42,6 +46,11 @@ struct zdu_plan {
 	size_t nlbs;
 	struct zdu_plan_node *nodes;
 	size_t nnodes;
+	/* cutover: after the switch, end the old group's sessions on every load
+	 * balancer once this grace period is over (for mode tcp, where open
+	 * client connections stay on old nodes); -1: never. */
+	int tcp_grace_ms;
+	int switch_timeout_ms;
 };
 
 #endif
