@@ -142,9 +142,12 @@ static void print_status(json_t *st)
 
 	printf("reply:       %s\n", jstr(st, "reply"));
 	printf("  because:   %s\n", jstr(st, "cause"));
-	if (json_is_true(json_object_get(flag, "active")))
-		printf("maintenance: %s, \"%s\" since %s by %s\n", jstr(flag, "mode"), jstr(flag, "reason"),
-		       jstr(flag, "since"), jstr(flag, "by"));
+	if (json_is_string(json_object_get(flag, "error")))
+		printf("maintenance: %s (fail safe: the flag file is not understood)\n", jstr(flag, "mode"));
+	else if (json_is_true(json_object_get(flag, "active")))
+		printf("maintenance: %s, \"%s\"%s%s%s%s\n", jstr(flag, "mode"), jstr(flag, "reason"),
+		       *jstr(flag, "since") ? " since " : "", jstr(flag, "since"), *jstr(flag, "by") ? " by " : "",
+		       jstr(flag, "by"));
 	else
 		printf("maintenance: off\n");
 	if (json_is_string(json_object_get(flag, "error")))

@@ -279,7 +279,9 @@ static void reload(struct zdu_daemon *d)
 	size_t i;
 
 	zdu_notify_reloading();
-	if (zdu_config_load(d->cfg.path, 1, &next, err, sizeof(err)) != ZDU_OK) {
+	/* A file named with --config must still be there; only the default
+	 * path may be absent (every key has a default). */
+	if (zdu_config_load(d->cfg.path, !d->config_given, &next, err, sizeof(err)) != ZDU_OK) {
 		zdu_log_error("reload: keeping the running configuration: %s", err);
 		goto out;
 	}
@@ -458,6 +460,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	if (!d)
 		return ZDU_EXIT_ERROR;
 	d->ready_fd = -1;
+	d->config_given = config_given;
 	if (zdu_config_load(config_path, !config_given, &d->cfg, err, sizeof(err)) != ZDU_OK) {
 		zdu_log_error("%s", err);
 		free(d);

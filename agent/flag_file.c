@@ -37,6 +37,16 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
 		ff->watching = 0;
 		return;
 	}
+	/* The watched directory itself was removed or renamed (libuv names it
+	 * as the entry): the watch is dead. Drop it so the next periodic check
+	 * watches whatever directory is at the path then. */
+	if (filename && (events & UV_RENAME) && strcmp(filename, ff->dir_base) == 0 &&
+	    strcmp(filename, ff->base) != 0) {
+		zdu_log_warn("flag directory %s was replaced; watching it again at the next check", ff->dir);
+		uv_fs_event_stop(h);
+		ff->watching = 0;
+		return;
+	}
 	/* No name means the kernel could not say which entry: read anyway. */
 	if (filename && strcmp(filename, ff->base) != 0)
 		return;
@@ -88,6 +98,7 @@ struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, struct zdu_state *state
 	slash = strrchr(ff->dir, '/');
 	ff->base = ff->path + (slash - ff->dir) + 1;
 	slash[slash == ff->dir ? 1 : 0] = '\0';
+	ff->dir_base = strrchr(ff->dir, '/') + 1;
 	if (stat(ff->dir, &st) < 0) {
 		snprintf(err, err_size, "flag.file: directory %s: %s", ff->dir, strerror(errno));
 		ff_free(ff);

@@ -37,6 +37,7 @@ struct zdu_daemon {
 	uint64_t reloads;
 	int stopping;
 	int control_up;
+	int config_given; /* --config named the file: it must exist on reload */
 	int ready_fd; /* daemonized: tells the parent we are up */
 };
 

@@ -16,6 +16,7 @@ struct zdu_flag_file {
 	char *path;
 	char *dir;
 	const char *base; /* in path */
+	const char *dir_base; /* last component of dir, in dir */
 	uv_fs_event_t ev;
 	uv_timer_t poll;
 	int watching; /* the fs event is running */
