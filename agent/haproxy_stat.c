@@ -112,8 +112,18 @@ int zdu_stat_parse(const char *csv, size_t len, const char *backend, struct zdu_
 			continue;
 		}
 		nf = split(line, fields, MAX_FIELDS);
-		if ((int)nf <= idx[C_SCUR] || (int)nf <= idx[C_STATUS] || (int)nf <= idx[C_WEIGHT])
-			continue; /* a short line is not a server row */
+		{
+			size_t c;
+			int short_row = 0;
+
+			/* Every required column must be in this row, wherever the
+			 * header put it: a short line is not a server row. */
+			for (c = 0; c < C_MAX; c++)
+				if (col_required[c] && (int)nf <= idx[c])
+					short_row = 1;
+			if (short_row)
+				continue;
+		}
 		if (strcmp(fields[idx[C_PX]], backend) != 0 || strcmp(fields[idx[C_SV]], "BACKEND") == 0 ||
 		    strcmp(fields[idx[C_SV]], "FRONTEND") == 0)
 			continue;

@@ -31,5 +31,6 @@ unsigned zdu_ramp_percent(unsigned start_pct, unsigned target_pct, uint64_t dura
 {
 	if (start_pct >= target_pct || duration_ms == 0 || elapsed_ms >= duration_ms)
 		return target_pct;
-	return start_pct + (unsigned)((uint64_t)(target_pct - start_pct) * elapsed_ms / duration_ms);
+	/* 128-bit product: no overflow for any duration. */
+	return start_pct + (unsigned)((unsigned __int128)(target_pct - start_pct) * elapsed_ms / duration_ms);
 }

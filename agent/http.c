@@ -255,6 +255,9 @@ struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts
 	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "zdu-agent/" ZDU_VERSION);
+	/* An http_proxy in the daemon's environment must not carry a probe of
+	 * the node's own nova-api somewhere else. */
+	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
 	/* A fresh connection each probe: a reused one could hide a listener
 	 * that no longer accepts. */
 	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);

@@ -245,7 +245,9 @@ enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned 
 		snprintf(err, err_size, "journal %s: %s", path, detail);
 		goto fail;
 	}
-	if (j->finished || (!resume && j->n == 0)) {
+	/* Finished, or nothing done yet (a header torn by a crash included):
+	 * there is nothing to resume, so a new rollout starts. */
+	if (j->finished || j->n == 0) {
 		/* The last rollout finished (or never started a node): a new one. */
 		j->digest = digest;
 		rc = start_fresh(j, err, err_size);

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -16,8 +17,10 @@ static int parse_mv(const char *s, long *maj, long *min)
 	if (errno || end == s || *end != '.' || *maj < 0)
 		return -1;
 	s = end + 1;
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
 	*min = strtol(s, &end, 10);
-	if (errno || end == s || *end || *min < 0 || s[0] == '+' || s[0] == '-' || s[0] == ' ')
+	if (errno || end == s || *end || *min < 0)
 		return -1;
 	return 0;
 }

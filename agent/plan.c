@@ -314,6 +314,12 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "journal"), "journal: must be an absolute path");
 		goto out;
 	}
+	if (p->lock[0] && p->lock[0] != '/') {
+		/* A relative lock would depend on where each coordinator was
+		 * started: two could then run the same plan. */
+		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "lock"), "lock: must be an absolute path");
+		goto out;
+	}
 	if (!p->lock[0]) {
 		free(p->lock);
 		if (!(p->lock = malloc(strlen(p->journal) + 6))) {

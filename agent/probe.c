@@ -27,6 +27,8 @@ static const char *health_word(enum zdu_health h)
 	return h == ZDU_HEALTH_UP ? "up" : h == ZDU_HEALTH_DOWN ? "down" : "unknown";
 }
 
+static void on_tick(uv_timer_t *t);
+
 /* Both requests of the cycle are in: one verdict enters the state. */
 static void cycle_done(struct zdu_probe *p)
 {
@@ -72,6 +74,10 @@ static void cycle_done(struct zdu_probe *p)
 		 p->v_ok ? "answered" : p->v_reason);
 	ev.cause = cause;
 	zdu_state_apply(p->state, &ev);
+	if (p->tick_pending) {
+		p->tick_pending = 0;
+		on_tick(&p->timer);
+	}
 }
 
 static void on_version(const struct zdu_http_result *res, void *data)
@@ -104,10 +110,13 @@ static void on_tick(uv_timer_t *t)
 {
 	struct zdu_probe *p = t->data;
 
-	/* timeout < interval (checked with the configuration), so a cycle
-	 * still in flight here means curl is late: let it finish. */
-	if (p->vreq || p->hreq)
+	/* A cycle still in flight (timeout close to the interval, a hung
+	 * nova-api): start the next one as soon as it ends, so a hang costs no
+	 * probe and fall intervals stay fall intervals. */
+	if (p->vreq || p->hreq) {
+		p->tick_pending = 1;
 		return;
+	}
 	p->v_done = p->h_done = 0;
 	p->h_disabled = 0;
 	p->h_http = 0;

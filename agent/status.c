@@ -72,17 +72,5 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 		json_object_set_new(o, "drained", json_boolean(dr->drained));
 	}
 	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
-	{
-		const struct zdu_drain_state *dr = &st->node.drain;
-
-		json_object_set_new(o, "drain",
-				    d->drain ? json_pack("{s:b,s:I,s:I,s:b,s:s?}", "known", dr->known,
-							 "connections", (json_int_t)dr->conns, "idle",
-							 (json_int_t)dr->idle, "drained", dr->drained, "error",
-							 dr->error[0] ? dr->error : NULL)
-					 : json_null());
-		json_object_set_new(o, "drained", json_boolean(dr->drained));
-	}
-	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
 	return o;
 }

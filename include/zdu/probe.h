@@ -37,6 +37,7 @@ struct zdu_probe {
 	char **headers;
 	size_t nheaders;
 	struct zdu_http_req *vreq, *hreq;
+	int tick_pending; /* a tick came while a cycle was still in flight */
 	/* results of the cycle in flight */
 	int v_done, h_done, v_ok, h_disabled;
 	long v_http, h_http;

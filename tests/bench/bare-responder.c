@@ -8,7 +8,9 @@
  * is read from the peer.  PORT 0 picks a free port.  Once listening it prints
  * one line "pid=PID listen=HOST:PORT" on stdout; runs until SIGTERM/SIGINT.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>

@@ -31,7 +31,9 @@
  * Exit status: 0 clean run, 1 run finished with errors/mismatches or no
  * successful probe, 2 usage or setup error.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
