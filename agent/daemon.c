@@ -23,6 +23,12 @@ static int apply_probe(struct zdu_daemon *d)
 	struct zdu_probe *np = NULL;
 
 	if (d->cfg.probe_enabled) {
+		/* libcurl (and the TLS library it initializes) only when
+		 * probing: an agent without a probe stays small. */
+		if (!d->http && !(d->http = zdu_http_new(&d->loop))) {
+			zdu_log_error("probe: cannot initialize libcurl");
+			return -1;
+		}
 		np = zdu_probe_new(&d->loop, &d->state, d->http, &d->cfg, d->probe);
 		if (!np) {
 			zdu_log_error("probe: out of memory");
@@ -486,9 +492,8 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	zdu_state_init(&d->state, (unsigned)d->cfg.weight, (enum zdu_fail_action)d->cfg.probe_on_failure,
 		       d->cfg.probe_enabled ? ZDU_HEALTH_UNKNOWN : ZDU_HEALTH_UNCHECKED);
 	zdu_state_observe(&d->state, on_state_change, d);
-	d->http = zdu_http_new(&d->loop);
 	d->slowstart = zdu_slowstart_new(&d->loop, &d->state);
-	if (!d->http || !d->slowstart) {
+	if (!d->slowstart) {
 		zdu_log_error("out of memory");
 		goto fail;
 	}

@@ -50,7 +50,9 @@ static void on_tick(uv_timer_t *t)
 {
 	struct zdu_drain *d = t->data;
 
-	if (d->filter.nports == 0)
+	/* Counting matters only in maintenance; out of it the agent does not
+	 * wake up for it (a dump walks every TCP socket of the host). */
+	if (d->filter.nports == 0 || !d->flagged)
 		return;
 	/* A count still running (a huge dump) just skips this tick. */
 	zdu_sockdiag_query(d->sd, &d->filter, on_count, d);
@@ -67,9 +69,15 @@ static void on_state(struct zdu_state *st, int reply_changed, void *data)
 	d->flagged = flagged;
 	/* The settle time runs from the flag, not from an older quiet spell. */
 	d->zero_since = 0;
+	if (!flagged) {
+		uv_timer_stop(&d->timer);
+		d->last.known = 0;
+	}
 	publish(d, flagged ? "maintenance flag set" : "maintenance flag cleared");
-	if (flagged)
+	if (flagged) {
+		uv_timer_again(&d->timer);
 		on_tick(&d->timer);
+	}
 }
 
 void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg)
@@ -85,6 +93,8 @@ void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg)
 	d->filter.idle_ms = (uint32_t)cfg->drain_idle_ms;
 	d->settle_ms = (uint64_t)cfg->drain_settle_ms;
 	uv_timer_start(&d->timer, on_tick, 0, (uint64_t)cfg->drain_interval_ms);
+	if (!d->flagged)
+		uv_timer_stop(&d->timer); /* on_state() restarts it with the repeat */
 }
 
 static void timer_closed(uv_handle_t *h)

@@ -139,6 +139,10 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->accepted_ms = uv_now(l->loop);
+	/* The sweep runs only while connections are held: an idle agent
+	 * sleeps. */
+	if (zdu_list_empty(&l->conns))
+		uv_timer_again(&l->sweep);
 	zdu_list_insert_tail(&l->conns, &c->link);
 	l->stats.current++;
 	l->stats.accepted++;
@@ -186,6 +190,8 @@ static void on_sweep(uv_timer_t *t)
 		l->stats.timed_out++;
 		conn_close(c);
 	}
+	if (zdu_list_empty(&l->conns))
+		uv_timer_stop(&l->sweep);
 }
 
 static void listener_handle_closed(uv_handle_t *h)
@@ -211,6 +217,8 @@ void zdu_listener_set_limits(struct zdu_listener *l, const struct zdu_config *cf
 	if (tick < 10)
 		tick = 10;
 	uv_timer_start(&l->sweep, on_sweep, tick, tick);
+	if (zdu_list_empty(&l->conns))
+		uv_timer_stop(&l->sweep); /* uv_timer_again() restarts it with the repeat */
 }
 
 struct zdu_listener *zdu_listener_new(uv_loop_t *loop, const struct zdu_config *cfg,
