@@ -194,6 +194,13 @@ static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
 	}
 }
 
+static struct zdu_daemon *the_daemon; /* for status_counted: one daemon per process */
+
+static void status_counted(void *data)
+{
+	zdu_control_reply(data, zdu_status_json(the_daemon));
+}
+
 /* Control requests. */
 static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *req, void *data)
 {
@@ -210,6 +217,10 @@ static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *
 		zdu_control_reply(c, zdu_status_json(d));
 		break;
 	case ZDU_CTL_STATUS:
+		/* Out of maintenance nothing counts connections periodically:
+		 * count now, so the answer is exact. */
+		if (d->drain && !d->drain->flagged && zdu_drain_refresh(d->drain, status_counted, c) == 0)
+			break;
 		zdu_control_reply(c, zdu_status_json(d));
 		break;
 	case ZDU_CTL_SET_FLAG:
@@ -248,6 +259,9 @@ static void ctl_cancel(struct zdu_control_client *c, void *data)
 {
 	struct zdu_daemon *d = data;
 	struct zdu_list *q;
+
+	if (d->drain)
+		zdu_drain_refresh_cancel(d->drain, c);
 
 	for (q = d->waiters.next; q != &d->waiters; q = q->next) {
 		struct waiter *w = zdu_container_of(q, struct waiter, link);
@@ -467,6 +481,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 		return ZDU_EXIT_ERROR;
 	d->ready_fd = -1;
 	d->config_given = config_given;
+	the_daemon = d;
 	if (zdu_config_load(config_path, !config_given, &d->cfg, err, sizeof(err)) != ZDU_OK) {
 		zdu_log_error("%s", err);
 		free(d);

@@ -17,11 +17,29 @@ static void publish(struct zdu_drain *d, const char *cause)
 	zdu_state_apply(d->state, &ev);
 }
 
+struct refresh {
+	struct zdu_list link;
+	zdu_drain_cb cb;
+	void *data;
+};
+
+static void call_refreshers(struct zdu_drain *d)
+{
+	while (!zdu_list_empty(&d->refresh)) {
+		struct refresh *r = zdu_container_of(d->refresh.next, struct refresh, link);
+
+		zdu_list_remove(&r->link);
+		r->cb(r->data);
+		free(r);
+	}
+}
+
 static void on_count(int ok, const struct zdu_sockdiag_count *c, const char *err, void *data)
 {
 	struct zdu_drain *d = data;
 	char cause[96];
 
+	d->counting = 0;
 	if (d->closing)
 		return;
 	if (ok < 0) {
@@ -44,18 +62,65 @@ static void on_count(int ok, const struct zdu_sockdiag_count *c, const char *err
 	snprintf(cause, sizeof(cause), "%u connection%s to the API", c->established,
 		 c->established == 1 ? "" : "s");
 	publish(d, cause);
+	call_refreshers(d);
+}
+
+static int start_count(struct zdu_drain *d)
+{
+	if (d->counting)
+		return 0; /* the count running answers everybody */
+	if (zdu_sockdiag_query(d->sd, &d->filter, on_count, d) < 0)
+		return -1;
+	d->counting = 1;
+	return 0;
+}
+
+int zdu_drain_refresh(struct zdu_drain *d, zdu_drain_cb cb, void *data)
+{
+	struct refresh *r;
+
+	if (d->filter.nports == 0)
+		return -1;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -1;
+	r->cb = cb;
+	r->data = data;
+	zdu_list_insert_tail(&d->refresh, &r->link);
+	if (start_count(d) < 0) {
+		zdu_list_remove(&r->link);
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
+void zdu_drain_refresh_cancel(struct zdu_drain *d, void *data)
+{
+	struct zdu_list *q;
+
+	for (q = d->refresh.next; q != &d->refresh; q = q->next) {
+		struct refresh *r = zdu_container_of(q, struct refresh, link);
+
+		if (r->data == data) {
+			zdu_list_remove(&r->link);
+			free(r);
+			return;
+		}
+	}
 }
 
 static void on_tick(uv_timer_t *t)
 {
 	struct zdu_drain *d = t->data;
 
-	/* Counting matters only in maintenance; out of it the agent does not
-	 * wake up for it (a dump walks every TCP socket of the host). */
+	/* Counting periodically matters only in maintenance; out of it the
+	 * agent does not wake up for it (a dump walks every TCP socket of the
+	 * host) and counts when asked (zdu_drain_refresh). */
 	if (d->filter.nports == 0 || !d->flagged)
 		return;
-	/* A count still running (a huge dump) just skips this tick. */
-	zdu_sockdiag_query(d->sd, &d->filter, on_count, d);
+	/* A count still running (a huge dump) covers this tick too. */
+	start_count(d);
 }
 
 static void on_state(struct zdu_state *st, int reply_changed, void *data)
@@ -69,10 +134,8 @@ static void on_state(struct zdu_state *st, int reply_changed, void *data)
 	d->flagged = flagged;
 	/* The settle time runs from the flag, not from an older quiet spell. */
 	d->zero_since = 0;
-	if (!flagged) {
+	if (!flagged)
 		uv_timer_stop(&d->timer);
-		d->last.known = 0;
-	}
 	publish(d, flagged ? "maintenance flag set" : "maintenance flag cleared");
 	if (flagged) {
 		uv_timer_again(&d->timer);
@@ -113,6 +176,7 @@ struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const 
 	}
 	d->loop = loop;
 	d->state = state;
+	zdu_list_init(&d->refresh);
 	d->sd = zdu_sockdiag_new(loop, err, err_size);
 	if (!d->sd) {
 		free(d);
@@ -133,6 +197,12 @@ struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const 
 
 void zdu_drain_close(struct zdu_drain *d)
 {
+	while (!zdu_list_empty(&d->refresh)) {
+		struct refresh *r = zdu_container_of(d->refresh.next, struct refresh, link);
+
+		zdu_list_remove(&r->link);
+		free(r);
+	}
 	d->closing = 1;
 	zdu_state_unobserve(d->state, on_state, d);
 	zdu_sockdiag_close(d->sd);

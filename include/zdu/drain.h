@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "zdu/common.h"
 #include "zdu/config-t.h"
 #include "zdu/sockdiag.h"
 #include "zdu/state.h"
@@ -23,12 +24,21 @@ struct zdu_drain {
 	int flagged;
 	int closing;
 	struct zdu_drain_state last;
+	struct zdu_list refresh; /* zdu_drain_refresh() callers waiting for a count */
+	int counting;
 };
+
+typedef void (*zdu_drain_cb)(void *data);
 
 /* NULL with err when the netlink socket cannot be opened. */
 struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const struct zdu_config *cfg,
 				char *err, size_t err_size);
 void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg);
+/* Counts now (for a status request out of maintenance, when no periodic
+ * count runs) and calls cb once the state has the result. */
+int zdu_drain_refresh(struct zdu_drain *d, zdu_drain_cb cb, void *data);
+/* Forgets a refresh whose caller went away. */
+void zdu_drain_refresh_cancel(struct zdu_drain *d, void *data);
 void zdu_drain_close(struct zdu_drain *d);
 
 #endif
