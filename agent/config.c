@@ -87,6 +87,9 @@ static const struct zdu_config_key keys[] = {
 		    "kernel's sock_diag) to tell when the node is drained; empty: drain detection off."),
 	KEY_LIST("drain", "from", drain_from, NULL,
 		 "Count only connections from these addresses (the load balancers); empty: all."),
+	KEY_LIST("drain", "local", drain_local, NULL,
+		 "Count only connections to these local addresses (the API's own), for hosts where "
+		 "several APIs share the port on different addresses; empty: any."),
 	KEY_INT("drain", "settle_ms", drain_settle_ms, 0, 3600000, 5000,
 		"The node is drained once a maintenance flag is set and no connection has been seen "
 		"for this long (HAProxy may close kept-alive server connections a few seconds late)."),
@@ -510,6 +513,16 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 		if (zdu_sockdiag_addr(cfg->drain_from.v[i], &a) < 0)
 			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "drain.from"),
 				    "drain.from: \"%.80s\" is not an IPv4 or IPv6 address", cfg->drain_from.v[i]);
+	}
+	if (cfg->drain_local.n > ZDU_SOCKDIAG_MAX_FROM)
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "drain.local"),
+			    "drain.local: at most %d addresses", ZDU_SOCKDIAG_MAX_FROM);
+	for (i = 0; i < cfg->drain_local.n; i++) {
+		struct in6_addr a;
+
+		if (zdu_sockdiag_addr(cfg->drain_local.v[i], &a) < 0)
+			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "drain.local"),
+				    "drain.local: \"%.80s\" is not an IPv4 or IPv6 address", cfg->drain_local.v[i]);
 	}
 	if (cfg->probe_client_key[0] && !cfg->probe_client_cert[0])
 		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.client_key"),

@@ -153,6 +153,9 @@ void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg)
 	for (i = 0; i < cfg->drain_from.n && i < ZDU_SOCKDIAG_MAX_FROM; i++)
 		if (zdu_sockdiag_addr(cfg->drain_from.v[i], &d->filter.from[d->filter.nfrom]) == 0)
 			d->filter.nfrom++;
+	for (i = 0; i < cfg->drain_local.n && i < ZDU_SOCKDIAG_MAX_FROM; i++)
+		if (zdu_sockdiag_addr(cfg->drain_local.v[i], &d->filter.local[d->filter.nlocal]) == 0)
+			d->filter.nlocal++;
 	d->filter.idle_ms = (uint32_t)cfg->drain_idle_ms;
 	d->settle_ms = (uint64_t)cfg->drain_settle_ms;
 	uv_timer_start(&d->timer, on_tick, 0, (uint64_t)cfg->drain_interval_ms);

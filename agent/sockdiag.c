@@ -28,24 +28,31 @@ int zdu_sockdiag_addr(const char *s, struct in6_addr *out)
 	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
 }
 
-static int from_matches(const struct zdu_sockdiag_filter *f, const struct inet_diag_msg *m)
+/* Is the address (IPv4 as v4-mapped) in the list? An empty list takes all. */
+static int addr_in(const uint32_t *raw, int family, const struct in6_addr *list, size_t n)
 {
 	struct in6_addr a;
 	size_t i;
 
-	if (f->nfrom == 0)
+	if (n == 0)
 		return 1;
 	memset(&a, 0, sizeof(a));
-	if (m->idiag_family == AF_INET) {
+	if (family == AF_INET) {
 		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12], &m->id.idiag_dst[0], 4);
+		memcpy(&a.s6_addr[12], &raw[0], 4);
 	} else {
-		memcpy(&a, m->id.idiag_dst, 16);
+		memcpy(&a, raw, 16);
 	}
-	for (i = 0; i < f->nfrom; i++)
-		if (memcmp(&a, &f->from[i], sizeof(a)) == 0)
+	for (i = 0; i < n; i++)
+		if (memcmp(&a, &list[i], sizeof(a)) == 0)
 			return 1;
 	return 0;
+}
+
+static int from_matches(const struct zdu_sockdiag_filter *f, const struct inet_diag_msg *m)
+{
+	return addr_in(m->id.idiag_dst, m->idiag_family, f->from, f->nfrom) &&
+	       addr_in(m->id.idiag_src, m->idiag_family, f->local, f->nlocal);
 }
 
 static int port_matches(const struct zdu_sockdiag_filter *f, uint16_t port)

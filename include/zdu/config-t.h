@@ -63,6 +63,7 @@ struct zdu_config {
 	/* drain: knowing when the node is drained */
 	struct zdu_intlist drain_ports;
 	struct zdu_strlist drain_from;
+	struct zdu_strlist drain_local;
 	int drain_settle_ms;
 	int drain_interval_ms;
 	int drain_idle_ms;

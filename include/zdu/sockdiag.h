@@ -20,6 +20,10 @@ struct zdu_sockdiag_filter {
 	 * IPv4 addresses are kept as v4-mapped IPv6. */
 	struct in6_addr from[ZDU_SOCKDIAG_MAX_FROM];
 	size_t nfrom;
+	/* Local addresses to count on (the API's own addresses, where several
+	 * APIs share a host and a port); none: any. */
+	struct in6_addr local[ZDU_SOCKDIAG_MAX_FROM];
+	size_t nlocal;
 	uint32_t idle_ms; /* > 0: a connection quiet this long, with empty queues, is idle */
 };
 

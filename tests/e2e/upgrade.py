@@ -1,0 +1,643 @@
+#!/usr/bin/python3
+"""End-to-end proof: rolling upgrades of three REAL nova-api nodes behind two REAL HAProxy 2.6
+load balancers, under client load, compared scenario by scenario.
+
+    tests/e2e/run [SCENARIO...]          # all scenarios, or those named (see SCENARIOS below)
+    ZDU_AGENT=... /usr/bin/python3 tests/e2e/upgrade.py [SCENARIO...]
+
+The cluster (loopback only, started and stopped here):
+  * node1..node3: nova-api (tests/nova/nova-node: Debian's python3-nova under uwsgi) on
+    127.0.0.11..13:8774. Old release = MAX_VERSION 2.90, new release = stock 2.93. Each has a
+    zdu-agent (probe every 500 ms, rise 2, fall 2; drain.ports [8774], settle 1500 ms).
+  * lb1, lb2: HAProxy, frontends on 127.0.0.1 (free ports), backend nova-api, roundrobin,
+    `option http-server-close`, servers `weight 100 check inter 500` (+ `agent-check agent-inter
+    500ms` for the scenarios that use the agents). On one machine the three nodes share port 8774,
+    so each agent counts only connections to its own node's address (drain.local).
+  * load (tests/e2e/loadgen.py) through lb1 only, from PRE seconds before the scenario's action
+    to POST seconds after it.
+
+Each scenario starts from all three nodes at 2.90, restarts the load balancers with its config
+and waits until every server is UP; its result row: requests, failed (connect errors, resets,
+timeouts, 5xx), 406s, version regressions, rollout wall time, max/p99 latency, achieved rate.
+The table is printed and written to $ZDU_BUILD_DIR/e2e/results.{json,md}; the work directory
+(logs, per-request records, coordinator output) is $ZDU_BUILD_DIR/e2e/work.
+
+Exit status: 0 when every check of the scenarios that ran holds (steady: nothing non-zero;
+naive: some failed request; zdu: no failed request and the coordinator succeeded; any scenario:
+no harness error and the nodes end at the expected release); 1 otherwise; 77 when nova-api
+cannot be installed.
+
+Adding a scenario: a function taking a Ctx, decorated with @scenario(name, agent_check=...,
+check=...). Ctx gives .cluster, .nodes, .lbs, .upgrade(node), .wait(...), .mark(text),
+.coordinator(plan) and .write_plan(**overrides).
+
+Environment: ZDU_E2E_RATE (300), ZDU_E2E_STREAMS (24), ZDU_E2E_PROCS (3), ZDU_E2E_PRE_S (5),
+ZDU_E2E_POST_S (5), ZDU_E2E_STEADY_S (30), ZDU_E2E_ADDRS ("127.0.0.11 127.0.0.12 127.0.0.13"),
+ZDU_E2E_DEPS_DONE=1 (skip tests/nova/install-deps), ZDU_E2E_DIR (default $ZDU_BUILD_DIR/e2e).
+"""
+
+import collections
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.environ.get('ZDU_SOURCE_DIR') or os.path.join(HERE, '..', '..'))
+sys.path.insert(0, os.path.join(SRC, 'tests', 'lib'))
+
+from agentlib import Agent, agent_binary  # noqa: E402
+from haproxy import HAProxy, base_status  # noqa: E402
+from testutil import Proc, _pdeathsig_preexec, free_port, wait_until  # noqa: E402
+
+PY = '/usr/bin/python3'
+NOVA_NODE = os.path.join(SRC, 'tests', 'nova', 'nova-node')
+INSTALL_DEPS = os.path.join(SRC, 'tests', 'nova', 'install-deps')
+UPGRADE_NODE = os.path.join(HERE, 'upgrade-node')
+LOADGEN = os.path.join(HERE, 'loadgen.py')
+OLD, NEW = '2.90', '2.93'
+NOVA_PORT = 8774
+LOCK = '/tmp/zdu-e2e.lock'      # the node addresses and port are fixed: one run at a time
+
+T0 = time.monotonic()
+
+
+def coordinator_binary():
+    """$ZDU_COORDINATOR, else next to $ZDU_AGENT (as tests/lib/clusterlib.py)."""
+    return os.environ.get('ZDU_COORDINATOR') or os.path.join(os.path.dirname(agent_binary()),
+                                                             'zdu-coordinator')
+
+
+def libconfig_str(s):
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
+
+def log(msg):
+    sys.stdout.write('[%6.1fs] %s\n' % (time.monotonic() - T0, msg))
+    sys.stdout.flush()
+
+
+def env_num(name, default):
+    v = os.environ.get(name)
+    return type(default)(v) if v else default
+
+
+class Settings:
+    def __init__(self):
+        self.rate = env_num('ZDU_E2E_RATE', 300.0)
+        self.streams = env_num('ZDU_E2E_STREAMS', 24)
+        self.procs = env_num('ZDU_E2E_PROCS', 3)
+        self.pre_s = env_num('ZDU_E2E_PRE_S', 5.0)
+        self.post_s = env_num('ZDU_E2E_POST_S', 5.0)
+        self.steady_s = env_num('ZDU_E2E_STEADY_S', 30.0)
+        self.addrs = os.environ.get('ZDU_E2E_ADDRS', '127.0.0.11 127.0.0.12 127.0.0.13').split()
+        build = os.environ.get('ZDU_BUILD_DIR') or os.path.dirname(os.path.dirname(agent_binary()))
+        self.outdir = os.path.abspath(os.environ.get('ZDU_E2E_DIR') or os.path.join(build, 'e2e'))
+        self.workdir = os.path.join(self.outdir, 'work')
+
+
+# ------------------------------------------------------------------ nova nodes
+
+def run(argv, timeout=120, check=True):
+    r = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError('%s: exit %d\n%s%s' % (' '.join(map(str, argv)), r.returncode,
+                                                  r.stdout[-2000:], r.stderr[-3000:]))
+    return r
+
+
+def pids_with_args(want):
+    """Processes whose command line contains the consecutive arguments WANT."""
+    pids = []
+    for p in os.listdir('/proc'):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % p, 'rb') as f:
+                args = f.read().decode(errors='replace').split('\0')
+        except OSError:
+            continue
+        if any(args[i:i + len(want)] == want for i in range(len(args) - len(want) + 1)):
+            pids.append(int(p))
+    return pids
+
+
+def uwsgi_pids(node_dir):
+    """Processes started by nova-node for NODE_DIR (their command line names its pidfile),
+    even when the pidfile is gone (a run killed half-way)."""
+    return pids_with_args(['--pidfile', os.path.join(node_dir, 'uwsgi.pid')])
+
+
+def reap_node(node_dir):
+    if os.path.isdir(node_dir):
+        run([NOVA_NODE, 'stop', node_dir], check=False, timeout=30)
+    pids = uwsgi_pids(node_dir)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return pids
+
+
+def nova_version(addr, port=NOVA_PORT, timeout=3):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open('http://%s:%d/v2.1/' % (addr, port), timeout=timeout) as r:
+        return json.loads(r.read())['version']['version']
+
+
+def parallel(fn, items):
+    """fn(item) for every item at once; re-raises the first error."""
+    errs = []
+
+    def one(x):
+        try:
+            fn(x)
+        except Exception as e:  # noqa: B902
+            errs.append(e)
+    ths = [threading.Thread(target=one, args=(x,)) for x in items]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    if errs:
+        raise errs[0]
+
+
+class Node:
+    def __init__(self, idx, addr, workdir):
+        self.name = 'node%d' % idx
+        self.addr = addr
+        self.port = NOVA_PORT
+        self.dir = os.path.join(workdir, self.name)
+        self.nova_dir = os.path.join(self.dir, 'nova')
+        self.agent = None
+
+
+class Cluster:
+    def __init__(self, st):
+        self.st = st
+        self.nodes = [Node(i + 1, a, st.workdir) for i, a in enumerate(st.addrs)]
+        self.lbs = []
+        self.lb_ports = []
+        self.map_path = os.path.join(st.workdir, 'nodes.map')
+
+    def setup(self):
+        for n in self.nodes:
+            os.makedirs(n.dir, exist_ok=True)
+            run([NOVA_NODE, 'setup', n.nova_dir])
+        with open(self.map_path, 'w') as f:
+            for n in self.nodes:
+                f.write('%s %s %s %d\n' % (n.name, n.nova_dir, n.addr, n.port))
+        t = time.monotonic()
+        parallel(lambda n: self.set_release(n, OLD), self.nodes)
+        log('3 nova-api nodes started at %s in %.1fs' % (OLD, time.monotonic() - t))
+        for n in self.nodes:
+            n.agent = Agent(workdir=os.path.join(n.dir, 'agent'), addr=n.addr, name=n.name, settings={
+                'probe': {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (n.addr, n.port),
+                          'interval_ms': 500, 'timeout_ms': 450, 'connect_timeout_ms': 400,
+                          'rise': 2, 'fall': 2},
+                'drain': {'ports': [n.port], 'local': [n.addr],
+                          'settle_ms': 1500, 'interval_ms': 250},
+                'flag': {'poll_interval_ms': 1000},
+                'log': {'level': 'info'}})
+            n.agent.start()
+        self.lb_ports = [free_port('127.0.0.1'), free_port('127.0.0.1')]
+
+    def set_release(self, n, version):
+        """Stop the node's nova-api and start it as VERSION (None: the new, stock release)."""
+        args = [UPGRADE_NODE, self.map_path, n.name] + ([version] if version else [])
+        return run(args, timeout=180)
+
+    def release(self, n):
+        try:
+            return nova_version(n.addr)
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def stop_lbs(self):
+        for lb in self.lbs:
+            lb.stop()
+        self.lbs = []
+
+    def start_lbs(self, workdir, agent_check):
+        self.stop_lbs()
+        for j in (1, 2):
+            servers = [dict(name=n.name, addr=n.addr, port=n.port, weight=100,
+                            agent_port=n.agent.port if agent_check else None)
+                       for n in self.nodes]
+            lb = HAProxy(workdir, name='lb%d' % j, servers=servers,
+                         frontend=('127.0.0.1', self.lb_ports[j - 1]), agent_inter_ms=500,
+                         check=True, check_inter_ms=500, mode='http')
+            lb.start()
+            self.lbs.append(lb)
+
+    def reset(self, workdir, agent_check):
+        """Every node at OLD, healthy, no flag; the load balancers restarted with the scenario's
+        config; every server UP with weight 100 on both."""
+        self.stop_lbs()
+        for n in self.nodes:
+            if n.agent.status()['flag']['active']:
+                n.agent.cli('--maintenance', 'off')
+        stale = [n for n in self.nodes if self.release(n) != OLD]
+        if stale:
+            t = time.monotonic()
+            parallel(lambda n: self.set_release(n, OLD), stale)
+            log('reset %s to %s in %.1fs' % (' '.join(n.name for n in stale), OLD,
+                                            time.monotonic() - t))
+        for n in self.nodes:
+            wait_until(lambda: (lambda s: s['health']['state'] == 'up' and s['health']['version'] == OLD
+                                and not s['flag']['active'])(n.agent.status()),
+                       timeout=30, message='%s agent: healthy at %s, no flag' % (n.name, OLD))
+        self.start_lbs(workdir, agent_check)
+        self.wait_all_up(timeout=30)
+
+    def wait_all_up(self, timeout=30, nodes=None):
+        def ok():
+            return all(base_status(r['status']) == 'UP' and r['weight'] == '100'
+                       for lb in self.lbs for n in (nodes or self.nodes) for r in [lb.server(n.name)])
+        wait_until(ok, timeout=timeout, interval=0.1, message='servers UP with weight 100 on both LBs')
+
+    def stop(self):
+        self.stop_lbs()
+        for n in self.nodes:
+            if n.agent is not None:
+                n.agent.stop()
+        # An upgrade-node still running (the coordinator was interrupted; it never kills its
+        # upgrade command) would start a nova-api after we stopped them: let it end first.
+        try:
+            wait_until(lambda: not pids_with_args([UPGRADE_NODE, self.map_path]), timeout=60,
+                       interval=0.2)
+        except AssertionError:
+            for pid in pids_with_args([UPGRADE_NODE, self.map_path]):
+                os.kill(pid, signal.SIGKILL)
+        for attempt in (1, 2):
+            for n in self.nodes:
+                if reap_node(n.nova_dir):
+                    log('killed leftover uwsgi of %s' % n.name)
+            if attempt == 1:
+                time.sleep(0.5)
+
+
+# ------------------------------------------------------------------ scenarios
+
+Scenario = collections.namedtuple('Scenario', 'name fn agent_check end_release check doc')
+SCENARIOS = collections.OrderedDict()
+
+
+def scenario(name, agent_check, end_release=NEW, check=None):
+    """Register fn(ctx) as a scenario. AGENT_CHECK: the servers are agent-checked by zdu-agent.
+    END_RELEASE: what every node must run afterwards. CHECK(row) -> list of problems (the run
+    fails on any)."""
+    def deco(fn):
+        SCENARIOS[name] = Scenario(name, fn, agent_check, end_release, check or (lambda r: []),
+                                   ' '.join((fn.__doc__ or '').split()))
+        return fn
+    return deco
+
+
+def expect_clean(row):
+    return ['%s = %s, want 0' % (k, row[k]) for k in ('failed', 'n406', 'regressions', 'other_status')
+            if row[k]]
+
+
+class Ctx:
+    def __init__(self, cluster, st, workdir):
+        self.cluster, self.st, self.dir = cluster, st, workdir
+        self.nodes, self.lbs = cluster.nodes, cluster.lbs
+        self.marks = []
+        self.info = {}
+
+    def mark(self, what):
+        self.marks.append([round(time.time(), 3), what])
+        log('  %s' % what)
+
+    def upgrade(self, node):
+        t = time.monotonic()
+        self.cluster.set_release(node, None)
+        self.mark('%s upgraded (%.1fs)' % (node.name, time.monotonic() - t))
+
+    def wait(self, pred, what, timeout=60):
+        return wait_until(pred, timeout=timeout, interval=0.1, message=what)
+
+    def write_plan(self, **over):
+        t = dict(drain_ms=60000, upgrade_ms=120000, health_ms=60000, up_ms=60000, poll_ms=200,
+                 request_ms=3000)
+        t.update(over.pop('timeouts', {}))
+        p = dict(backend='nova-api', upgrade_command='%s %s {node}' % (UPGRADE_NODE,
+                                                                      self.cluster.map_path),
+                 journal=os.path.join(self.dir, 'journal'), min_ready=1, expect_version=NEW)
+        p.update(over)
+        lines = ['%s = %s;' % (k, libconfig_str(v) if isinstance(v, str) else v) for k, v in p.items()]
+        lines.append('timeouts: { %s };' % ' '.join('%s = %d;' % kv for kv in t.items()))
+        lines.append('load_balancers = ( %s );' % ', '.join(
+            '{ name = "%s"; runtime = %s; }' % (lb.name, libconfig_str('unix:' + lb.sock_path))
+            for lb in self.lbs))
+        lines.append('nodes = ( %s );' % ', '.join(
+            '{ name = "%s"; server = "%s"; agent = %s; }'
+            % (n.name, n.name, libconfig_str('unix:' + n.agent.sock_path)) for n in self.nodes))
+        path = os.path.join(self.dir, 'plan.conf')
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return path
+
+    def coordinator(self, plan, timeout=600):
+        """Run zdu-coordinator --plan PLAN --json; its events are logged (one line each) and kept
+        in DIR/coordinator.jsonl. Raises on a non-zero exit."""
+        out_path = os.path.join(self.dir, 'coordinator.jsonl')
+        argv = [coordinator_binary(), '--plan', plan, '--json']
+        with open(out_path, 'w') as out:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True,
+                                 preexec_fn=_pdeathsig_preexec)   # dies with the harness
+            _children.append(p)
+            deadline = time.monotonic() + timeout
+            try:
+                for line in p.stdout:
+                    out.write(line)
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        self.mark('coordinator: %s' % line.rstrip())
+                        continue
+                    if ev.get('event') in ('ok', 'fail', 'done', 'next') or \
+                            (ev.get('step') == 'upgrade' and ev.get('event') == 'start'):
+                        self.mark('coordinator %s %s %s: %s' % (
+                            ev.get('node') or '-', ev.get('step') or '-', ev.get('event'),
+                            ev.get('message', '')[:150]))
+                    if time.monotonic() > deadline:
+                        p.terminate()
+                rc = p.wait(30)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                _children.remove(p)
+        self.info['coordinator_exit'] = rc
+        if rc != 0:
+            raise RuntimeError('zdu-coordinator exited with %d (see %s)' % (rc, out_path))
+
+
+@scenario('steady', agent_check=True, end_release=OLD, check=expect_clean)
+def steady(ctx):
+    """Control: no upgrade, the zdu configuration, the same load; must show 0 of everything."""
+    time.sleep(ctx.st.steady_s)
+
+
+@scenario('naive', agent_check=False,
+          check=lambda r: [] if r['failed'] else ['no failed request: the harness cannot see outages'])
+def naive(ctx):
+    """Restart each node as the new release in turn, no draining (the next one once the
+    load balancers see the previous one UP again)."""
+    for n in ctx.nodes:
+        ctx.upgrade(n)
+        ctx.wait(lambda: all(base_status(lb.server(n.name)['status']) == 'UP' for lb in ctx.lbs),
+                 '%s UP on both LBs' % n.name)
+        ctx.mark('%s UP on both LBs' % n.name)
+
+
+@scenario('manual', agent_check=False)
+def manual(ctx):
+    """Nova's guide: set weight 0 on every LB, wait until scur is 0 on all, upgrade, set weight
+    100, wait until UP, next node."""
+    for n in ctx.nodes:
+        for lb in ctx.lbs:
+            lb.set_weight(n.name, 0)
+        ctx.mark('%s weight 0 on both LBs' % n.name)
+        ctx.wait(lambda: all(int(lb.server(n.name)['scur'] or 0) == 0 for lb in ctx.lbs),
+                 '%s scur 0 on both LBs' % n.name)
+        ctx.mark('%s scur 0 on both LBs' % n.name)
+        ctx.upgrade(n)
+        for lb in ctx.lbs:
+            lb.set_weight(n.name, 100)
+        ctx.wait(lambda: all(base_status(r['status']) == 'UP' and r['weight'] == '100'
+                             for lb in ctx.lbs for r in [lb.server(n.name)]),
+                 '%s UP weight 100 on both LBs' % n.name)
+        ctx.mark('%s UP weight 100 on both LBs' % n.name)
+
+
+@scenario('zdu', agent_check=True,
+          check=lambda r: (['%d failed request(s)' % r['failed']] if r['failed'] else [])
+          + (['coordinator exit %s' % r.get('coordinator_exit')] if r.get('coordinator_exit') != 0
+             else []))
+def zdu(ctx):
+    """zdu-coordinator rolls the three nodes through their agents, on both LBs."""
+    ctx.coordinator(ctx.write_plan())
+
+
+@scenario('cutover', agent_check=True,
+          check=lambda r: expect_clean(r)
+          + (['coordinator exit %s' % r.get('coordinator_exit')] if r.get('coordinator_exit') != 0
+             else []))
+def cutover(ctx):
+    """zdu-coordinator, strategy cutover: node1 upgraded out of service, one runtime request per
+    LB switches traffic to it, then node2 and node3 upgrade; must show 0 failed, 0 406s and 0
+    version regressions."""
+    ctx.coordinator(ctx.write_plan(strategy='cutover'))
+
+
+# ------------------------------------------------------------------ running
+
+_children = []       # subprocess.Popen objects to end at exit (the coordinator)
+
+
+def run_scenario(cl, st, sc):
+    d = os.path.join(st.workdir, sc.name)
+    os.makedirs(d, exist_ok=True)
+    log('== %s: %s' % (sc.name, sc.doc))
+    loadavg = open('/proc/loadavg').read().split()[0]
+    t = time.monotonic()
+    cl.reset(d, sc.agent_check)
+    ctx = Ctx(cl, st, d)
+    log('  cluster ready in %.1fs (%s agent-check)' % (time.monotonic() - t,
+                                                       'with' if sc.agent_check else 'no'))
+    summary_path = os.path.join(d, 'load.json')
+    lg = Proc([PY, LOADGEN, '--url', 'http://127.0.0.1:%d' % cl.lb_ports[0], '--rate', st.rate,
+               '--streams', st.streams, '--procs', st.procs,
+               '--records', os.path.join(d, 'records.jsonl'), '--summary', summary_path],
+              os.path.join(d, 'loadgen.log'))
+    time.sleep(st.pre_s)
+    error = None
+    ctx.mark('rollout start')
+    t0 = time.monotonic()
+    try:
+        sc.fn(ctx)
+    except Exception:  # noqa: B902 - reported in the row
+        error = traceback.format_exc()
+        log(error)
+    wall = time.monotonic() - t0
+    ctx.mark('rollout end (%.1fs)' % wall)
+    time.sleep(st.post_s)
+    rc = lg.stop(timeout=30)
+    try:
+        with open(summary_path) as f:
+            load = json.load(f)
+    except (OSError, ValueError) as e:
+        load = {}
+        error = (error or '') + 'loadgen (exit %s) wrote no summary: %s\n%s' % (rc, e, lg.log_tail())
+    ends = {n.name: cl.release(n) for n in cl.nodes}
+    row = dict(scenario=sc.name, requests=load.get('requests', 0), failed=load.get('failed', 0),
+               n406=load.get('n406', 0), regressions=load.get('regressions', 0),
+               other_status=load.get('other_status', 0), wall_s=round(wall, 1),
+               max_latency=load.get('max_latency', 0), p99_latency=load.get('p99_latency', 0),
+               rate=load.get('achieved_rate', 0), failed_by_kind=load.get('failed_by_kind', {}),
+               regressed_streams=load.get('regressed_streams', 0), status=load.get('status', {}),
+               end_release=ends, marks=ctx.marks, error=error, loadavg=loadavg,
+               loadgen_cpu_s=load.get('loadgen_cpu_s'), **ctx.info)
+    problems = []
+    if error:
+        problems.append('harness error: %s' % error.strip().splitlines()[-1])
+    if any(v != sc.end_release for v in ends.values()):
+        problems.append('nodes end at %s, want all at %s' % (ends, sc.end_release))
+    if not row['requests']:
+        problems.append('no request made')
+    elif row['rate'] < 0.9 * st.rate:
+        log('  note: achieved %.0f req/s of %.0f' % (row['rate'], st.rate))
+    problems += sc.check(row)
+    row['problems'] = problems
+    row['ok'] = not problems
+    log('  %s: %d requests, %d failed %s, %d x 406, %d regressions, wall %.1fs, max latency %.2fs, '
+        '%.0f req/s%s' % (sc.name, row['requests'], row['failed'], row['failed_by_kind'] or '',
+                          row['n406'], row['regressions'], row['wall_s'], row['max_latency'],
+                          row['rate'], '' if row['ok'] else ' -- PROBLEMS: %s' % '; '.join(problems)))
+    return row
+
+
+COLUMNS = [('scenario', 'scenario', '%s'), ('requests', 'requests', '%d'), ('failed', 'failed', '%d'),
+           ('n406', '406s', '%d'), ('regressions', 'version regressions', '%d'),
+           ('wall_s', 'rollout wall (s)', '%.1f'), ('max_latency', 'max latency (s)', '%.3f'),
+           ('p99_latency', 'p99 latency (s)', '%.3f'), ('rate', 'req/s', '%.0f'), ('ok', 'check', '%s')]
+
+
+def cell(row, key, fmt):
+    if key == 'ok':
+        return 'ok' if row['ok'] else 'FAIL'
+    return fmt % row[key]
+
+
+def table(rows, md=False):
+    cells = [[h for _, h, _ in COLUMNS]] + [[cell(r, k, f) for k, _, f in COLUMNS] for r in rows]
+    if md:
+        out = ['| ' + ' | '.join(cells[0]) + ' |', '|' + '---|' * len(COLUMNS)]
+        out += ['| ' + ' | '.join(c) + ' |' for c in cells[1:]]
+        return '\n'.join(out)
+    w = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    return '\n'.join('  '.join(c[i].rjust(w[i]) if i else c[i].ljust(w[i]) for i in range(len(c)))
+                     for c in cells)
+
+
+def write_results(st, rows, meta):
+    os.makedirs(st.outdir, exist_ok=True)
+    with open(os.path.join(st.outdir, 'results.json'), 'w') as f:
+        json.dump(dict(meta, scenarios=rows), f, indent=1)
+    lines = ['# zdu end-to-end rollout results', '',
+             '%s; load %.0f req/s target, %d streams through lb1; 3 real nova-api nodes %s -> %s, '
+             '2 HAProxy; machine load average at start %s.' % (
+                 meta['date'], st.rate, st.streams, OLD, NEW, meta['loadavg']), '',
+             table(rows, md=True), '']
+    for r in rows:
+        if r['failed_by_kind'] or r['problems']:
+            lines.append('- %s: failures by kind %s%s' % (r['scenario'], r['failed_by_kind'] or '{}',
+                                                          '; problems: ' + '; '.join(r['problems'])
+                                                          if r['problems'] else ''))
+    with open(os.path.join(st.outdir, 'results.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def install_deps():
+    if os.environ.get('ZDU_E2E_DEPS_DONE') == '1':
+        return
+    r = subprocess.run([INSTALL_DEPS], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        have = subprocess.run([PY, '-c', 'import nova.api.openstack.compute.wsgi'],
+                              capture_output=True).returncode == 0
+        if not have:
+            print('SKIP: python3-nova cannot be installed:\n%s%s' % (r.stdout[-2000:],
+                                                                     r.stderr[-2000:]))
+            sys.exit(77)
+
+
+def cleanup(cl):
+    for p in list(_children):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if cl is not None:
+        cl.stop()
+
+
+def main(argv):
+    names = argv or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print('unknown scenario(s) %s; known: %s' % (' '.join(unknown), ' '.join(SCENARIOS)))
+        return 2
+    st = Settings()
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt('signal %d' % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    install_deps()
+    lockf = open(LOCK, 'w')
+    try:
+        wait_until(lambda: fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB) is None, timeout=300,
+                   interval=1, message='the e2e lock %s (another e2e run?)' % LOCK)
+    except AssertionError as e:
+        print('FAIL: %s' % e)
+        return 1
+    log('zdu-agent %s, zdu-coordinator %s' % (agent_binary(), coordinator_binary()))
+    log('work dir %s; scenarios: %s' % (st.workdir, ' '.join(names)))
+    cl = None
+    rows = []
+    meta = dict(date=time.strftime('%Y-%m-%d %H:%M:%S %z'), loadavg=open('/proc/loadavg').read().split()[0],
+                rate=st.rate, streams=st.streams, nodes=st.addrs, old=OLD, new=NEW)
+    try:
+        for a in st.addrs:
+            node_dir = os.path.join(st.workdir, 'node%d' % (st.addrs.index(a) + 1), 'nova')
+            if reap_node(node_dir):
+                log('killed a stale uwsgi of a previous run in %s' % node_dir)
+        shutil.rmtree(st.workdir, ignore_errors=True)
+        os.makedirs(st.workdir)
+        cl = Cluster(st)
+        cl.setup()
+        for name in names:
+            rows.append(run_scenario(cl, st, SCENARIOS[name]))
+            write_results(st, rows, meta)
+    except KeyboardInterrupt as e:
+        log('interrupted (%s): cleaning up' % (e or 'Ctrl-C'))
+        cleanup(cl)
+        return 130
+    except Exception:  # noqa: B902
+        traceback.print_exc()
+        cleanup(cl)
+        return 1
+    cleanup(cl)
+    meta['total_s'] = round(time.monotonic() - T0, 1)
+    write_results(st, rows, meta)
+    print()
+    print(table(rows))
+    print()
+    print('results: %s/results.md, %s/results.json; total %.0fs' % (st.outdir, st.outdir,
+                                                                   meta['total_s']))
+    bad = [r for r in rows if not r['ok']]
+    for r in bad:
+        print('FAIL %s: %s' % (r['scenario'], '; '.join(r['problems'])))
+    print('PASS' if not bad else 'FAIL')
+    return 1 if bad else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
