@@ -108,12 +108,18 @@ static void say(struct coord *c, const char *node, const char *step, const char 
 	va_end(ap);
 	utc_now(when, sizeof(when));
 	if (c->opts->json) {
-		json_t *o = json_pack("{s:s,s:s?,s:s?,s:s,s:s}", "time", when, "node", node, "step", step,
-				      "event", event, "message", msg);
+		char clean[sizeof(msg)];
+		json_t *o;
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(o);
+		/* JSON takes only UTF-8; an upgrade command may print anything. */
+		zdu_utf8_sanitize(clean, sizeof(clean), msg);
+		o = json_pack("{s:s,s:s?,s:s?,s:s,s:s}", "time", when, "node", node, "step", step, "event",
+			      event, "message", clean);
+		if (o) {
+			json_dumpf(o, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(o);
+		}
 	} else if (node) {
 		printf("%s %-8s %-13s %s\n", when, node, step ? step : "", msg);
 	} else {
@@ -383,6 +389,8 @@ static void begin_node(struct coord *c)
 	enter(c, S_PREFLIGHT);
 }
 
+static char *expand(const char *tmpl, const struct zdu_plan_node *n);
+
 static void preflight(struct coord *c)
 {
 	const struct zdu_plan_node *n = cur(c);
@@ -443,10 +451,13 @@ static void preflight(struct coord *c)
 		    c->plan->min_ready == 1 ? "" : "s", agent_str(c, NULL, "reply"));
 	}
 	if (c->opts->dry_run) {
+		char *cmd = expand(c->plan->upgrade_command, n);
+
 		say(c, n->name, "plan", "info", "would: drain, wait until drained (%d s), run: %s, wait until healthy%s%s "
 		    "(%d s), undrain, wait until UP (%d s)", c->plan->drain_timeout_ms / 1000,
-		    c->plan->upgrade_command, c->plan->expect_version[0] ? " at " : "", c->plan->expect_version,
-		    c->plan->health_timeout_ms / 1000, c->plan->up_timeout_ms / 1000);
+		    cmd ? cmd : c->plan->upgrade_command, c->plan->expect_version[0] ? " at " : "",
+		    c->plan->expect_version, c->plan->health_timeout_ms / 1000, c->plan->up_timeout_ms / 1000);
+		free(cmd);
 		advance(c);
 		return;
 	}
@@ -1179,6 +1190,14 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 		}
 		c->journal_open = 1;
 		c->switched = zdu_journal_has(&c->journal, "", "switched");
+		if (opts->resume && c->journal.finished) {
+			/* A retried --resume (a script, Ansible) must not redo a
+			 * rollout that already finished. */
+			printf("zdu-coordinator: the rollout recorded in %s is complete: nothing to resume\n",
+			       plan->journal);
+			rc = ZDU_COORD_OK;
+			goto out;
+		}
 	}
 	uv_timer_init(&c->loop, &c->timer);
 	c->timer.data = c;

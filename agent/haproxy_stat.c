@@ -183,7 +183,9 @@ const struct zdu_lb_server *zdu_lb_find(const struct zdu_lb_backend *b, const ch
 
 int zdu_lb_server_up(const struct zdu_lb_server *s)
 {
-	return strncmp(s->status, "UP", 2) == 0 && s->weight > 0;
+	/* "no check": a server without HAProxy's own check (agent-check alone
+	 * is valid) that serves; it shows DRAIN or MAINT like any other. */
+	return (strncmp(s->status, "UP", 2) == 0 || strcmp(s->status, "no check") == 0) && s->weight > 0;
 }
 
 int zdu_lb_server_drained(const struct zdu_lb_server *s)

@@ -247,7 +247,7 @@ enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned 
 	}
 	/* Finished, or nothing done yet (a header torn by a crash included):
 	 * there is nothing to resume, so a new rollout starts. */
-	if (j->finished || j->n == 0) {
+	if (j->n == 0 || (j->finished && !resume)) {
 		/* The last rollout finished (or never started a node): a new one. */
 		j->digest = digest;
 		rc = start_fresh(j, err, err_size);
@@ -263,6 +263,8 @@ enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned 
 		rc = ZDU_ERR_EXISTS;
 		goto fail;
 	}
+	if (j->finished)
+		return ZDU_OK; /* resume of a finished rollout: the caller says so */
 	if (j->digest != digest) {
 		snprintf(err, err_size,
 			 "journal %s: recorded for another plan (backend or nodes differ); not resuming", path);

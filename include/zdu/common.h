@@ -44,6 +44,11 @@ size_t zdu_strlcpy(char *dst, const char *src, size_t dst_size);
  * never break the one-line agent reply or the log. */
 size_t zdu_text_sanitize(char *dst, size_t dst_size, const char *src, size_t src_len);
 
+/* Copies src into dst as valid UTF-8: each byte that does not start or
+ * continue a valid sequence becomes '?'. Output for JSON, which refuses
+ * anything else (an upgrade command may print Latin-1). */
+size_t zdu_utf8_sanitize(char *dst, size_t dst_size, const char *src);
+
 /* Monotonic milliseconds, for timers and latencies (never the wall clock). */
 uint64_t zdu_now_ms(void);
 

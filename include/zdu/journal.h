@@ -26,7 +26,8 @@ struct zdu_journal {
 
 /* Opens (creating) the journal. Without resume, an unfinished rollout in
  * the file is an error (ZDU_ERR_EXISTS); a finished one is replaced. With
- * resume, entries are loaded; another plan's journal is ZDU_ERR_PARSE. */
+ * resume, entries are loaded (j->finished says the rollout is complete);
+ * another plan's unfinished journal is ZDU_ERR_PARSE. */
 enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned long digest, int resume,
 			      char *err, size_t err_size);
 int zdu_journal_has(const struct zdu_journal *j, const char *node, const char *step);

@@ -6,17 +6,27 @@
         plan = cl.write_plan(upgrade_command='...')
         r = cl.coordinator('--plan', plan)
 
-Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workdir=None)
+Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workdir=None,
+        lb_mode='http', lb_kwargs=None)
+  lb_kwargs: extra haproxy.HAProxy constructor arguments for every LB: a dict, or a
+      callable(index) -> dict (index 0 is lb1), e.g. to give lb1 a frontend or a TCP
+      stats socket: lambda j: dict(frontend=('127.0.0.1', port)) if j == 0 else {}
   .nodes   list of dicts: name ('node1'...), addr, nova (FakeNova), agent (agentlib.Agent)
   .lbs     list of haproxy.HAProxy (names lb1, lb2, ...), started, backend 'nova-api'
   write_plan(upgrade_command, **overrides) -> path    a libconfig plan for zdu-coordinator
       (unix: links to the agents' control sockets, runtime = the LBs' stats sockets);
-      overrides: min_ready, expect_version, timeouts (dict), nodes (list of names), extra
+      overrides: min_ready, expect_version, timeouts (dict), nodes (list of names), extra,
+      lbs (list of (name, runtime)), journal, node_entries (list of dicts name/server/agent
+      written as they are, instead of NODES)
+  upgrade_map(fail=(), version='2.93') -> (mapfile, record)   (re)writes the JSON map of
+      fake_upgrade.py (see there) for this cluster; upgrade_command(mapfile, arg='{node}')
+      is the plan's command running it
   coordinator(*args, timeout=120) -> CompletedProcess   runs $ZDU_COORDINATOR (or
       $ZDU_BUILD_DIR/agent/zdu-coordinator)
   wait_all_up(timeout)   every server UP with weight 100 on every LB
   set_version(name, v)   the node's fake nova now advertises v ("upgrade")
 """
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +35,8 @@ from agentlib import Agent
 from fake_nova import FakeNova
 from haproxy import HAProxy
 from testutil import tempdir, wait_until
+
+FAKE_UPGRADE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fake_upgrade.py')
 
 
 def coordinator_binary():
@@ -42,7 +54,7 @@ def libconfig_str(s):
 
 class Cluster:
     def __init__(self, nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90',
-                 workdir=None, lb_mode='http'):
+                 workdir=None, lb_mode='http', lb_kwargs=None):
         self.workdir = workdir or tempdir('zdu-cluster-')
         self.nodes = []
         self.lbs = []
@@ -52,6 +64,7 @@ class Cluster:
         self.agent_inter_ms = agent_inter_ms
         self.settle_ms = settle_ms
         self.lb_mode = lb_mode
+        self.lb_kwargs = lb_kwargs
 
     def start(self):
         for i in range(self.n_nodes):
@@ -69,8 +82,9 @@ class Cluster:
         servers = [dict(name=n['name'], addr=n['addr'], port=n['nova'].port,
                         agent_port=n['agent'].port, weight=100) for n in self.nodes]
         for j in range(self.n_lbs):
+            kw = self.lb_kwargs(j) if callable(self.lb_kwargs) else dict(self.lb_kwargs or {})
             lb = HAProxy(self.workdir, name='lb%d' % (j + 1), servers=servers,
-                         agent_inter_ms=self.agent_inter_ms, mode=self.lb_mode)
+                         agent_inter_ms=self.agent_inter_ms, mode=self.lb_mode, **kw)
             lb.start()
             self.lbs.append(lb)
         self.wait_all_up()
@@ -106,7 +120,7 @@ class Cluster:
         wait_until(ok, timeout=timeout, interval=0.05, message='every server UP weight 100')
 
     def write_plan(self, upgrade_command, name='plan.conf', min_ready=1, expect_version=None,
-                   timeouts=None, nodes=None, extra='', lbs=None, journal=None):
+                   timeouts=None, nodes=None, extra='', lbs=None, journal=None, node_entries=None):
         t = dict(drain_ms=20000, upgrade_ms=30000, health_ms=20000, up_ms=20000, poll_ms=100,
                  request_ms=3000)
         t.update(timeouts or {})
@@ -121,14 +135,34 @@ class Cluster:
         lb_list = lbs if lbs is not None else [(lb.name, 'unix:' + lb.sock_path) for lb in self.lbs]
         lines.append('load_balancers = ( %s );' % ', '.join(
             '{ name = "%s"; runtime = %s; }' % (n, libconfig_str(r)) for n, r in lb_list))
+        if node_entries is None:
+            node_entries = [dict(name=nm, server=nm, agent='unix:' + self.node(nm)['agent'].sock_path)
+                            for nm in names]
         lines.append('nodes = ( %s );' % ', '.join(
-            '{ name = "%s"; server = "%s"; agent = %s; }'
-            % (nm, nm, libconfig_str('unix:' + self.node(nm)['agent'].sock_path)) for nm in names))
+            '{ name = %s; server = %s; agent = %s; }'
+            % (libconfig_str(e['name']), libconfig_str(e['server']), libconfig_str(e['agent']))
+            for e in node_entries))
         lines.append(extra)
         path = os.path.join(self.workdir, name)
         with open(path, 'w') as f:
             f.write('\n'.join(lines) + '\n')
         return path
+
+    def upgrade_map(self, fail=(), version='2.93', name='map.json'):
+        mp = dict(lbs=[lb.sock_path for lb in self.lbs],
+                  record=os.path.join(self.workdir, 'record.jsonl'), version=version,
+                  fail=list(fail),
+                  nodes={n['name']: [n['addr'], n['nova'].control_port] for n in self.nodes})
+        path = os.path.join(self.workdir, name)
+        with open(path + '.tmp', 'w') as f:
+            json.dump(mp, f)
+        os.rename(path + '.tmp', path)
+        return path, mp['record']
+
+    @staticmethod
+    def upgrade_command(mapfile, arg='{node}'):
+        return '%s %s %s %s' % (sys.executable if sys.executable else '/usr/bin/python3',
+                                FAKE_UPGRADE, mapfile, arg)
 
     def coordinator(self, *args, timeout=120):
         return subprocess.run([coordinator_binary()] + list(args), capture_output=True, text=True,

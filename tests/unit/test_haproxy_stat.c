@@ -689,7 +689,7 @@ static void test_states(void **state)
 		{ "MAINT", 0, 1 },
 		{ "MAINT (via x)", 0, 1 },
 		{ "MAINT (resolution)", 0, 1 },
-		{ "no check", 0, 0 }, /* not verified UP: not counted as ready */
+		{ "no check", 1, 0 }, /* agent-check without check: serving (weight > 0) */
 		{ "", 0, 0 },
 		{ "up", 0, 0 },
 	};

@@ -464,7 +464,17 @@ static void test_finished_replaced(void **state)
 	char err[256], *text;
 	int resume;
 
-	for (resume = 0; resume <= 1; resume++) {
+	/* --resume of a finished rollout: loaded as it is, finished, not
+	 * replaced (the coordinator says there is nothing to resume). Was a
+	 * bug: it started a new rollout, so a retried --resume redid every
+	 * node. */
+	spew(t->path, HEADER E_DRAINED E_UPGRADED E_END);
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x777, 1, err, sizeof(err)), ZDU_OK);
+	assert_true(j.finished);
+	assert_true(zdu_journal_has(&j, "api1", "drained"));
+	zdu_journal_close(&j);
+
+	for (resume = 0; resume <= 0; resume++) {
 		spew(t->path, HEADER E_DRAINED E_UPGRADED E_END);
 		assert_int_equal(zdu_journal_open(&j, t->path, 0x777, resume, err, sizeof(err)), ZDU_OK);
 		assert_int_equal(j.n, 0);

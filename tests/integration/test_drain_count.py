@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""The agent's connection count (status drain.connections, from the kernel's sock_diag) is the
+number of connections actually open to the API port.
+
+  1. 0, then 5, then 20 client connections, then all closed: the count follows exactly (the
+     server side of each; the client sides, whose remote port is the API port, do not count);
+     connections to another port never count.
+  2. drain.from = [ "127.0.0.5" ]: of 4 clients bound to 127.0.0.5 and 7 bound to 127.0.0.6,
+     only the 4 count.
+  3. drain.idle_ms = 800: of 3 connections, the one that keeps exchanging data counts; the
+     two quiet ones move to drain.idle once quiet for 800 ms, and back when they talk."""
+import socket
+import threading
+import time
+
+from agentlib import Agent, check, main
+from testutil import wait_until
+
+
+class Api:
+    """A listener that accepts, echoes what it reads, and closes when its client does."""
+
+    def __init__(self, addr='127.0.0.1'):
+        self.sock = socket.socket()
+        self.sock.bind((addr, 0))
+        self.sock.listen(128)
+        self.addr, self.port = self.sock.getsockname()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    def _echo(self, c):
+        with c:
+            while True:
+                try:
+                    d = c.recv(4096)
+                except OSError:
+                    return
+                if not d:
+                    return
+                c.sendall(d)
+
+    def close(self):
+        self.sock.close()
+
+
+def connect(api, n, source=None):
+    out = []
+    for _ in range(n):
+        s = socket.socket()
+        if source:
+            s.bind((source, 0))
+        s.settimeout(5)
+        s.connect((api.addr, api.port))
+        out.append(s)
+    return out
+
+
+def close_all(conns):
+    for s in conns:
+        s.close()
+    del conns[:]
+
+
+def counts(a, connections, idle=None, timeout=10):
+    def ok():
+        d = a.status()['drain']
+        return d['known'] and d['connections'] == connections and (idle is None or d['idle'] == idle)
+    wait_until(ok, timeout=timeout, interval=0.05,
+               message=lambda: 'drain.connections %d%s: %r' % (
+                   connections, '' if idle is None else ', idle %d' % idle, a.status()['drain']))
+    # and it stays so (a few counts later)
+    first = a.status()['drain']['connections']
+    time.sleep(0.3)
+    again = a.status()['drain']
+    check(first == connections and again['connections'] == connections,
+          'drain.connections == %d%s' % (connections, '' if idle is None else
+                                          ' and drain.idle == %d' % again['idle']), again)
+    if idle is not None:
+        check(again['idle'] == idle, 'drain.idle == %d' % idle, again)
+
+
+def run():
+    api, other = Api(), Api()
+    base = {'ports': [api.port], 'interval_ms': 100, 'settle_ms': 500}
+
+    # 1. exact count
+    with Agent(settings={'drain': dict(base)}, name='count') as a:
+        counts(a, 0)
+        conns = connect(api, 5)
+        noise = connect(other, 3)        # another port: never counted
+        counts(a, 5)
+        conns += connect(api, 15)
+        counts(a, 20)
+        close_all(conns)
+        counts(a, 0)
+        close_all(noise)
+
+    # 2. drain.from
+    with Agent(settings={'drain': dict(base, **{'from': ['127.0.0.5']})}, name='from') as a:
+        counts(a, 0)
+        five = connect(api, 4, source='127.0.0.5')
+        six = connect(api, 7, source='127.0.0.6')
+        counts(a, 4)
+        close_all(five)
+        counts(a, 0)
+        close_all(six)
+        st = a.status()['drain']
+        check(st['connections'] == 0 and st['idle'] == 0, 'nothing counted once closed', st)
+
+    # 3. drain.idle_ms
+    with Agent(settings={'drain': dict(base, idle_ms=800)}, name='idle') as a:
+        conns = connect(api, 3)
+        for s in conns:                  # everyone says something once
+            s.sendall(b'x')
+            s.recv(1)
+        stop = threading.Event()
+
+        def chatter():
+            while not stop.is_set():
+                try:
+                    conns[0].sendall(b'y')
+                    conns[0].recv(1)
+                except OSError:
+                    return
+                stop.wait(0.1)
+        th = threading.Thread(target=chatter, daemon=True)
+        th.start()
+        counts(a, 1, idle=2)
+        stop.set()
+        th.join()
+        # the chatty one falls quiet too
+        counts(a, 0, idle=3)
+        # a quiet one talks again: it counts again (talking until the agent has seen it)
+        def talks_and_counts():
+            conns[1].sendall(b'z')
+            conns[1].recv(1)
+            return a.status()['drain']['connections'] == 1
+        wait_until(talks_and_counts, timeout=10, interval=0.1,
+                   message=lambda: 'a connection talking again counts: %r' % a.status()['drain'])
+        check(True, 'a quiet connection that talks again counts again')
+        close_all(conns)
+        counts(a, 0, idle=0)
+    api.close()
+    other.close()
+
+
+if __name__ == '__main__':
+    main(run)
