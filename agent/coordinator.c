@@ -1179,7 +1179,8 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 		lock_fd = zdu_lock_take(plan->lock, err, sizeof(err));
 		if (lock_fd < 0) {
 			fprintf(stderr, "zdu-coordinator: %s\n", err);
-			rc = ZDU_COORD_LOCKED;
+			rc = lock_fd == -2 ? ZDU_COORD_LOCKED : ZDU_COORD_FAILED;
+			lock_fd = -1;
 			goto out;
 		}
 		if (zdu_journal_open(&c->journal, plan->journal, zdu_plan_digest(plan), opts->resume, err,

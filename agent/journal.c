@@ -298,13 +298,18 @@ int zdu_lock_take(const char *path, char *err, size_t err_size)
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			snprintf(err, err_size, "lock %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
 		n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		snprintf(err, err_size, "lock %s: another zdu-coordinator runs this plan (pid %s)", path,
 			 pid[0] ? pid : "?");
 		close(fd);
-		return -1;
+		return -2;
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {

@@ -41,7 +41,8 @@ enum zdu_err zdu_journal_parse(struct zdu_journal *j, const char *text, size_t l
 			       size_t err_size);
 
 /* Takes an exclusive lock on path (flock; released when the process dies,
- * even by SIGKILL). Returns the fd, or -1 with err naming the holder. */
+ * even by SIGKILL). Returns the fd; -2 when another process holds it (err
+ * names its pid); -1 when the lock file cannot be used (err says why). */
 int zdu_lock_take(const char *path, char *err, size_t err_size);
 
 #endif
