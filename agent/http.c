@@ -24,6 +24,7 @@ struct zdu_http_req {
 	char *body;
 	size_t len, cap, max;
 	int too_big;
+	int tls;
 	uint64_t started_ms;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -83,6 +84,7 @@ static void check_done(struct zdu_http *h)
 		res.len = r->len;
 		res.too_big = r->too_big;
 		res.max_body = r->max;
+		res.tls = r->tls;
 		res.elapsed_ms = zdu_now_ms() - r->started_ms;
 		r->cb(&res, r->data);
 		req_free(r);
@@ -234,6 +236,7 @@ struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts
 	r->cb = cb;
 	r->data = data;
 	r->max = o->max_body;
+	r->tls = strncmp(o->url, "https://", 8) == 0;
 	r->started_ms = zdu_now_ms();
 	zdu_list_init(&r->link);
 	for (i = 0; i < o->nheaders; i++) {

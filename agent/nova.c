@@ -121,7 +121,16 @@ int zdu_nova_judge(const struct zdu_http_result *res, long timeout_ms, struct zd
 		return -1;
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
-		snprintf(reason, reason_size, "nova-api: connection reset");
+		/* TLS 1.3 refuses a missing or bad client certificate after
+		 * the handshake, by closing: over https that is a TLS failure,
+		 * not a plain reset (libcurl does not always keep the alert). */
+		if (res->tls || strstr(res->curl_msg, "SSL")) {
+			zdu_text_sanitize(why, sizeof(why), res->curl_msg, strlen(res->curl_msg));
+			snprintf(reason, reason_size, "nova-api: TLS: connection closed by the server "
+				 "(client certificate refused?): %s", why);
+		} else {
+			snprintf(reason, reason_size, "nova-api: connection reset");
+		}
 		return -1;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:

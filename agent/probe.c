@@ -90,6 +90,8 @@ static void on_version(const struct zdu_http_result *res, void *data)
 	p->v_latency = res->elapsed_ms;
 	p->v_ok = zdu_nova_judge(res, p->vopts.timeout_ms, &p->v_version, p->v_reason,
 				 sizeof(p->v_reason)) == 0;
+	if (!p->v_ok)
+		zdu_log_debug("probe: curl code %d (%s), HTTP %ld", (int)res->curl, res->curl_msg, res->status);
 	if (p->h_done)
 		cycle_done(p);
 }

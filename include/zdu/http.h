@@ -34,6 +34,7 @@ struct zdu_http_result {
 	size_t len;
 	int too_big;        /* the body went over max_body */
 	size_t max_body;
+	int tls;            /* the URL was https */
 	uint64_t elapsed_ms;
 };
 
