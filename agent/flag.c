@@ -50,6 +50,9 @@ static enum zdu_err flag_fail(struct zdu_flag *flag, enum zdu_err err, const cha
 	va_start(ap, fmt);
 	vsnprintf(flag->error, sizeof(flag->error), fmt, ap);
 	va_end(ap);
+	/* Excerpts of a corrupted file end up in the reply line and in JSON:
+	 * printable ASCII only (in place: the text can only shrink). */
+	zdu_text_sanitize(flag->error, sizeof(flag->error), flag->error, strlen(flag->error));
 	return err;
 }
 

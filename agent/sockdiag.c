@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -127,7 +128,10 @@ enum zdu_sockdiag_rc zdu_sockdiag_parse(const void *buf, size_t len, uint32_t se
 				snprintf(err, err_size, "netlink: truncated error message");
 				return ZDU_SD_ERROR;
 			}
-			snprintf(err, err_size, "netlink: sock_diag refused: %s", strerror(-e->error));
+			/* -INT_MIN does not exist: a kernel never sends it, a
+			 * corrupted message might. */
+			snprintf(err, err_size, "netlink: sock_diag refused: %s",
+				 strerror(e->error < 0 && e->error != INT_MIN ? -e->error : EPROTO));
 			return ZDU_SD_ERROR;
 		}
 		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {

@@ -495,6 +495,27 @@ static void test_fixed_empty_since_does_not_round_trip(void **state)
 	assert_true(zdu_flag_equal(&in, &out));
 }
 
+/* Found by the fuzzer: an unknown key or mode was copied raw into the
+ * error, which reaches the reply line and the status JSON (a non-UTF-8 byte
+ * made the status answer fail). */
+static void test_fixed_error_is_printable(void **state)
+{
+	static const char *const bad[] = { "reas\xefn=x\n", "\xeb=\n", "mode=dr\xffin\n",
+					   "mode=\x01\x02\n", "k\x7f=1\n" };
+	struct zdu_flag f;
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(zdu_flag_parse(bad[i], strlen(bad[i]), &f), ZDU_OK);
+		assert_int_equal(f.mode, ZDU_FLAG_DRAIN);
+		assert_true(f.error[0] != '\0');
+		for (k = 0; f.error[k]; k++)
+			if ((unsigned char)f.error[k] < 0x20 || (unsigned char)f.error[k] >= 0x7f)
+				fail_msg("case %zu: byte %zu of \"%s\" is not printable", i, k, f.error);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_reason_sanitized),
 		cmocka_unit_test(test_fixed_since_accepts_signs_and_blanks),
 		cmocka_unit_test(test_fixed_empty_since_does_not_round_trip),
+		cmocka_unit_test(test_fixed_error_is_printable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
