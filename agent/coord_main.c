@@ -84,7 +84,8 @@ int main(int argc, char **argv)
 		return ZDU_COORD_USAGE;
 	}
 	if (check) {
-		printf("%s: plan ok (%zu nodes, %zu load balancers)\n", o.plan_path, plan.nnodes, plan.nlbs);
+		printf("%s: plan ok (%zu node%s, %zu load balancer%s)\n", o.plan_path, plan.nnodes,
+		       plan.nnodes == 1 ? "" : "s", plan.nlbs, plan.nlbs == 1 ? "" : "s");
 		rc = ZDU_COORD_OK;
 	} else {
 		rc = zdu_coordinator_run(&plan, &o);

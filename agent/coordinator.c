@@ -61,6 +61,9 @@ struct coord {
 	size_t sw_i;     /* cutover switch: next node to flag */
 	uint64_t sw_sent_ms;
 	double *sw_rtt_ms;
+	int sw_failed_confirm;     /* the runtime switch was sent and not confirmed */
+	char sw_fail_msg[1024];
+	char sw_restore_err[256];
 	enum step step;
 	uint64_t deadline;
 	uint64_t step_started;
@@ -153,10 +156,16 @@ static void fail(struct coord *c, int code, const char *fmt, ...)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		say(c, NULL, step_names[c->step], "fail", "%s", msg);
-		next_step_msg(c, c->switched || c->sw_step >= SW_FINAL_FLAGS
-				 ? "the first group serves; continue with --resume"
-				 : "the old group still serves (the runtime switch was not confirmed); agents may be "
-				   "in flag mode lb: continue with --resume, which redoes the switch");
+		say(c, NULL, step_names[S_SWITCH], "next", "%s",
+		    c->switched || c->sw_step >= SW_FINAL_FLAGS
+			    ? "the first group serves; continue with --resume"
+			    : c->sw_failed_confirm
+				      ? "the runtime switch was sent but not confirmed everywhere; the old group was "
+					"made ready again where the load balancer answered: check show stat, fix the "
+					"cause, then continue with --resume, which redoes the switch"
+				      : "the runtime switch was not sent: the old group still serves; agents may be in "
+					"flag mode lb (they then leave ready/drain to the load balancers): continue "
+					"with --resume, which redoes the switch");
 		stop_all(c, code);
 		return;
 	}
@@ -540,7 +549,7 @@ static void wait_drained(struct coord *c)
 		return;
 	}
 	if (timed_out(c)) {
-		fail(c, ZDU_COORD_TIMEOUT, "not drained after %d s: %s", c->plan->drain_timeout_ms / 1000, state);
+		fail(c, ZDU_COORD_TIMEOUT, "not drained after %.1f s: %s", c->plan->drain_timeout_ms / 1000.0, state);
 		return;
 	}
 	progress(c, "%s", state);
@@ -570,7 +579,7 @@ static void wait_healthy(struct coord *c)
 	if (!why[0])
 		snprintf(why, sizeof(why), "%s", c->agent ? agent_str(c, NULL, "reply") : c->agent_err);
 	if (timed_out(c)) {
-		fail(c, ZDU_COORD_TIMEOUT, "not healthy after %d s: %s", c->plan->health_timeout_ms / 1000, why);
+		fail(c, ZDU_COORD_TIMEOUT, "not healthy after %.1f s: %s", c->plan->health_timeout_ms / 1000.0, why);
 		return;
 	}
 	progress(c, "%s", why);
@@ -607,8 +616,8 @@ static void wait_up(struct coord *c)
 		return;
 	}
 	if (timed_out(c)) {
-		fail(c, ZDU_COORD_TIMEOUT, "not UP with its weight after %d s: %s", c->plan->up_timeout_ms / 1000,
-		     state);
+		fail(c, ZDU_COORD_TIMEOUT, "not UP with its weight after %.1f s: %s",
+		     c->plan->up_timeout_ms / 1000.0, state);
 		return;
 	}
 	progress(c, "%s", state);
@@ -878,6 +887,55 @@ static void switch_step(struct coord *c)
 	}
 }
 
+/* The switch was sent but not confirmed: put the old group back in
+ * service on every load balancer (ready), so that whatever the first group
+ * does, somebody serves. Best effort; the failure says what happened. */
+static void sw_restore_done(int ok, const char *answer, size_t len, const char *err, void *data)
+{
+	struct coord *c = data;
+
+	(void)answer;
+	(void)len;
+	if (ok < 0)
+		snprintf(c->sw_restore_err, sizeof(c->sw_restore_err), "%s", err);
+	if (--c->pending > 0)
+		return;
+	if (c->sw_restore_err[0])
+		fail(c, ZDU_COORD_TIMEOUT, "%s; putting the old group back failed too: %s", c->sw_fail_msg,
+		     c->sw_restore_err);
+	else
+		fail(c, ZDU_COORD_TIMEOUT, "%s; the old group was put back in service (ready)", c->sw_fail_msg);
+}
+
+static void sw_restore_old(struct coord *c)
+{
+	size_t cap = 64, len = 0, i;
+	char *cmd;
+
+	for (i = 0; i < c->plan->nnodes; i++)
+		cap += strlen(c->plan->backend) + strlen(c->plan->nodes[i].server) + 40;
+	cmd = malloc(cap);
+	if (!cmd) {
+		fail(c, ZDU_COORD_TIMEOUT, "%s", c->sw_fail_msg);
+		return;
+	}
+	cmd[0] = '\0';
+	for (i = 0; i < c->plan->nnodes; i++)
+		if (!in_first(c, i))
+			len += (size_t)snprintf(cmd + len, cap - len, "%sset server %s/%s state ready", len ? "; " : "",
+						c->plan->backend, c->plan->nodes[i].server);
+	say(c, NULL, step_names[S_SWITCH], "start", "switch not confirmed: on every load balancer: %s", cmd);
+	c->sw_restore_err[0] = '\0';
+	c->pending = (int)c->plan->nlbs;
+	for (i = 0; i < c->plan->nlbs; i++)
+		if (zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, cmd, (unsigned)c->plan->request_timeout_ms,
+				   sw_restore_done, c) < 0)
+			c->pending--;
+	free(cmd);
+	if (c->pending == 0)
+		fail(c, ZDU_COORD_TIMEOUT, "%s; putting the old group back could not be sent", c->sw_fail_msg);
+}
+
 /* Poll rounds of the switch: load balancers only. */
 static void switch_evaluate(struct coord *c)
 {
@@ -900,7 +958,11 @@ static void switch_evaluate(struct coord *c)
 				continue;
 			}
 			if (c->sw_step == SW_WAIT_LB_MANAGED)
-				good = strstr(s->last_agt, "lb-managed") != NULL;
+				/* Before the switch the first group must pass HAProxy's
+				 * own check (DRAIN, not DOWN or MAINT): made ready while
+				 * DOWN, it would leave nobody serving. */
+				good = strstr(s->last_agt, "lb-managed") != NULL &&
+				       (!in_first(c, k) || strstr(s->status, "DRAIN") != NULL);
 			else
 				good = in_first(c, k) ? zdu_lb_server_up(s) : zdu_lb_server_drained(s);
 			if (!good) {
@@ -913,7 +975,8 @@ static void switch_evaluate(struct coord *c)
 	if (all) {
 		if (c->sw_step == SW_WAIT_LB_MANAGED) {
 			say(c, NULL, step_names[S_SWITCH], "ok",
-			    "every load balancer has an lb-mode reply from every agent");
+			    "every load balancer has an lb-mode reply from every agent, and the first "
+			    "group passes its checks");
 			c->sw_step = SW_RUNTIME;
 		} else {
 			say(c, NULL, step_names[S_SWITCH], "ok",
@@ -925,9 +988,16 @@ static void switch_evaluate(struct coord *c)
 		return;
 	}
 	if (timed_out(c)) {
-		fail(c, ZDU_COORD_TIMEOUT, "switch: not %s after %d s: %s",
-		     c->sw_step == SW_WAIT_LB_MANAGED ? "every agent in lb mode" : "confirmed",
-		     c->plan->switch_timeout_ms / 1000, state);
+		if (c->sw_step == SW_CONFIRM) {
+			c->sw_failed_confirm = 1;
+			snprintf(c->sw_fail_msg, sizeof(c->sw_fail_msg),
+				 "switch: not confirmed after %.1f s: %s", c->plan->switch_timeout_ms / 1000.0,
+				 state);
+			sw_restore_old(c);
+			return;
+		}
+		fail(c, ZDU_COORD_TIMEOUT, "switch: not every agent in lb mode with the first group passing "
+		     "its checks after %.1f s: %s", c->plan->switch_timeout_ms / 1000.0, state);
 		return;
 	}
 	progress(c, "%s", state);
@@ -1002,7 +1072,7 @@ static void on_upgrade_done(const struct zdu_spawn_result *res, void *data)
 	if (res->error) {
 		fail(c, ZDU_COORD_FAILED, "upgrade command: %s", res->error);
 	} else if (res->timed_out) {
-		fail(c, ZDU_COORD_TIMEOUT, "upgrade command killed after %d s", c->plan->upgrade_timeout_ms / 1000);
+		fail(c, ZDU_COORD_TIMEOUT, "upgrade command killed after %.1f s", c->plan->upgrade_timeout_ms / 1000.0);
 	} else if (res->term_signal) {
 		fail(c, ZDU_COORD_FAILED, "upgrade command killed by signal %d", res->term_signal);
 	} else if (res->exit_status != 0) {
@@ -1122,6 +1192,17 @@ static void on_signal(uv_signal_t *s, int signum)
 
 	if (c->finished)
 		return;
+	if (c->step == S_SWITCH) {
+		say(c, NULL, step_names[S_SWITCH], "fail", "interrupted by signal %d during the switch", signum);
+		say(c, NULL, step_names[S_SWITCH], "next", "%s",
+		    c->sw_step >= SW_CONFIRM
+			    ? "the runtime switch was sent: check show stat on every load balancer, then "
+			      "continue with --resume, which redoes the switch"
+			    : "the runtime switch was not sent: the old group still serves; continue with "
+			      "--resume");
+		stop_all(c, ZDU_COORD_FAILED);
+		return;
+	}
 	say(c, c->node < c->plan->nnodes ? cur(c)->name : NULL, NULL, "fail",
 	    "interrupted by signal %d during %s", signum, step_names[c->step]);
 	if (c->node < c->plan->nnodes)
