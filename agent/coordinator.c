@@ -500,6 +500,21 @@ static int timed_out(struct coord *c)
 	return uv_now(&c->loop) >= c->deadline;
 }
 
+/* The node's server on load balancer i, or NULL after noting in state
+ * why it cannot be seen (no answer, or no such server). */
+static const struct zdu_lb_server *lb_server(struct coord *c, size_t i, const char *server, char *state,
+					     size_t size)
+{
+	const struct lb_view *v = &c->lbs[i];
+	const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, server) : NULL;
+	size_t len = strlen(state);
+
+	if (!s)
+		snprintf(state + len, size - len, "%s/%s: %s; ", c->plan->lbs[i].name, server,
+			 v->ok ? "missing" : v->err);
+	return s;
+}
+
 static void wait_drained(struct coord *c)
 {
 	const struct zdu_plan_node *n = cur(c);
@@ -508,14 +523,11 @@ static void wait_drained(struct coord *c)
 	size_t i;
 
 	for (i = 0; i < c->plan->nlbs; i++) {
-		const struct lb_view *v = &c->lbs[i];
-		const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, n->server) : NULL;
+		const struct zdu_lb_server *s = lb_server(c, i, n->server, state, sizeof(state));
 		size_t len = strlen(state);
 
 		if (!s) {
 			all = 0;
-			snprintf(state + len, sizeof(state) - len, "%s: %s; ", c->plan->lbs[i].name,
-				 v->ok ? "server missing" : v->err);
 			continue;
 		}
 		if (!zdu_lb_server_drained(s) || s->scur != 0)
@@ -594,14 +606,11 @@ static void wait_up(struct coord *c)
 	size_t i;
 
 	for (i = 0; i < c->plan->nlbs; i++) {
-		const struct lb_view *v = &c->lbs[i];
-		const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, n->server) : NULL;
+		const struct zdu_lb_server *s = lb_server(c, i, n->server, state, sizeof(state));
 		size_t len = strlen(state);
 
 		if (!s) {
 			all = 0;
-			snprintf(state + len, sizeof(state) - len, "%s: %s; ", c->plan->lbs[i].name,
-				 v->ok ? "server missing" : v->err);
 			continue;
 		}
 		if (!zdu_lb_server_up(s) || s->weight != c->weights[i])
@@ -644,6 +653,33 @@ static void switch_step(struct coord *c);
 static int in_first(const struct coord *c, size_t node)
 {
 	return c->plan->nodes[node].first_group;
+}
+
+/* One runtime request for a group of servers: "PREFIX backend/server
+ * SUFFIX" per server of the group, joined with "; " (HAProxy applies them
+ * in order). Appends to *cmd (malloc'd, grown as needed); -1 when out of
+ * memory. */
+static int group_cmd(struct coord *c, char **cmd, int first_group, const char *prefix, const char *suffix)
+{
+	size_t len = *cmd ? strlen(*cmd) : 0, i;
+
+	for (i = 0; i < c->plan->nnodes; i++) {
+		const char *server = c->plan->nodes[i].server;
+		size_t need = len + strlen(prefix) + strlen(c->plan->backend) + strlen(server) + strlen(suffix) + 4;
+		char *b;
+
+		if (in_first(c, i) != first_group)
+			continue;
+		b = realloc(*cmd, need);
+		if (!b)
+			return -1;
+		*cmd = b;
+		len += (size_t)snprintf(b + len, need - len, "%s%s%s/%s%s", len ? "; " : "", prefix,
+					c->plan->backend, server, suffix);
+	}
+	if (!*cmd && !(*cmd = calloc(1, 1)))
+		return -1;
+	return 0;
 }
 
 static void sw_status_done(json_t *status, const char *err, void *data)
@@ -741,24 +777,16 @@ static void sw_runtime_done(int ok, const char *answer, size_t len, const char *
 
 static void sw_send_runtime(struct coord *c)
 {
-	size_t cap = 64, len = 0, i, pass;
-	char *cmd;
+	char *cmd = NULL;
+	size_t i;
 
-	for (i = 0; i < c->plan->nnodes; i++)
-		cap += strlen(c->plan->backend) + strlen(c->plan->nodes[i].server) + 40;
-	cmd = malloc(cap);
-	if (!cmd) {
+	/* Ready before drain: never a moment with nobody serving. */
+	if (group_cmd(c, &cmd, 1, "set server ", " state ready") < 0 ||
+	    group_cmd(c, &cmd, 0, "set server ", " state drain") < 0) {
+		free(cmd);
 		fail(c, ZDU_COORD_FAILED, "out of memory");
 		return;
 	}
-	cmd[0] = '\0';
-	/* Ready before drain: never a moment with nobody serving. */
-	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < c->plan->nnodes; i++)
-			if (in_first(c, i) == (pass == 0))
-				len += (size_t)snprintf(cmd + len, cap - len, "%sset server %s/%s state %s", len ? "; " : "",
-							c->plan->backend, c->plan->nodes[i].server,
-							pass == 0 ? "ready" : "drain");
 	say(c, NULL, step_names[S_SWITCH], "start", "on every load balancer: %s", cmd);
 	c->pending = (int)c->plan->nlbs;
 	c->sw_sent_ms = uv_hrtime();
@@ -799,21 +827,14 @@ static void sw_shutdown_done(int ok, const char *answer, size_t len, const char 
 static void sw_shutdown(uv_timer_t *t)
 {
 	struct coord *c = t->data;
-	size_t cap = 64, len = 0, i;
-	char *cmd;
+	char *cmd = NULL;
+	size_t i;
 
-	for (i = 0; i < c->plan->nnodes; i++)
-		cap += strlen(c->plan->backend) + strlen(c->plan->nodes[i].server) + 40;
-	cmd = malloc(cap);
-	if (!cmd) {
+	if (group_cmd(c, &cmd, 0, "shutdown sessions server ", "") < 0) {
+		free(cmd);
 		fail(c, ZDU_COORD_FAILED, "out of memory");
 		return;
 	}
-	cmd[0] = '\0';
-	for (i = 0; i < c->plan->nnodes; i++)
-		if (!in_first(c, i))
-			len += (size_t)snprintf(cmd + len, cap - len, "%sshutdown sessions server %s/%s",
-						len ? "; " : "", c->plan->backend, c->plan->nodes[i].server);
 	say(c, NULL, step_names[S_SWITCH], "start", "grace period over: %s", cmd);
 	c->pending = (int)c->plan->nlbs;
 	for (i = 0; i < c->plan->nlbs; i++)
@@ -909,21 +930,14 @@ static void sw_restore_done(int ok, const char *answer, size_t len, const char *
 
 static void sw_restore_old(struct coord *c)
 {
-	size_t cap = 64, len = 0, i;
-	char *cmd;
+	char *cmd = NULL;
+	size_t i;
 
-	for (i = 0; i < c->plan->nnodes; i++)
-		cap += strlen(c->plan->backend) + strlen(c->plan->nodes[i].server) + 40;
-	cmd = malloc(cap);
-	if (!cmd) {
+	if (group_cmd(c, &cmd, 0, "set server ", " state ready") < 0) {
+		free(cmd);
 		fail(c, ZDU_COORD_TIMEOUT, "%s", c->sw_fail_msg);
 		return;
 	}
-	cmd[0] = '\0';
-	for (i = 0; i < c->plan->nnodes; i++)
-		if (!in_first(c, i))
-			len += (size_t)snprintf(cmd + len, cap - len, "%sset server %s/%s state ready", len ? "; " : "",
-						c->plan->backend, c->plan->nodes[i].server);
 	say(c, NULL, step_names[S_SWITCH], "start", "switch not confirmed: on every load balancer: %s", cmd);
 	c->sw_restore_err[0] = '\0';
 	c->pending = (int)c->plan->nlbs;
@@ -944,17 +958,14 @@ static void switch_evaluate(struct coord *c)
 	size_t i, k;
 
 	for (i = 0; i < c->plan->nlbs; i++) {
-		const struct lb_view *v = &c->lbs[i];
-
 		for (k = 0; k < c->plan->nnodes; k++) {
-			const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, c->plan->nodes[k].server) : NULL;
+			const struct zdu_lb_server *s = lb_server(c, i, c->plan->nodes[k].server, state,
+								  sizeof(state));
 			size_t len = strlen(state);
 			int good;
 
 			if (!s) {
 				all = 0;
-				snprintf(state + len, sizeof(state) - len, "%s/%s: %s; ", c->plan->lbs[i].name,
-					 c->plan->nodes[k].server, v->ok ? "missing" : v->err);
 				continue;
 			}
 			if (c->sw_step == SW_WAIT_LB_MANAGED)
