@@ -970,10 +970,12 @@ static void switch_evaluate(struct coord *c)
 			}
 			if (c->sw_step == SW_WAIT_LB_MANAGED)
 				/* Before the switch the first group must pass HAProxy's
-				 * own check (DRAIN, not DOWN or MAINT): made ready while
-				 * DOWN, it would leave nobody serving. */
+				 * own check (DRAIN before a switch, UP when a resumed
+				 * switch was applied already; not DOWN or MAINT): made
+				 * ready while DOWN, it would leave nobody serving. */
 				good = strstr(s->last_agt, "lb-managed") != NULL &&
-				       (!in_first(c, k) || strstr(s->status, "DRAIN") != NULL);
+				       (!in_first(c, k) || strstr(s->status, "DRAIN") != NULL ||
+					zdu_lb_server_up(s));
 			else
 				good = in_first(c, k) ? zdu_lb_server_up(s) : zdu_lb_server_drained(s);
 			if (!good) {
