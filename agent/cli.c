@@ -62,6 +62,11 @@ json_t *zdu_ctl_call(const char *path, const char *request, int timeout_ms, enum
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			/* The daemon answered and closed before reading it all (it
+			 * is busy): its answer is waiting, read it. */
+			break;
+		}
 		if (w < 0) {
 			snprintf(err, err_size, "control socket %s: send: %s", path, strerror(errno));
 			goto out;
@@ -194,6 +199,11 @@ int zdu_cli_status(const struct zdu_config *cfg, int json)
 		}
 		return ZDU_EXIT_ERROR;
 	}
+	if (!json_is_true(json_object_get(st, "ok"))) {
+		fprintf(stderr, "zdu-agent: the daemon refused: %s\n", jstr(st, "error"));
+		json_decref(st);
+		return ZDU_EXIT_ERROR;
+	}
 	if (json) {
 		json_object_set_new(st, "running", json_true());
 		json_dumpf(st, stdout, JSON_COMPACT);
@@ -260,6 +270,12 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 		}
 		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n",
 			cfg->flag_file, err);
+		return ZDU_EXIT_ERROR;
+	}
+	if (!json_is_true(json_object_get(st, "ok"))) {
+		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n",
+			cfg->flag_file, jstr(st, "error"));
+		json_decref(st);
 		return ZDU_EXIT_ERROR;
 	}
 	/* Confirmation: the daemon's reading of the file is what we wrote. */

@@ -172,12 +172,15 @@ static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
 	j->c = c;
 	j->work.data = j;
 	if (req->cmd == ZDU_CTL_SET_FLAG) {
-		struct passwd *pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+		struct passwd *pw;
 		char host[64] = "?";
 
 		j->flag.mode = req->mode;
 		zdu_strlcpy(j->flag.reason, req->reason, sizeof(j->flag.reason));
+		/* Stamp first: it calls getpwuid() too, whose static answer
+		 * would overwrite the peer's name read below. */
 		zdu_flag_stamp(&j->flag);
+		pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
 		gethostname(host, sizeof(host) - 1);
 		if (pw)
 			snprintf(j->flag.by, sizeof(j->flag.by), "%s@%s", pw->pw_name, host);

@@ -1,8 +1,10 @@
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "zdu/flag.h"
 #include "zdu/flag_file.h"
@@ -37,14 +39,20 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
 		ff->watching = 0;
 		return;
 	}
-	/* The watched directory itself was removed or renamed (libuv names it
-	 * as the entry): the watch is dead. Drop it so the next periodic check
-	 * watches whatever directory is at the path then. */
+	/* An event on the watched directory itself (libuv names it as the
+	 * entry): it was removed or replaced (the watch is then dead, even if
+	 * a new directory got the same inode), or only its attributes changed
+	 * (chmod by tmpfiles). Watch the path again at once either way, and
+	 * read the flag in case it changed meanwhile; if there is no directory
+	 * now, the periodic check keeps trying. */
 	if (filename && (events & UV_RENAME) && strcmp(filename, ff->dir_base) == 0 &&
 	    strcmp(filename, ff->base) != 0) {
-		zdu_log_warn("flag directory %s was replaced; watching it again at the next check", ff->dir);
 		uv_fs_event_stop(h);
-		ff->watching = 0;
+		ff->watching = uv_fs_event_start(h, on_fs_event, ff->dir, 0) == 0;
+		if (!ff->watching)
+			zdu_log_warn("flag directory %s is gone; re-reading the flag every check until it is back",
+				     ff->dir);
+		zdu_flag_file_check(ff, "flag directory changed");
 		return;
 	}
 	/* No name means the kernel could not say which entry: read anyway. */
@@ -69,6 +77,37 @@ static void on_poll(uv_timer_t *t)
 void zdu_flag_file_set_poll(struct zdu_flag_file *ff, int poll_ms)
 {
 	uv_timer_start(&ff->poll, on_poll, (uint64_t)poll_ms, (uint64_t)poll_ms);
+}
+
+/* A writer killed between creating its temporary file and the rename
+ * leaves ".<flag>.XXXXXX" behind (the flag itself is intact). Remove those
+ * older than a minute, so that killed writers cannot fill the directory;
+ * a young one may belong to a writer still at work. */
+static void remove_stale_temporaries(struct zdu_flag_file *ff)
+{
+	size_t blen = strlen(ff->base);
+	time_t now = time(NULL);
+	struct dirent *e;
+	DIR *d;
+
+	d = opendir(ff->dir);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[4096];
+		struct stat st;
+
+		if (e->d_name[0] != '.' || strncmp(e->d_name + 1, ff->base, blen) != 0 ||
+		    e->d_name[1 + blen] != '.' || strlen(e->d_name + 2 + blen) != 6)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", ff->dir, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > 60) {
+			if (unlink(path) == 0)
+				zdu_log_info("removed %s, left by a flag writer that did not finish", path);
+		}
+	}
+	closedir(d);
 }
 
 static void ff_free(struct zdu_flag_file *ff)
@@ -110,6 +149,7 @@ struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, struct zdu_state *state
 		return NULL;
 	}
 
+	remove_stale_temporaries(ff);
 	uv_fs_event_init(loop, &ff->ev);
 	uv_timer_init(loop, &ff->poll);
 	ff->ev.data = ff->poll.data = ff;
