@@ -491,6 +491,16 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 		return ZDU_EXIT_ERROR;
 	}
 	zdu_log_set_level((enum zdu_log_level)(d->cfg.log_level + ZDU_LOG_ERROR));
+	/* The daemon moves to "/": a relative --config must still be found by
+	 * a reload. */
+	if (!foreground && d->cfg.path[0] != '/') {
+		char *abs = realpath(d->cfg.path, NULL);
+
+		if (abs) {
+			free(d->cfg.path);
+			d->cfg.path = abs;
+		}
+	}
 	if (!foreground && daemonize(&d->ready_fd) < 0) {
 		zdu_log_error("cannot daemonize: %s", strerror(errno));
 		goto out_cfg;
