@@ -152,6 +152,11 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	maybe_done(sp);
 }
 
+static void on_spawn_failed(uv_timer_t *t)
+{
+	maybe_done(t->data);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
 	struct spawn *sp = t->data;
@@ -203,7 +208,7 @@ int zdu_spawn_run(uv_loop_t *loop, char *const *argv, unsigned timeout_ms, zdu_s
 		sp->exit_status = -1;
 		sp->cap[0].eof = sp->cap[1].eof = 1;
 		/* Answer from the loop, not from inside this call. */
-		uv_timer_start(&sp->timer, (uv_timer_cb)(void (*)(void))maybe_done, 0, 0);
+		uv_timer_start(&sp->timer, on_spawn_failed, 0, 0);
 		return 0;
 	}
 	uv_timer_start(&sp->timer, on_timeout, timeout_ms, 0);

@@ -110,5 +110,26 @@ def run():
         check(len(open(record).readlines()) == 3, 'no upgrade ran')
 
 
+def ssh_missing():
+    """An ssh_command that cannot run: the preflight refuses (exit 4) and names it. Was a bug:
+    spawn.c answered a failed uv_spawn through a cast callback that read the wrong struct, so the
+    coordinator never heard of the failure, leaked and exited 1 saying nothing useful."""
+    with Cluster(nodes=2, lbs=1) as cl:
+        entries = [dict(name='node1', server='node1', agent='ssh:node1'),
+                   dict(name='node2', server='node2',
+                        agent='unix:' + cl.node('node2')['agent'].sock_path)]
+        plan = cl.write_plan('true', node_entries=entries,
+                             extra='ssh_command = [ "/nonexistent/ssh" ];')
+        r = cl.coordinator('--plan', plan, '--dry-run')
+        print(r.stdout[-800:], r.stderr[-800:])
+        check(r.returncode == 4, 'ssh_command that cannot run: preflight exit 4', r.returncode)
+        check('cannot run /nonexistent/ssh' in r.stdout, 'the message names the command', r.stdout)
+
+
+def run_all():
+    run()
+    ssh_missing()
+
+
 if __name__ == '__main__':
-    main(run)
+    main(run_all)
