@@ -226,99 +226,20 @@ enum zdu_err zdu_flag_read(const char *path, struct zdu_flag *flag)
 	return zdu_flag_parse(buf, len, flag);
 }
 
-static enum zdu_err write_fail(char *err, size_t err_size, const char *what, const char *path)
-{
-	snprintf(err, err_size, "%s %s: %s", what, path, strerror(errno));
-	return ZDU_ERR_IO;
-}
-
-static int fsync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, rc;
-
-	zdu_strlcpy(dir, path, sizeof(dir));
-	slash = strrchr(dir, '/');
-	if (!slash)
-		zdu_strlcpy(dir, ".", sizeof(dir));
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 enum zdu_err zdu_flag_write(const char *path, const struct zdu_flag *flag,
 			    char *err, size_t err_size)
 {
-	char tmp[PATH_MAX], content[ZDU_FLAG_MAX_BYTES];
-	const char *base = strrchr(path, '/');
-	size_t len, off = 0;
-	int fd, n;
+	char content[ZDU_FLAG_MAX_BYTES];
+	size_t len;
 
-	if (flag->mode == ZDU_FLAG_OFF) {
-		if (unlink(path) < 0 && errno != ENOENT)
-			return write_fail(err, err_size, "cannot remove", path);
-		if (fsync_dir(path) < 0)
-			return write_fail(err, err_size, "cannot fsync the directory of", path);
-		return ZDU_OK;
-	}
-
+	if (flag->mode == ZDU_FLAG_OFF)
+		return zdu_file_remove_durable(path, err, err_size);
 	len = zdu_flag_format(flag, content, sizeof(content));
 	if (len == 0) {
 		snprintf(err, err_size, "flag for %s does not fit in %d bytes", path, ZDU_FLAG_MAX_BYTES);
 		return ZDU_ERR_TOO_BIG;
 	}
-	/* Same directory as the flag, so the rename is atomic; a dot name the
-	 * watcher ignores. */
-	n = base ? snprintf(tmp, sizeof(tmp), "%.*s.%s.XXXXXX", (int)(base - path + 1), path, base + 1)
-		 : snprintf(tmp, sizeof(tmp), ".%s.XXXXXX", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		snprintf(err, err_size, "path too long: %s", path);
-		return ZDU_ERR_RANGE;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return write_fail(err, err_size, "cannot create a temporary file for", path);
-	while (off < len) {
-		ssize_t w = write(fd, content + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		off += (size_t)w;
-	}
-	/* Data on disk before the name points at it: a power loss after the
-	 * rename must not find an empty file. */
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	if (fsync_dir(path) < 0)
-		return write_fail(err, err_size, "cannot fsync the directory of", path);
-	return ZDU_OK;
-fail:
-	{
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		errno = e;
-	}
-	return write_fail(err, err_size, "cannot write", path);
+	return zdu_file_write_atomic(path, content, len, 0644, err, err_size);
 }
 
 int zdu_flag_equal(const struct zdu_flag *a, const struct zdu_flag *b)

@@ -23,6 +23,8 @@ struct zdu_http_req {
 	void *data;
 	char *body;
 	size_t len, cap, max;
+	char *post;
+	int (*on_chunk)(const char *buf, size_t len, void *data);
 	int too_big;
 	int tls;
 	uint64_t started_ms;
@@ -60,6 +62,7 @@ static void req_free(struct zdu_http_req *r)
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
+	free(r->post);
 	free(r);
 }
 
@@ -195,6 +198,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
 	struct zdu_http_req *r = userp;
 	size_t n = size * nmemb;
 
+	if (r->on_chunk)
+		return r->on_chunk(ptr, n, r->data) ? 0 : n;
 	if (r->len + n > r->max) {
 		r->too_big = 1;
 		return 0; /* ends the transfer: a huge body is not read */
@@ -219,7 +224,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
-struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts *o, zdu_http_cb cb,
+struct zdu_http_req *zdu_http_request(struct zdu_http *h, const struct zdu_http_opts *o, zdu_http_cb cb,
 				  void *data)
 {
 	struct zdu_http_req *r = calloc(1, sizeof(*r));
@@ -236,6 +241,7 @@ struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts
 	r->cb = cb;
 	r->data = data;
 	r->max = o->max_body;
+	r->on_chunk = o->on_chunk;
 	r->tls = strncmp(o->url, "https://", 8) == 0;
 	r->started_ms = zdu_now_ms();
 	zdu_list_init(&r->link);
@@ -261,10 +267,27 @@ struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts
 	/* An http_proxy in the daemon's environment must not carry a probe of
 	 * the node's own nova-api somewhere else. */
 	curl_easy_setopt(r->easy, CURLOPT_PROXY, "");
-	/* A fresh connection each probe: a reused one could hide a listener
-	 * that no longer accepts. */
-	curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+	if (!o->reuse) {
+		/* A fresh connection each probe: a reused one could hide a
+		 * listener that no longer accepts. */
+		curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+	}
+	if (o->post) {
+		r->post = malloc(o->post_len + 1);
+		if (!r->post)
+			goto fail;
+		memcpy(r->post, o->post, o->post_len);
+		r->post[o->post_len] = '\0';
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->post_len);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->post);
+	}
+	if (o->on_chunk) {
+		/* A stream lives as long as the peer: only a dead peer ends it. */
+		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 5L);
+		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 2L);
+	}
 	if (r->headers)
 		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
@@ -282,6 +305,7 @@ struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts
 fail:
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
+	free(r->post);
 	free(r);
 	return NULL;
 }

@@ -122,13 +122,13 @@ static void on_tick(uv_timer_t *t)
 	p->v_done = p->h_done = 0;
 	p->h_disabled = 0;
 	p->h_http = 0;
-	p->vreq = zdu_http_get(p->http, &p->vopts, on_version, p);
+	p->vreq = zdu_http_request(p->http, &p->vopts, on_version, p);
 	if (!p->vreq) {
 		zdu_log_error("probe: cannot start a request (out of memory?)");
 		return;
 	}
 	if (p->hc_url) {
-		p->hreq = zdu_http_get(p->http, &p->hopts, on_healthcheck, p);
+		p->hreq = zdu_http_request(p->http, &p->hopts, on_healthcheck, p);
 		if (!p->hreq)
 			p->h_done = 1;
 	} else {

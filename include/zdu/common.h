@@ -49,6 +49,14 @@ size_t zdu_text_sanitize(char *dst, size_t dst_size, const char *src, size_t src
  * anything else (an upgrade command may print Latin-1). */
 size_t zdu_utf8_sanitize(char *dst, size_t dst_size, const char *src);
 
+/* Writes a whole file so that a crash or power loss never leaves half of
+ * it: temporary file in the same directory, fsync, rename, fsync of the
+ * directory. On failure the old file stays and err says what failed. The
+ * return value is an enum zdu_err. */
+int zdu_file_write_atomic(const char *path, const char *content, size_t len, int mode, char *err,
+			  size_t err_size);
+int zdu_file_remove_durable(const char *path, char *err, size_t err_size);
+
 /* Monotonic milliseconds, for timers and latencies (never the wall clock). */
 uint64_t zdu_now_ms(void);
 

@@ -1,7 +1,7 @@
 /* HTTP requests on the agent's own loop: libcurl's multi interface driven
  * by libuv (a uv_poll per socket, one uv_timer), as in curl's multi-uv
  * example. No thread, no blocking call: a request in flight never delays a
- * reply to HAProxy. Shared by the nova-api probe and (later) etcd. */
+ * reply to HAProxy. Shared by the nova-api probe and the etcd client. */
 #ifndef ZDU_HTTP_H
 #define ZDU_HTTP_H
 
@@ -24,6 +24,17 @@ struct zdu_http_opts {
 	int verify; /* TLS peer and host verification */
 	const char *const *headers;
 	size_t nheaders;
+	/* POST this body (copied) instead of a GET. */
+	const char *post;
+	size_t post_len;
+	/* Streaming: each piece of the body goes to on_chunk as it arrives and
+	 * nothing is collected (res.body is empty); returning nonzero ends the
+	 * transfer. timeout_ms 0 then means no time limit, and TCP keepalive
+	 * finds a peer that went away without closing. */
+	int (*on_chunk)(const char *buf, size_t len, void *data);
+	/* Keep the connection for the next request to the same peer (etcd);
+	 * the probe never does, so each probe proves the listener accepts. */
+	int reuse;
 };
 
 struct zdu_http_result {
@@ -41,9 +52,9 @@ struct zdu_http_result {
 typedef void (*zdu_http_cb)(const struct zdu_http_result *res, void *data);
 
 struct zdu_http *zdu_http_new(uv_loop_t *loop);
-/* Starts a GET; cb runs exactly once from the loop (never from inside this
+/* Starts a GET (or a POST when o->post is set); cb runs exactly once from the loop (never from inside this
  * call), unless the request is cancelled first. NULL when out of memory. */
-struct zdu_http_req *zdu_http_get(struct zdu_http *h, const struct zdu_http_opts *o, zdu_http_cb cb,
+struct zdu_http_req *zdu_http_request(struct zdu_http *h, const struct zdu_http_opts *o, zdu_http_cb cb,
 				  void *data);
 void zdu_http_cancel(struct zdu_http_req *r);
 /* Cancels what is in flight and frees everything once its handles closed. */
