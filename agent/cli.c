@@ -140,6 +140,38 @@ static const char *jstr(json_t *o, const char *path)
 	return json_is_string(o) ? json_string_value(o) : "";
 }
 
+static const char *src_text(json_t *f, char *buf, size_t size)
+{
+	if (json_is_string(json_object_get(f, "error")))
+		snprintf(buf, size, "drain (fail safe: %s)", jstr(f, "error"));
+	else if (json_is_true(json_object_get(f, "active")))
+		snprintf(buf, size, "%s, \"%s\"", jstr(f, "mode"), jstr(f, "reason"));
+	else
+		snprintf(buf, size, "off");
+	return buf;
+}
+
+/* Both flag sources, so an operator sees which one holds the node. */
+static void print_sources(json_t *flag)
+{
+	json_t *fe = json_object_get(flag, "etcd");
+	char buf[512];
+
+	if (!json_is_object(fe))
+		return;
+	printf("  file:      %s (%s; it wins)\n", src_text(json_object_get(flag, "file"), buf, sizeof(buf)),
+	       jstr(flag, "file.path"));
+	printf("  etcd:      %s%s%s\n", src_text(fe, buf, sizeof(buf)), json_is_string(json_object_get(fe, "source")) ? " from the key " : "",
+	       json_is_string(json_object_get(fe, "source")) ? jstr(fe, "source") : "");
+	if (json_is_true(json_object_get(fe, "reachable")))
+		printf("             reachable through %s, revision %lld\n", jstr(fe, "endpoint"),
+		       (long long)json_integer_value(json_object_get(fe, "revision")));
+	else
+		printf("             UNREACHABLE for %lld s: %s; the last known flags stay%s\n",
+		       (long long)json_integer_value(json_object_get(fe, "unreachable_s")), jstr(fe, "last_error"),
+		       json_is_true(json_object_get(fe, "cached")) ? " (from the cache)" : "");
+}
+
 static void print_status(json_t *st)
 {
 	json_t *flag = json_object_get(st, "flag");
@@ -148,7 +180,7 @@ static void print_status(json_t *st)
 	printf("reply:       %s\n", jstr(st, "reply"));
 	printf("  because:   %s\n", jstr(st, "cause"));
 	if (json_is_string(json_object_get(flag, "error")))
-		printf("maintenance: %s (fail safe: the flag file is not understood)\n", jstr(flag, "mode"));
+		printf("maintenance: %s (fail safe: the flag is not understood)\n", jstr(flag, "mode"));
 	else if (json_is_true(json_object_get(flag, "active")))
 		printf("maintenance: %s, \"%s\"%s%s%s%s\n", jstr(flag, "mode"), jstr(flag, "reason"),
 		       *jstr(flag, "since") ? " since " : "", jstr(flag, "since"), *jstr(flag, "by") ? " by " : "",
@@ -157,6 +189,7 @@ static void print_status(json_t *st)
 		printf("maintenance: off\n");
 	if (json_is_string(json_object_get(flag, "error")))
 		printf("  flag error: %s\n", jstr(flag, "error"));
+	print_sources(flag);
 	printf("health:      %s", jstr(st, "health.state"));
 	if (*jstr(st, "health.version"))
 		printf(", nova-api %s (min %s)", jstr(st, "health.version"), jstr(st, "health.min_version"));
@@ -297,7 +330,15 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 		       jstr(st, "reply"));
 	}
 	json_decref(st);
-	if (m->wait) {
+	return m->wait ? zdu_cli_wait_drained(cfg, m) : ZDU_EXIT_OK;
+}
+
+int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_maint *m)
+{
+	char err[512];
+	enum zdu_err e;
+
+	{
 		char req[64];
 		json_t *w;
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "zdu/common.h"
 #include "zdu/config.h"
@@ -104,6 +105,40 @@ static const struct zdu_config_key keys[] = {
 		"start_percent to the full weight over this time; 0 disables slow start."),
 	KEY_INT("slowstart", "start_percent", slowstart_start_pct, 0, 100, 10,
 		"Weight percentage at the start of the slow start ramp."),
+	KEY_LIST("etcd", "endpoints", etcd_endpoints, NULL,
+		 "etcd v3 endpoints (\"http://host:2379\" or https://), tried in turn. Empty: etcd is not used "
+		 "and the flag file is the only flag source. With endpoints, the agent watches "
+		 "PREFIX/maintenance/nodes/NODE and PREFIX/maintenance/all and publishes its state at "
+		 "PREFIX/agents/NODE; the local flag file still wins over etcd."),
+	KEY_STR("etcd", "prefix", etcd_prefix, "/zdu",
+		"Prefix of every key zdu-agent and zdu-coordinator use in etcd."),
+	KEY_STR("etcd", "node", etcd_node, "",
+		"This node's name in the keys; empty: the host name. It must match the node's name in "
+		"the coordinator's plan."),
+	KEY_INT("etcd", "timeout_ms", etcd_timeout_ms, 100, 600000, 2000,
+		"Time allowed for one etcd request, connecting included; an endpoint that does not "
+		"answer in time is left for the next."),
+	KEY_INT("etcd", "lease_ttl_s", etcd_lease_ttl_s, 2, 3600, 10,
+		"TTL of the lease under which the agent publishes its state: a dead agent's state "
+		"disappears this long after its last keepalive."),
+	KEY_INT("etcd", "publish_interval_ms", etcd_publish_interval_ms, 100, 600000, 1000,
+		"How often the published state is compared and written when it changed (a reply change "
+		"is written at once)."),
+	KEY_INT("etcd", "backoff_max_ms", etcd_backoff_max_ms, 100, 600000, 2000,
+		"Longest wait between two attempts to reach etcd again (the wait starts at 100 ms and "
+		"doubles)."),
+	KEY_STR("etcd", "cache_file", etcd_cache_file, "",
+		"Where the last flags read from etcd are kept, so a restart while etcd is down keeps "
+		"them; empty: etcd.cache in the directory of flag.file."),
+	KEY_STR("etcd", "ca_file", etcd_ca_file, "", "CA bundle verifying https:// endpoints."),
+	KEY_STR("etcd", "cert_file", etcd_cert_file, "", "Client certificate for https:// endpoints."),
+	KEY_STR("etcd", "key_file", etcd_key_file, "", "Client key for https:// endpoints."),
+	KEY_STR("etcd", "user", etcd_user, "",
+		"etcd user (with password or password_file): etcd authentication is used."),
+	KEY_STR("etcd", "password", etcd_password, "",
+		"The etcd user's password; prefer password_file, which keeps it out of this file."),
+	KEY_STR("etcd", "password_file", etcd_password_file, "",
+		"File whose first line is the etcd user's password (read at start and reload)."),
 };
 
 const struct zdu_config_key *zdu_config_keys(size_t *n)
@@ -441,6 +476,82 @@ static enum zdu_err set_key(struct loader *ld, const struct zdu_config_key *k, c
 	return ZDU_OK;
 }
 
+static enum zdu_err check_etcd(struct loader *ld, config_t *lc)
+{
+	struct zdu_config *cfg = ld->cfg;
+	size_t i, n;
+	const char *p;
+
+	for (i = 0; i < cfg->etcd_endpoints.n; i++) {
+		const char *ep = cfg->etcd_endpoints.v[i];
+
+		n = strlen(ep);
+		if ((strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) || ep[n - 1] == '/')
+			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "etcd.endpoints"),
+				    "etcd.endpoints: \"%.120s\" is not http://host:port or https://host:port", ep);
+	}
+	p = cfg->etcd_prefix;
+	if (p[0] != '/' || (strlen(p) > 1 && p[strlen(p) - 1] == '/'))
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.prefix"),
+			    "etcd.prefix: \"%.120s\" must start with / and not end with /", p);
+	for (p = cfg->etcd_node; *p; p++)
+		if (*p == '/' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "etcd.node"),
+				    "etcd.node: \"%.80s\" must be printable, without '/' or spaces", cfg->etcd_node);
+	if (cfg->etcd_password_file[0]) {
+		char buf[256];
+		FILE *f;
+
+		if (cfg->etcd_password[0])
+			return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password_file"),
+				    "etcd.password_file: given with etcd.password; keep one");
+		f = fopen(cfg->etcd_password_file, "re");
+		if (!f)
+			return fail(ld, ZDU_ERR_IO, config_lookup(lc, "etcd.password_file"),
+				    "etcd.password_file: %.200s: %s", cfg->etcd_password_file, strerror(errno));
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = '\0';
+		free(cfg->etcd_password);
+		cfg->etcd_password = strdup(buf);
+	}
+	if ((cfg->etcd_password[0]) && !cfg->etcd_user[0])
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password"),
+			    "etcd.password: given without etcd.user");
+	if (cfg->etcd_key_file[0] && !cfg->etcd_cert_file[0])
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.key_file"),
+			    "etcd.key_file: given without etcd.cert_file");
+	/* Derived defaults only matter with etcd (and a test of the key
+	 * table reads every default back unchanged). */
+	if (cfg->etcd_endpoints.n == 0)
+		return cfg->etcd_password ? ZDU_OK : fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+	if (!cfg->etcd_node[0]) {
+		char host[256] = "";
+
+		if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+			return fail(ld, ZDU_ERR_IO, config_lookup(lc, "etcd.node"),
+				    "etcd.node: empty and the host name cannot be read");
+		free(cfg->etcd_node);
+		cfg->etcd_node = strdup(host);
+	}
+	if (!cfg->etcd_cache_file[0]) {
+		const char *slash = strrchr(cfg->flag_file, '/');
+		char *c = NULL;
+
+		if (asprintf(&c, "%.*s/etcd.cache", (int)(slash - cfg->flag_file), cfg->flag_file) < 0)
+			return fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+		free(cfg->etcd_cache_file);
+		cfg->etcd_cache_file = c;
+	} else if (cfg->etcd_cache_file[0] != '/') {
+		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.cache_file"),
+			    "etcd.cache_file: \"%.200s\" must be an absolute path", cfg->etcd_cache_file);
+	}
+	if (!cfg->etcd_node || !cfg->etcd_password)
+		return fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+	return ZDU_OK;
+}
+
 /* Checks that need more than a type and a range. */
 static enum zdu_err check_values(struct loader *ld, config_t *lc)
 {
@@ -527,7 +638,7 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 	if (cfg->probe_client_key[0] && !cfg->probe_client_cert[0])
 		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.client_key"),
 			    "probe.client_key: given without probe.client_cert");
-	return ZDU_OK;
+	return check_etcd(ld, lc);
 }
 
 static enum zdu_err load(struct loader *ld, config_t *lc)

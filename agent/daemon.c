@@ -70,11 +70,131 @@ static int apply_drain(struct zdu_daemon *d, char *err, size_t err_size)
 	return 0;
 }
 
+/* What the agent publishes in etcd: its status without the counters that
+ * move on every HAProxy check, so only a real change is written. */
+static json_t *publish_make(void *data)
+{
+	struct zdu_daemon *d = data;
+	json_t *o = zdu_status_json(d);
+
+	json_object_del(o, "reply_age_ms");
+	json_object_del(o, "uptime_s");
+	json_object_del(o, "connections");
+	json_object_del(o, "etcd");
+	json_object_del(json_object_get(json_object_get(o, "flag"), "etcd"), "unreachable_s");
+	json_object_set_new(o, "node", json_string(d->cfg.etcd_node));
+	return o;
+}
+
+/* A signature of the settings the etcd parts are made from: a reload
+ * remakes them only when it changed. */
+static char *etcd_signature(const struct zdu_config *c)
+{
+	char *sig = NULL, *eps = NULL;
+	size_t i, len = 0;
+
+	for (i = 0; i < c->etcd_endpoints.n; i++)
+		len += strlen(c->etcd_endpoints.v[i]) + 1;
+	eps = calloc(1, len + 1);
+	if (!eps)
+		return NULL;
+	for (i = 0; i < c->etcd_endpoints.n; i++) {
+		strcat(eps, c->etcd_endpoints.v[i]);
+		strcat(eps, ",");
+	}
+	if (asprintf(&sig, "%s|%s|%s|%d|%d|%d|%d|%s|%s|%s|%s|%s|%s", eps, c->etcd_prefix, c->etcd_node,
+		     c->etcd_timeout_ms, c->etcd_lease_ttl_s, c->etcd_publish_interval_ms, c->etcd_backoff_max_ms,
+		     c->etcd_cache_file, c->etcd_ca_file, c->etcd_cert_file, c->etcd_key_file, c->etcd_user,
+		     c->etcd_password) < 0)
+		sig = NULL;
+	free(eps);
+	return sig;
+}
+
+static void close_etcd(struct zdu_daemon *d)
+{
+	/* The parts first: the client's end cancels their requests without
+	 * calling back. */
+	if (d->publish)
+		zdu_publish_close(d->publish);
+	if (d->flage)
+		zdu_flag_etcd_close(d->flage);
+	zdu_etcd_free(d->etcd);
+	d->publish = NULL;
+	d->flage = NULL;
+	d->etcd = NULL;
+	free(d->etcd_sig);
+	d->etcd_sig = NULL;
+}
+
+/* Starts, restarts or stops etcd to match the configuration. With etcd
+ * gone from it, its flag is dropped: the operator took etcd out. */
+static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	const struct zdu_config *c = &d->cfg;
+	char *sig = etcd_signature(c), key[512];
+	struct zdu_etcd_conf ec = { 0 };
+
+	if (!sig) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	if (d->etcd_sig && strcmp(sig, d->etcd_sig) == 0) {
+		free(sig);
+		return 0;
+	}
+	close_etcd(d);
+	if (c->etcd_endpoints.n == 0) {
+		struct zdu_flag off = { .mode = ZDU_FLAG_OFF };
+		struct zdu_event ev = { .kind = ZDU_EV_FLAG, .src = ZDU_SRC_ETCD, .flag = &off,
+					.cause = "etcd no longer configured" };
+
+		zdu_state_apply(&d->state, &ev);
+		free(sig);
+		return 0;
+	}
+	if (!d->http && !(d->http = zdu_http_new(&d->loop))) {
+		free(sig);
+		snprintf(err, err_size, "etcd: cannot initialize libcurl");
+		return -1;
+	}
+	ec.endpoints = c->etcd_endpoints.v;
+	ec.nendpoints = c->etcd_endpoints.n;
+	ec.ca_file = c->etcd_ca_file;
+	ec.cert_file = c->etcd_cert_file;
+	ec.key_file = c->etcd_key_file;
+	ec.user = c->etcd_user;
+	ec.password = c->etcd_password;
+	ec.timeout_ms = c->etcd_timeout_ms;
+	d->etcd = zdu_etcd_new(&d->loop, d->http, &ec, err, err_size);
+	if (!d->etcd) {
+		free(sig);
+		return -1;
+	}
+	d->etcd_sig = sig;
+	d->flage = zdu_flag_etcd_new(&d->loop, &d->state, d->etcd, c->etcd_prefix, c->etcd_node,
+				     c->etcd_cache_file, c->etcd_backoff_max_ms, err, err_size);
+	snprintf(key, sizeof(key), ZDU_ETCD_KEY_AGENT, c->etcd_prefix, c->etcd_node);
+	d->publish = d->flage ? zdu_publish_new(&d->loop, d->etcd, key, c->etcd_lease_ttl_s,
+						c->etcd_publish_interval_ms, publish_make, d)
+			      : NULL;
+	if (!d->flage || !d->publish) {
+		if (d->flage && !d->publish)
+			snprintf(err, err_size, "etcd: out of memory");
+		close_etcd(d);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
 	char reply[ZDU_REPLY_MAX];
 
 	struct zdu_daemon *d = data;
+
+	if (d->publish)
+		zdu_publish_kick(d->publish);
 
 	if (reply_changed)
 		zdu_notify_status(zdu_state_reply_text(st, reply, sizeof(reply)));
@@ -361,6 +481,8 @@ static void reload(struct zdu_daemon *d)
 	apply_probe(d);
 	if (apply_drain(d, err, sizeof(err)) < 0)
 		zdu_log_error("reload: drain detection: %s", err);
+	if (apply_etcd(d, err, sizeof(err)) < 0)
+		zdu_log_error("reload: etcd: %s", err);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
@@ -397,6 +519,7 @@ static void stop(struct zdu_daemon *d, const char *why)
 		zdu_probe_close(d->probe);
 	if (d->slowstart)
 		zdu_slowstart_close(d->slowstart);
+	close_etcd(d);
 	if (d->http)
 		zdu_http_close(d->http);
 	d->listener = NULL;
@@ -527,10 +650,15 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	}
 	zdu_slowstart_configure(d->slowstart, &d->cfg);
 
-	/* The flag first: the first probe answered must already reflect it. */
+	/* The flags first: the first probe answered must already reflect
+	 * them (etcd's as cached until etcd answers). */
 	d->flagf = zdu_flag_file_new(&d->loop, &d->state, d->cfg.flag_file, d->cfg.flag_poll_ms, err,
 				     sizeof(err));
 	if (!d->flagf) {
+		zdu_log_error("%s", err);
+		goto fail;
+	}
+	if (apply_etcd(d, err, sizeof(err)) < 0) {
 		zdu_log_error("%s", err);
 		goto fail;
 	}

@@ -16,8 +16,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: zdu-agent [--config FILE] [--foreground]\n"
 		"       zdu-agent [--config FILE] --maintenance on [--mode drain|maint|lb] [--reason TEXT]\n"
-		"                 [--wait [SECONDS]] [--json]\n"
-		"       zdu-agent [--config FILE] --maintenance off\n"
+		"                 [--wait [SECONDS]] [--local] [--json]\n"
+		"       zdu-agent [--config FILE] --maintenance off [--local]\n"
+		"       zdu-agent [--config FILE] --maintenance on|off --all --yes [--reason TEXT]\n"
 		"       zdu-agent [--config FILE] --status [--json]\n"
 		"       zdu-agent [--config FILE] --check-config\n"
 		"       zdu-agent --version | --help\n"
@@ -32,6 +33,9 @@ static void usage(FILE *f)
 		"                        maint: no traffic; lb: leave the state to the load balancer\n"
 		"      --reason TEXT     why, shown in HAProxy and in the logs\n"
 		"      --wait [SECONDS]  with --maintenance on: wait until drained (default 300 s)\n"
+		"      --local           the local flag file, even when etcd is configured\n"
+		"                        (with etcd, the node's etcd key is the default)\n"
+		"      --all             the cluster-wide etcd key: every node; needs --yes\n"
 		"  -s, --status          show the daemon's state\n"
 		"      --json            machine-readable output\n"
 		"      --check-config    validate the configuration and exit\n"
@@ -56,7 +60,7 @@ static int usage_error(const char *fmt, ...)
 	return ZDU_EXIT_USAGE;
 }
 
-enum { OPT_MODE = 256, OPT_REASON, OPT_WAIT, OPT_JSON, OPT_CHECK };
+enum { OPT_MODE = 256, OPT_REASON, OPT_WAIT, OPT_JSON, OPT_CHECK, OPT_LOCAL, OPT_ALL, OPT_YES };
 
 int main(int argc, char **argv)
 {
@@ -67,6 +71,9 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "reason", required_argument, NULL, OPT_REASON },
 		{ "wait", optional_argument, NULL, OPT_WAIT },
+		{ "local", no_argument, NULL, OPT_LOCAL },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "yes", no_argument, NULL, OPT_YES },
 		{ "status", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
@@ -113,6 +120,15 @@ int main(int argc, char **argv)
 				m.wait_s = (int)v;
 			}
 			break;
+		case OPT_LOCAL:
+			m.local = 1;
+			break;
+		case OPT_ALL:
+			m.all = 1;
+			break;
+		case OPT_YES:
+			m.yes = 1;
+			break;
 		case 's':
 			status = 1;
 			break;
@@ -149,6 +165,15 @@ int main(int argc, char **argv)
 			return usage_error("--mode takes drain, maint or lb, not \"%s\"", mode);
 		m.mode = (enum zdu_flag_mode)v;
 	}
+	if ((m.local || m.all || m.yes) && !maint)
+		return usage_error("%s", "--local, --all and --yes go with --maintenance");
+	if (m.local && m.all)
+		return usage_error("%s", "--local and --all exclude each other");
+	if (m.all && !m.yes)
+		return usage_error("%s", "--all puts every node of the cluster in maintenance (or takes them "
+					 "all out): add --yes to mean it");
+	if (m.all && m.wait)
+		return usage_error("%s", "--wait waits for this node; it does not go with --all");
 	if (json && !status && !maint)
 		return usage_error("%s", "--json goes with --status or --maintenance");
 	if (foreground && actions)
@@ -169,7 +194,14 @@ int main(int argc, char **argv)
 	} else {
 		m.on = strcmp(maint, "on") == 0;
 		m.json = json;
-		rc = zdu_cli_maintenance(&cfg, &m);
+		if (m.all && cfg.etcd_endpoints.n == 0) {
+			fprintf(stderr, "zdu-agent: --all needs etcd (etcd.endpoints in %s)\n", cfg.path);
+			rc = ZDU_EXIT_USAGE;
+		} else if (cfg.etcd_endpoints.n && !m.local) {
+			rc = zdu_cli_maintenance_etcd(&cfg, &m);
+		} else {
+			rc = zdu_cli_maintenance(&cfg, &m);
+		}
 	}
 	zdu_config_free(&cfg);
 	return rc;

@@ -41,6 +41,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	flag = flag_json(zdu_node_flag(&st->node));
 	json_object_set_new(flag, "file", flag_json(&st->node.flag[ZDU_SRC_FILE]));
 	json_object_set_new(json_object_get(flag, "file"), "path", json_string(d->cfg.flag_file));
+	json_object_set_new(flag, "etcd", d->flage ? zdu_flag_etcd_status_json(d->flage) : json_null());
 
 	health = json_pack("{s:s,s:s,s:s,s:s,s:b}", "state", health_name(h->health), "reason", h->reason,
 			   "version", h->version, "min_version", h->min_version, "disabled", h->disabled);
@@ -72,5 +73,9 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 		json_object_set_new(o, "drained", json_boolean(dr->drained));
 	}
 	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
+	json_object_set_new(o, "etcd",
+			    d->publish ? json_pack("{s:s,s:o}", "node", d->cfg.etcd_node, "publish",
+						   zdu_publish_status_json(d->publish))
+				       : json_null());
 	return o;
 }

@@ -22,10 +22,18 @@ struct zdu_cli_maint {
 	int wait;      /* --wait given */
 	int wait_s;    /* its timeout in seconds */
 	int json;
+	int local;     /* --local: the flag file even with etcd configured */
+	int all;       /* --all: the cluster-wide etcd key */
+	int yes;
 };
 
 /* Returns a process exit code (enum zdu_exit). */
 int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
+/* The same through etcd: the node's key (or with all, the cluster-wide
+ * one), confirmed by the local daemon when it runs. */
+int zdu_cli_maintenance_etcd(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
+/* --wait: asks the local daemon to answer once drained. */
+int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
 int zdu_cli_status(const struct zdu_config *cfg, int json);
 
 #endif

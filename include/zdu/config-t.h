@@ -71,6 +71,21 @@ struct zdu_config {
 	/* slowstart */
 	int slowstart_ms;
 	int slowstart_start_pct;
+	/* etcd: flags and published state in an etcd v3 cluster */
+	struct zdu_strlist etcd_endpoints; /* empty: etcd off */
+	char *etcd_prefix;
+	char *etcd_node;          /* "": the host name (filled in by the loader) */
+	int etcd_timeout_ms;
+	int etcd_lease_ttl_s;
+	int etcd_publish_interval_ms;
+	int etcd_backoff_max_ms;
+	char *etcd_cache_file;    /* "": etcd.cache beside flag.file (filled in) */
+	char *etcd_ca_file;
+	char *etcd_cert_file;
+	char *etcd_key_file;
+	char *etcd_user;
+	char *etcd_password;
+	char *etcd_password_file;
 };
 
 enum zdu_config_type {

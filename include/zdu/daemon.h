@@ -11,10 +11,13 @@
 #include "zdu/config-t.h"
 #include "zdu/control.h"
 #include "zdu/drain.h"
+#include "zdu/etcd.h"
+#include "zdu/flag_etcd.h"
 #include "zdu/flag_file.h"
 #include "zdu/http.h"
 #include "zdu/listener.h"
 #include "zdu/probe.h"
+#include "zdu/publish.h"
 #include "zdu/slowstart.h"
 #include "zdu/state.h"
 
@@ -29,6 +32,11 @@ struct zdu_daemon {
 	struct zdu_probe *probe; /* NULL when probing is disabled */
 	struct zdu_slowstart *slowstart;
 	struct zdu_drain *drain; /* NULL when drain.ports is empty */
+	/* NULL when etcd.endpoints is empty */
+	struct zdu_etcd *etcd;
+	struct zdu_flag_etcd *flage;
+	struct zdu_publish *publish;
+	char *etcd_sig; /* the etcd settings they were made with */
 	struct zdu_list waiters; /* control clients in wait-drained */
 	struct zdu_list jobs;    /* flag writes in the thread pool */
 	uv_signal_t sig_hup, sig_term, sig_int;

@@ -1,0 +1,188 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zdu/cli.h"
+#include "zdu/common.h"
+#include "zdu/etcd.h"
+#include "zdu/flag.h"
+#include "zdu/flag_etcd.h"
+
+/* How long the local daemon gets to show the change it watches. */
+#define CONFIRM_MS 5000
+
+struct one_call {
+	int done;
+	enum zdu_err err;
+	char msg[512];
+	int64_t revision;
+};
+
+static void on_done(const struct zdu_etcd_result *res, void *data)
+{
+	struct one_call *c = data;
+
+	c->done = 1;
+	c->err = res->err;
+	zdu_strlcpy(c->msg, res->msg, sizeof(c->msg));
+	c->revision = res->revision;
+}
+
+/* One put or delete, the loop run until it answered: a command-line tool
+ * may wait, and the client already moves across the endpoints. */
+static int etcd_write(const struct zdu_config *cfg, const char *key, const char *value, size_t len,
+		      struct one_call *call)
+{
+	struct zdu_etcd_conf ec = { .endpoints = cfg->etcd_endpoints.v,
+				    .nendpoints = cfg->etcd_endpoints.n,
+				    .ca_file = cfg->etcd_ca_file,
+				    .cert_file = cfg->etcd_cert_file,
+				    .key_file = cfg->etcd_key_file,
+				    .user = cfg->etcd_user,
+				    .password = cfg->etcd_password,
+				    .timeout_ms = cfg->etcd_timeout_ms };
+	uv_loop_t loop;
+	struct zdu_http *http;
+	struct zdu_etcd *e;
+	int rc;
+
+	memset(call, 0, sizeof(*call));
+	uv_loop_init(&loop);
+	http = zdu_http_new(&loop);
+	e = http ? zdu_etcd_new(&loop, http, &ec, call->msg, sizeof(call->msg)) : NULL;
+	if (!e) {
+		if (!http)
+			snprintf(call->msg, sizeof(call->msg), "cannot initialize libcurl");
+		rc = -1;
+	} else {
+		rc = value ? zdu_etcd_put(e, key, value, len, 0, on_done, call) : zdu_etcd_delete(e, key, on_done, call);
+		if (rc < 0)
+			snprintf(call->msg, sizeof(call->msg), "out of memory");
+		while (rc == 0 && !call->done && uv_run(&loop, UV_RUN_ONCE))
+			;
+		if (rc == 0 && !call->done) {
+			snprintf(call->msg, sizeof(call->msg), "no answer");
+			rc = -1;
+		}
+		if (rc == 0 && call->err != ZDU_OK)
+			rc = -1;
+	}
+	zdu_etcd_free(e);
+	if (http)
+		zdu_http_close(http);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return rc;
+}
+
+static const char *jget(json_t *o, const char *a, const char *b, const char *c)
+{
+	json_t *v = json_object_get(json_object_get(json_object_get(o, a), b), c);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* The local daemon confirms when its etcd source has caught up with the
+ * revision of our write and shows the key as we left it. */
+static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, char *err, size_t err_size,
+		       int *not_running)
+{
+	uint64_t deadline = zdu_now_ms() + CONFIRM_MS;
+	enum zdu_err e;
+	json_t *st = NULL;
+
+	*not_running = 0;
+	for (;;) {
+		json_t *fe, *node;
+
+		json_decref(st);
+		st = zdu_ctl_call(cfg->control_socket, "status", 2000, &e, err, err_size);
+		if (!st) {
+			*not_running = e == ZDU_ERR_NOT_RUNNING;
+			return NULL;
+		}
+		fe = json_object_get(json_object_get(st, "flag"), "etcd");
+		node = json_object_get(json_object_get(json_object_get(fe, "keys"), "node"), "present");
+		if (json_is_object(fe) && json_integer_value(json_object_get(fe, "revision")) >= revision &&
+		    json_is_true(node) == on)
+			return st;
+		if (zdu_now_ms() > deadline) {
+			if (!json_is_object(fe))
+				snprintf(err, err_size, "the running agent does not use etcd (restart or reload it)");
+			else if (!json_is_true(json_object_get(fe, "reachable")))
+				snprintf(err, err_size, "the agent cannot reach etcd: %s", jget(st, "flag", "etcd", "last_error"));
+			else
+				snprintf(err, err_size, "the agent has not seen revision %lld within %d s",
+					 (long long)revision, CONFIRM_MS / 1000);
+			json_decref(st);
+			return NULL;
+		}
+		usleep(50 * 1000);
+	}
+}
+
+int zdu_cli_maintenance_etcd(const struct zdu_config *cfg, const struct zdu_cli_maint *m)
+{
+	struct zdu_flag flag = { .mode = ZDU_FLAG_OFF };
+	char key[512], text[ZDU_FLAG_MAX_BYTES], err[512];
+	struct one_call call;
+	size_t len = 0;
+	int not_running;
+	json_t *st;
+
+	if (m->all)
+		snprintf(key, sizeof(key), ZDU_ETCD_KEY_ALL, cfg->etcd_prefix);
+	else
+		snprintf(key, sizeof(key), ZDU_ETCD_KEY_NODE, cfg->etcd_prefix, cfg->etcd_node);
+	if (m->on) {
+		flag.mode = m->mode;
+		zdu_text_sanitize(flag.reason, sizeof(flag.reason), m->reason ? m->reason : "",
+				  m->reason ? strlen(m->reason) : 0);
+		zdu_flag_stamp(&flag);
+		len = zdu_flag_format(&flag, text, sizeof(text));
+		if (!len) {
+			fprintf(stderr, "zdu-agent: the flag does not fit in %d bytes\n", ZDU_FLAG_MAX_BYTES);
+			return ZDU_EXIT_ERROR;
+		}
+	}
+	if (etcd_write(cfg, key, m->on ? text : NULL, len, &call) < 0) {
+		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", call.msg);
+		return ZDU_EXIT_ERROR;
+	}
+	if (m->all) {
+		printf("cluster-wide maintenance %s (etcd %s, revision %lld): every agent watching etcd "
+		       "applies it; a node's own key and local flag file still win\n",
+		       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision);
+		return ZDU_EXIT_OK;
+	}
+	st = confirm(cfg, call.revision, m->on, err, sizeof(err), &not_running);
+	if (!st) {
+		if (not_running) {
+			printf("maintenance %s written to etcd %s (revision %lld); the agent here is not "
+			       "running: it applies it once started\n",
+			       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision);
+			return m->wait ? ZDU_EXIT_ERROR : ZDU_EXIT_OK;
+		}
+		fprintf(stderr, "zdu-agent: written to etcd %s (revision %lld), but not confirmed: %s\n", key,
+			(long long)call.revision, err);
+		return ZDU_EXIT_ERROR;
+	}
+	if (m->json) {
+		json_dumpf(st, stdout, JSON_COMPACT);
+		printf("\n");
+	} else {
+		json_t *r = json_object_get(st, "reply");
+
+		printf("maintenance %s (etcd %s, revision %lld); HAProxy now gets: %s\n",
+		       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision,
+		       json_is_string(r) ? json_string_value(r) : "?");
+		if (!m->on && json_is_true(json_object_get(json_object_get(json_object_get(st, "flag"), "file"),
+							   "active")))
+			printf("note: the local flag file %s still says maintenance, and it wins; "
+			       "clear it with --maintenance off --local\n",
+			       cfg->flag_file);
+	}
+	json_decref(st);
+	return m->wait ? zdu_cli_wait_drained(cfg, m) : ZDU_EXIT_OK;
+}

@@ -1,0 +1,204 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zdu/common.h"
+#include "zdu/log.h"
+#include "zdu/publish.h"
+
+struct zdu_publish {
+	uv_loop_t *loop;
+	struct zdu_etcd *etcd;
+	char *key;
+	int ttl_s;
+	zdu_publish_make_cb make;
+	void *data;
+	uv_timer_t tick;      /* look for a changed state */
+	uv_timer_t keepalive; /* every third of the TTL */
+	int64_t lease;
+	int granting, putting, keeping;
+	int dirty;            /* kicked while a write was in flight */
+	char *last;           /* text last written under the current lease */
+	char *writing;        /* text of the write in flight */
+	uint64_t puts;
+	char error[512];
+	int closing, nopen;
+};
+
+static void publish(struct zdu_publish *p);
+
+static void fail(struct zdu_publish *p, const char *what, const char *msg)
+{
+	char e[sizeof(p->error)];
+
+	snprintf(e, sizeof(e), "%s: %s", what, msg);
+	/* One line per kind of failure, not one per attempt. */
+	if (strcmp(e, p->error) != 0)
+		zdu_log_warn("etcd: cannot publish the agent's state: %s", e);
+	memcpy(p->error, e, sizeof(e));
+}
+
+static void lease_lost(struct zdu_publish *p)
+{
+	p->lease = 0;
+	free(p->last);
+	p->last = NULL;
+}
+
+static void on_put(const struct zdu_etcd_result *res, void *data)
+{
+	struct zdu_publish *p = data;
+
+	p->putting = 0;
+	if (res->err != ZDU_OK) {
+		/* "requested lease not found": the lease ran out while etcd
+		 * was away; the next tick grants a new one. */
+		if (strstr(res->msg, "lease not found"))
+			lease_lost(p);
+		fail(p, "put", res->msg);
+		free(p->writing);
+	} else {
+		free(p->last);
+		p->last = p->writing;
+		p->puts++;
+		p->error[0] = '\0';
+	}
+	p->writing = NULL;
+	if (p->dirty) {
+		p->dirty = 0;
+		publish(p);
+	}
+}
+
+static void on_grant(const struct zdu_etcd_result *res, void *data)
+{
+	struct zdu_publish *p = data;
+
+	p->granting = 0;
+	if (res->err != ZDU_OK || !res->lease_id) {
+		fail(p, "lease grant", res->err != ZDU_OK ? res->msg : "no lease ID in the answer");
+		return;
+	}
+	p->lease = res->lease_id;
+	publish(p);
+}
+
+static void publish(struct zdu_publish *p)
+{
+	json_t *o;
+	char *text;
+
+	if (p->closing)
+		return;
+	if (p->putting || p->granting) {
+		p->dirty = 1;
+		return;
+	}
+	if (!p->lease) {
+		if (zdu_etcd_lease_grant(p->etcd, p->ttl_s, on_grant, p) == 0)
+			p->granting = 1;
+		return;
+	}
+	o = p->make(p->data);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (!text)
+		return;
+	if (p->last && strcmp(p->last, text) == 0) {
+		free(text);
+		return;
+	}
+	if (zdu_etcd_put(p->etcd, p->key, text, strlen(text), p->lease, on_put, p) < 0) {
+		free(text);
+		return;
+	}
+	p->writing = text;
+	p->putting = 1;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	publish(t->data);
+}
+
+static void on_keepalive_done(const struct zdu_etcd_result *res, void *data)
+{
+	struct zdu_publish *p = data;
+
+	p->keeping = 0;
+	if (res->err != ZDU_OK) {
+		fail(p, "lease keepalive", res->msg);
+		return;
+	}
+	if (res->ttl <= 0) {
+		zdu_log_notice("etcd: the lease of %s ran out (etcd was away longer than %d s): publishing anew",
+			       p->key, p->ttl_s);
+		lease_lost(p);
+		publish(p);
+	}
+}
+
+static void on_keepalive(uv_timer_t *t)
+{
+	struct zdu_publish *p = t->data;
+
+	if (!p->lease || p->keeping)
+		return;
+	if (zdu_etcd_lease_keepalive(p->etcd, p->lease, on_keepalive_done, p) == 0)
+		p->keeping = 1;
+}
+
+struct zdu_publish *zdu_publish_new(uv_loop_t *loop, struct zdu_etcd *etcd, const char *key, int ttl_s,
+				    int interval_ms, zdu_publish_make_cb make, void *data)
+{
+	struct zdu_publish *p = calloc(1, sizeof(*p));
+	uint64_t ka;
+
+	if (!p || !(p->key = strdup(key))) {
+		free(p);
+		return NULL;
+	}
+	p->loop = loop;
+	p->etcd = etcd;
+	p->ttl_s = ttl_s;
+	p->make = make;
+	p->data = data;
+	uv_timer_init(loop, &p->tick);
+	uv_timer_init(loop, &p->keepalive);
+	p->tick.data = p->keepalive.data = p;
+	p->nopen = 2;
+	uv_timer_start(&p->tick, on_tick, 0, (uint64_t)interval_ms);
+	ka = (uint64_t)ttl_s * 1000 / 3;
+	uv_timer_start(&p->keepalive, on_keepalive, ka, ka);
+	return p;
+}
+
+void zdu_publish_kick(struct zdu_publish *p)
+{
+	publish(p);
+}
+
+json_t *zdu_publish_status_json(const struct zdu_publish *p)
+{
+	return json_pack("{s:s,s:I,s:i,s:I,s:s?}", "key", p->key, "lease", (json_int_t)p->lease, "ttl_s", p->ttl_s,
+			 "writes", (json_int_t)p->puts, "error", p->error[0] ? p->error : NULL);
+}
+
+static void closed(uv_handle_t *h)
+{
+	struct zdu_publish *p = h->data;
+
+	if (--p->nopen)
+		return;
+	free(p->key);
+	free(p->last);
+	free(p->writing);
+	free(p);
+}
+
+void zdu_publish_close(struct zdu_publish *p)
+{
+	p->closing = 1;
+	uv_close((uv_handle_t *)&p->tick, closed);
+	uv_close((uv_handle_t *)&p->keepalive, closed);
+}

@@ -1,0 +1,74 @@
+/* An etcd v3 client over the JSON gateway (/v3/kv/range, /v3/watch, ...),
+ * on the caller's libuv loop through zdu_http: no thread, no blocking call,
+ * no client library. Keys and values are base64 on the wire and plain here.
+ *
+ * Requests go to the current endpoint; one that cannot be reached (or says
+ * it has no leader) moves the client to the next, and the request is tried
+ * there, until every endpoint failed once. */
+#ifndef ZDU_ETCD_H
+#define ZDU_ETCD_H
+#include <uv.h>
+#include "zdu/etcd-t.h"
+#include "zdu/http.h"
+
+struct zdu_etcd;
+struct zdu_etcd_watch;
+
+/* res and everything it points to are valid during the call only. */
+typedef void (*zdu_etcd_cb)(const struct zdu_etcd_result *res, void *data);
+typedef void (*zdu_etcd_watch_cb)(const struct zdu_etcd_watch_event *ev, void *data);
+
+/* NULL with err when conf is unusable (no endpoint, an endpoint that is not
+ * http:// or https://). */
+struct zdu_etcd *zdu_etcd_new(uv_loop_t *loop, struct zdu_http *http, const struct zdu_etcd_conf *conf,
+			      char *err, size_t err_size);
+/* Ends every request and watch without calling back. */
+void zdu_etcd_free(struct zdu_etcd *e);
+const char *zdu_etcd_endpoint(const struct zdu_etcd *e);
+
+/* Each starts a request; cb runs exactly once, from the loop. They return
+ * -1 only when out of memory (cb is then never called). */
+int zdu_etcd_get(struct zdu_etcd *e, const char *key, zdu_etcd_cb cb, void *data);
+/* Several keys read at one revision (one txn): res->kvs holds those that
+ * exist, in any order. */
+int zdu_etcd_get_many(struct zdu_etcd *e, const char *const *keys, size_t n, zdu_etcd_cb cb, void *data);
+/* lease 0: none. */
+int zdu_etcd_put(struct zdu_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
+		 zdu_etcd_cb cb, void *data);
+int zdu_etcd_delete(struct zdu_etcd *e, const char *key, zdu_etcd_cb cb, void *data);
+/* Puts only if key does not exist: res->succeeded, or the kv in its way in
+ * res->kvs (a lock's holder). */
+int zdu_etcd_create(struct zdu_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
+		    zdu_etcd_cb cb, void *data);
+/* Puts only while guard exists under lease (a lock still held):
+ * res->succeeded says whether it did. */
+int zdu_etcd_put_guarded(struct zdu_etcd *e, const char *key, const char *value, size_t len,
+			 const char *guard, int64_t lease, zdu_etcd_cb cb, void *data);
+int zdu_etcd_lease_grant(struct zdu_etcd *e, int ttl_s, zdu_etcd_cb cb, void *data);
+/* res->ttl 0: the lease expired or was revoked. */
+int zdu_etcd_lease_keepalive(struct zdu_etcd *e, int64_t lease, zdu_etcd_cb cb, void *data);
+int zdu_etcd_lease_revoke(struct zdu_etcd *e, int64_t lease, zdu_etcd_cb cb, void *data);
+
+/* Watches one key from start_rev (0: from now). Events come in order; the
+ * watch ends only by zdu_etcd_watch_cancel() or with an ENDED event, after
+ * which it is freed: reconnecting (with backoff) is the caller's choice.
+ * The stream uses the current endpoint; a failure moves to the next. */
+struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key, int64_t start_rev,
+					    zdu_etcd_watch_cb cb, void *data);
+/* No callback after this; safe from inside the watch's own callback. */
+void zdu_etcd_watch_cancel(struct zdu_etcd_watch *w);
+
+/* Parses one line of the watch stream (exposed for tests and the fuzzer).
+ * Returns 0, or -1 with m->error saying why; free with ..._msg_free. */
+int zdu_etcd_watch_parse(const char *line, size_t len, struct zdu_etcd_watch_msg *m);
+void zdu_etcd_watch_msg_free(struct zdu_etcd_watch_msg *m);
+/* Parses a unary answer's body into res (exposed for tests and fuzzing);
+ * res->kvs must be freed with zdu_etcd_result_clear(). */
+int zdu_etcd_parse_answer(const char *body, size_t len, struct zdu_etcd_result *res);
+void zdu_etcd_result_clear(struct zdu_etcd_result *res);
+
+/* Base64 as the gateway wants it (standard alphabet, padded). encode
+ * returns a malloc'd string; decode returns the length, or -1. */
+char *zdu_b64_encode(const void *buf, size_t len);
+long zdu_b64_decode(const char *s, size_t slen, char *out, size_t out_size);
+#endif

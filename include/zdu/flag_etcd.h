@@ -1,0 +1,40 @@
+/* etcd as a flag source: the node's key and the cluster-wide key, read
+ * once and then watched, each change ending in one zdu_state_apply() with
+ * source ZDU_SRC_ETCD (the local file still wins, see zdu_node_flag()).
+ *
+ * etcd going away never changes the flag: the last known values stay, and
+ * they are cached in a file so a restart while etcd is down keeps them.
+ * Watches resume from the last revision seen, so nothing changed meanwhile
+ * is missed; after a compaction the keys are read again. */
+#ifndef ZDU_FLAG_ETCD_H
+#define ZDU_FLAG_ETCD_H
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+#include "zdu/etcd.h"
+#include "zdu/state.h"
+
+struct zdu_flag_etcd;
+
+/* Key layout, shared with the CLI and the coordinator. */
+#define ZDU_ETCD_KEY_NODE "%s/maintenance/nodes/%s" /* prefix, node */
+#define ZDU_ETCD_KEY_ALL "%s/maintenance/all"       /* prefix */
+#define ZDU_ETCD_KEY_AGENT "%s/agents/%s"           /* prefix, node */
+#define ZDU_ETCD_KEY_LOCK "%s/coordinator/lock"     /* prefix */
+#define ZDU_ETCD_KEY_JOURNAL "%s/coordinator/journal" /* prefix */
+
+/* Loads the cache (applying it at once, so the first reply already
+ * reflects it) and starts reading etcd. etcd is borrowed. NULL with err
+ * when out of memory. */
+struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_etcd *etcd,
+					const char *prefix, const char *node, const char *cache_path,
+					int backoff_max_ms, char *err, size_t err_size);
+/* For --status: both keys, reachability, revision, cache. */
+json_t *zdu_flag_etcd_status_json(const struct zdu_flag_etcd *fe);
+/* Stops; frees itself once its timer is closed. Call before freeing etcd. */
+void zdu_flag_etcd_close(struct zdu_flag_etcd *fe);
+
+/* Turns a key's value (or its absence) into a flag, naming the key in
+ * any error (exposed for tests). */
+void zdu_flag_etcd_value(const char *key, int present, const char *value, size_t len, struct zdu_flag *flag);
+#endif
