@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "zdu/common.h"
+#include "zdu/coord_etcd.h"
 #include "zdu/coordinator.h"
 #include "zdu/haproxy.h"
 #include "zdu/journal.h"
@@ -49,6 +50,9 @@ struct coord {
 	struct zdu_link **links;
 	struct zdu_journal journal;
 	int journal_open;
+	struct zdu_coord_etcd *etcd; /* plan with etcd: lock, journal, etcd links */
+	int deferred;                /* a step waits for the journal's store */
+	enum step deferred_step;
 	uv_timer_t timer;
 
 	size_t node;     /* index in plan->nodes of the node in progress */
@@ -199,6 +203,36 @@ static void journal(struct coord *c, const char *node, const char *step)
 		return;
 	if (zdu_journal_record(&c->journal, node, step, err, sizeof(err)) != ZDU_OK)
 		say(c, node, step, "warn", "%s", err);
+	else if (c->etcd && zdu_coord_etcd_journal_store(c->etcd, c->journal.text, c->journal.text_len) < 0)
+		say(c, node, step, "warn", "journal not stored in etcd: out of memory");
+}
+
+/* In etcd, a journal entry is stored before the next step starts (enter()
+ * waits for it), as the file's fsync does. */
+static void enter(struct coord *c, enum step s);
+
+static void on_journal_stored(const char *err, void *data)
+{
+	struct coord *c = data;
+
+	if (c->finished)
+		return;
+	if (err) {
+		fail(c, ZDU_COORD_FAILED, "%s", err);
+		return;
+	}
+	if (c->deferred && !zdu_coord_etcd_busy(c->etcd)) {
+		c->deferred = 0;
+		enter(c, c->deferred_step);
+	}
+}
+
+static void on_lock_lost(const char *why, void *data)
+{
+	struct coord *c = data;
+
+	if (!c->finished)
+		fail(c, ZDU_COORD_FAILED, "%s", why);
 }
 
 /* ---- poll rounds: every load balancer's show stat and the agent ---- */
@@ -1147,6 +1181,12 @@ static void enter(struct coord *c, enum step s)
 	const struct zdu_plan_node *n = cur(c);
 	char reason[128];
 
+	if (c->etcd && zdu_coord_etcd_busy(c->etcd)) {
+		c->deferred = 1;
+		c->deferred_step = s;
+		return;
+	}
+
 	c->step = s;
 	c->step_started = uv_now(&c->loop);
 	c->last_progress[0] = '\0';
@@ -1261,15 +1301,67 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 		for (i = 0; i < plan->nnodes; i++)
 			c->nfirst += plan->strategy == ZDU_STRATEGY_CUTOVER && plan->nodes[i].first_group;
 	}
+	if (plan->etcd_endpoints.n) {
+		c->etcd = zdu_coord_etcd_new(&c->loop, plan, on_journal_stored, on_lock_lost, c, err, sizeof(err));
+		if (!c->etcd) {
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = ZDU_COORD_FAILED;
+			goto out;
+		}
+	}
 	for (i = 0; i < plan->nnodes; i++) {
-		c->links[i] = zdu_link_new(&c->loop, plan->nodes[i].agent, plan, err, sizeof(err));
+		char spec[300];
+
+		/* "etcd" alone: the node's plan name is its name in etcd. */
+		snprintf(spec, sizeof(spec), "%s%s%s", plan->nodes[i].agent,
+			 strcmp(plan->nodes[i].agent, "etcd") == 0 ? ":" : "",
+			 strcmp(plan->nodes[i].agent, "etcd") == 0 ? plan->nodes[i].name : "");
+		c->links[i] = zdu_link_new(&c->loop, spec, plan, c->etcd ? zdu_coord_etcd_client(c->etcd) : NULL, err,
+					   sizeof(err));
 		if (!c->links[i]) {
 			fprintf(stderr, "zdu-coordinator: %s\n", err);
 			rc = ZDU_COORD_USAGE;
 			goto out;
 		}
 	}
-	if (!opts->dry_run) {
+	if (!opts->dry_run && c->etcd) {
+		char *text = NULL, name[600];
+		size_t len = 0;
+		int lr = zdu_coord_etcd_lock(c->etcd, opts->plan_path, err, sizeof(err));
+
+		if (lr < 0) {
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = lr == -2 ? ZDU_COORD_LOCKED : ZDU_COORD_FAILED;
+			goto out;
+		}
+		if (zdu_coord_etcd_journal_read(c->etcd, &text, &len, err, sizeof(err)) < 0) {
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = ZDU_COORD_FAILED;
+			goto out;
+		}
+		snprintf(name, sizeof(name), "etcd %s", zdu_coord_etcd_journal_key(c->etcd));
+		if (zdu_journal_open_text(&c->journal, name, text, len, zdu_plan_digest(plan), opts->resume, err,
+					  sizeof(err)) != ZDU_OK) {
+			free(text);
+			fprintf(stderr, "zdu-coordinator: %s\n", err);
+			rc = ZDU_COORD_FAILED;
+			goto out;
+		}
+		c->journal_open = 1;
+		/* A new rollout's header is stored before anything changes. */
+		if (!(len == c->journal.text_len && memcmp(text, c->journal.text, len) == 0)) {
+			zdu_coord_etcd_journal_store(c->etcd, c->journal.text, c->journal.text_len);
+			while (zdu_coord_etcd_busy(c->etcd) && uv_run(&c->loop, UV_RUN_ONCE))
+				;
+		}
+		free(text);
+		c->switched = zdu_journal_has(&c->journal, "", "switched");
+		if (opts->resume && c->journal.finished) {
+			printf("zdu-coordinator: the rollout recorded in %s is complete: nothing to resume\n", name);
+			rc = ZDU_COORD_OK;
+			goto out;
+		}
+	} else if (!opts->dry_run) {
 		lock_fd = zdu_lock_take(plan->lock, err, sizeof(err));
 		if (lock_fd < 0) {
 			fprintf(stderr, "zdu-coordinator: %s\n", err);
@@ -1323,12 +1415,16 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 	uv_close((uv_handle_t *)&sterm, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 out:
+	for (i = 0; c->links && i < plan->nnodes; i++)
+		zdu_link_free(c->links[i]);
+	/* After the links, whose calls used its client; it stores what is
+	 * left of the journal, then releases the lock. */
+	if (c->etcd)
+		zdu_coord_etcd_free(c->etcd);
 	if (c->journal_open)
 		zdu_journal_close(&c->journal);
 	if (lock_fd >= 0)
 		close(lock_fd);
-	for (i = 0; c->links && i < plan->nnodes; i++)
-		zdu_link_free(c->links[i]);
 	for (i = 0; c->lbs && i < plan->nlbs; i++)
 		zdu_lb_backend_free(&c->lbs[i].be);
 	json_decref(c->agent);

@@ -96,6 +96,19 @@ enum zdu_err zdu_journal_parse(struct zdu_journal *j, const char *text, size_t l
 	return ZDU_OK;
 }
 
+static enum zdu_err text_add(struct zdu_journal *j, const char *line, size_t n)
+{
+	char *t = realloc(j->text, j->text_len + n + 1);
+
+	if (!t)
+		return ZDU_ERR_NOMEM;
+	memcpy(t + j->text_len, line, n);
+	j->text = t;
+	j->text_len += n;
+	t[j->text_len] = '\0';
+	return ZDU_OK;
+}
+
 static enum zdu_err append(struct zdu_journal *j, json_t *o, char *err, size_t err_size)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -114,6 +127,14 @@ static enum zdu_err append(struct zdu_journal *j, json_t *o, char *err, size_t e
 	memcpy(line, s, n);
 	line[n++] = '\n';
 	free(s);
+	if (text_add(j, line, n) != ZDU_OK) {
+		free(line);
+		return ZDU_ERR_NOMEM;
+	}
+	if (j->fd < 0) {
+		free(line);
+		return ZDU_OK;
+	}
 	/* One write per entry (O_APPEND), then fsync: an entry is on disk
 	 * before the next step starts, and a crash tears at most the last. */
 	while (off < n) {
@@ -181,16 +202,22 @@ static enum zdu_err start_fresh(struct zdu_journal *j, char *err, size_t err_siz
 {
 	char when[32], digest[32];
 
-	if (ftruncate(j->fd, 0) < 0) {
+	if (j->fd >= 0 && ftruncate(j->fd, 0) < 0) {
 		snprintf(err, err_size, "journal %s: truncate: %s", j->path, strerror(errno));
 		return ZDU_ERR_IO;
 	}
+	free(j->text);
+	j->text = NULL;
+	j->text_len = 0;
 	entries_free(j);
 	j->finished = 0;
 	utc_now(when, sizeof(when));
 	snprintf(digest, sizeof(digest), "%lx", j->digest);
 	return append(j, json_pack("{s:s,s:s}", "time", when, "plan_digest", digest), err, err_size);
 }
+
+static enum zdu_err journal_load(struct zdu_journal *j, const char *text, size_t len, unsigned long digest,
+				 int resume, char *err, size_t err_size);
 
 enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned long digest, int resume,
 			      char *err, size_t err_size)
@@ -236,45 +263,74 @@ enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned 
 			break;
 		len += (size_t)r;
 	}
-	rc = zdu_journal_parse(j, text, len, err, err_size);
+	rc = journal_load(j, text, len, digest, resume, err, err_size);
 	free(text);
+	if (rc != ZDU_OK)
+		goto fail;
+	return ZDU_OK;
+fail:
+	zdu_journal_close(j);
+	return rc;
+}
+
+enum zdu_err zdu_journal_open_text(struct zdu_journal *j, const char *name, const char *text, size_t len,
+				   unsigned long digest, int resume, char *err, size_t err_size)
+{
+	enum zdu_err rc;
+
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+	if (!(j->path = strdup(name)))
+		return ZDU_ERR_NOMEM;
+	if (len == 0) {
+		j->digest = digest;
+		rc = start_fresh(j, err, err_size);
+	} else {
+		rc = journal_load(j, text, len, digest, resume, err, err_size);
+	}
+	if (rc != ZDU_OK)
+		zdu_journal_close(j);
+	return rc;
+}
+
+/* What a journal's text allows: a new rollout, a resume, or neither. */
+static enum zdu_err journal_load(struct zdu_journal *j, const char *text, size_t len, unsigned long digest,
+				 int resume, char *err, size_t err_size)
+{
+	const char *path = j->path;
+	enum zdu_err rc = zdu_journal_parse(j, text, len, err, err_size);
+
 	if (rc != ZDU_OK) {
 		char detail[256];
 
 		zdu_strlcpy(detail, err, sizeof(detail));
 		snprintf(err, err_size, "journal %s: %s", path, detail);
-		goto fail;
+		return rc;
 	}
+	if (text_add(j, text, len) != ZDU_OK)
+		return ZDU_ERR_NOMEM;
 	/* Finished, or nothing done yet (a header torn by a crash included):
 	 * there is nothing to resume, so a new rollout starts. */
 	if (j->n == 0 || (j->finished && !resume)) {
 		/* The last rollout finished (or never started a node): a new one. */
 		j->digest = digest;
-		rc = start_fresh(j, err, err_size);
-		if (rc != ZDU_OK)
-			goto fail;
-		return ZDU_OK;
+		return start_fresh(j, err, err_size);
 	}
 	if (!resume) {
 		snprintf(err, err_size,
 			 "journal %s: an unfinished rollout is recorded there; continue it with --resume, "
-			 "or remove the file to start over",
+			 "or remove it to start over",
 			 path);
-		rc = ZDU_ERR_EXISTS;
-		goto fail;
+		return ZDU_ERR_EXISTS;
 	}
 	if (j->finished)
 		return ZDU_OK; /* resume of a finished rollout: the caller says so */
 	if (j->digest != digest) {
 		snprintf(err, err_size,
 			 "journal %s: recorded for another plan (backend or nodes differ); not resuming", path);
-		rc = ZDU_ERR_PARSE;
-		goto fail;
+		return ZDU_ERR_PARSE;
 	}
 	return ZDU_OK;
-fail:
-	zdu_journal_close(j);
-	return rc;
 }
 
 void zdu_journal_close(struct zdu_journal *j)
@@ -283,6 +339,9 @@ void zdu_journal_close(struct zdu_journal *j)
 		close(j->fd);
 	j->fd = -1;
 	entries_free(j);
+	free(j->text);
+	j->text = NULL;
+	j->text_len = 0;
 	free(j->path);
 	j->path = NULL;
 }

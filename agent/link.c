@@ -4,13 +4,13 @@
 
 #include "zdu/link.h"
 
-struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan, char *err,
-			      size_t err_size)
+struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan,
+			      struct zdu_etcd *etcd, char *err, size_t err_size)
 {
 	static const struct {
 		const char *prefix;
 		const struct zdu_link_ops *ops;
-	} kinds[] = { { "unix:", &zdu_link_unix_ops }, { "ssh:", &zdu_link_ssh_ops } };
+	} kinds[] = { { "unix:", &zdu_link_unix_ops }, { "ssh:", &zdu_link_ssh_ops }, { "etcd:", &zdu_link_etcd_ops } };
 	size_t i;
 
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -28,9 +28,16 @@ struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zd
 		l->ops = kinds[i].ops;
 		l->loop = loop;
 		l->plan = plan;
+		l->etcd = etcd;
+		if (l->ops == &zdu_link_etcd_ops && (!etcd || !*l->target)) {
+			snprintf(err, err_size, "agent \"%s\": needs etcd and a node name", spec);
+			free(l->target);
+			free(l);
+			return NULL;
+		}
 		return l;
 	}
-	snprintf(err, err_size, "agent \"%s\": unknown kind (unix:PATH or ssh:HOST)", spec);
+	snprintf(err, err_size, "agent \"%s\": unknown kind (unix:PATH, ssh:HOST or etcd:NAME)", spec);
 	return NULL;
 }
 

@@ -68,6 +68,17 @@ void zdu_plan_free(struct zdu_plan *p)
 	for (i = 0; i < p->ssh_command.n; i++)
 		free(p->ssh_command.v[i]);
 	free(p->ssh_command.v);
+	for (i = 0; i < p->etcd_endpoints.n; i++)
+		free(p->etcd_endpoints.v[i]);
+	free(p->etcd_endpoints.v);
+	free(p->etcd_prefix);
+	free(p->etcd_ca_file);
+	free(p->etcd_cert_file);
+	free(p->etcd_key_file);
+	free(p->etcd_user);
+	if (p->etcd_password)
+		memset(p->etcd_password, 0, strlen(p->etcd_password));
+	free(p->etcd_password);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -146,6 +157,10 @@ static int valid_agent(const char *a)
 		return a[5] == '/';
 	if (strncmp(a, "ssh:", 4) == 0)
 		return a[4] && a[4] != '-' && !strpbrk(a + 4, " \t'\"\\;&|`$");
+	if (strcmp(a, "etcd") == 0)
+		return 1;
+	if (strncmp(a, "etcd:", 5) == 0)
+		return a[5] && !strpbrk(a + 5, " \t/");
 	return 0;
 }
 
@@ -192,7 +207,13 @@ static enum zdu_err load_list(struct ploader *ld, config_t *lc, const char *key,
 				return pfail(ld, ZDU_ERR_RANGE, e, "%sserver: must not be empty", prefix);
 			if (!valid_agent(nd->agent))
 				return pfail(ld, ZDU_ERR_PARSE, config_setting_get_member(e, "agent"),
-					     "%sagent: \"%.80s\" is not unix:/path or ssh:host", prefix, nd->agent);
+					     "%sagent: \"%.80s\" is not unix:/path, ssh:host, etcd or etcd:name", prefix,
+					     nd->agent);
+			if (strncmp(nd->agent, "etcd", 4) == 0 && p->etcd_endpoints.n == 0)
+				return pfail(ld, ZDU_ERR_RANGE, config_setting_get_member(e, "agent"),
+					     "%sagent: \"%.80s\" needs the plan's etcd group (etcd = { endpoints = "
+					     "[ ... ]; };)",
+					     prefix, nd->agent);
 			for (j = 0; j < i; j++)
 				if (strcmp(p->nodes[j].name, nd->name) == 0 ||
 				    strcmp(p->nodes[j].server, nd->server) == 0)
@@ -277,12 +298,108 @@ static enum zdu_err load_cutover(struct ploader *ld, config_t *lc, const char *c
 	return ZDU_OK;
 }
 
+/* etcd = { endpoints = [...]; prefix; user; password; ... }: with it, the
+ * lock and the journal live in etcd, and nodes may be reached as "etcd". */
+static enum zdu_err load_etcd(struct ploader *ld, config_t *lc)
+{
+	static const char *const ekeys[] = { "endpoints", "prefix", "ca_file", "cert_file", "key_file", "user",
+					     "password", "password_file", "timeout_ms", "lock_ttl_s",
+					     "flag_timeout_ms", NULL };
+	const config_setting_t *g = config_lookup(lc, "etcd"), *l;
+	struct zdu_plan *p = ld->p;
+	char *pwfile = NULL;
+	enum zdu_err rc;
+	int i, n;
+
+	if (!g) {
+		p->etcd_timeout_ms = 2000;
+		p->etcd_lock_ttl_s = 15;
+		p->etcd_flag_timeout_ms = 10000;
+		return ZDU_OK;
+	}
+	if (!config_setting_is_group(g))
+		return pfail(ld, ZDU_ERR_TYPE, g, "etcd: expected a group { endpoints = [ ... ]; }");
+	if ((rc = check_keys(ld, g, "etcd.", ekeys)) != ZDU_OK)
+		return rc;
+	l = config_setting_get_member(g, "endpoints");
+	if (!l || config_setting_type(l) != CONFIG_TYPE_ARRAY || config_setting_length(l) == 0)
+		return pfail(ld, ZDU_ERR_TYPE, l ? l : g,
+			     "etcd.endpoints: expected a list like [ \"http://10.0.0.1:2379\" ]");
+	n = config_setting_length(l);
+	p->etcd_endpoints.v = calloc((size_t)n, sizeof(char *));
+	if (!p->etcd_endpoints.v)
+		return ZDU_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+
+		if (!v || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+		    v[strlen(v) - 1] == '/')
+			return pfail(ld, ZDU_ERR_PARSE, e, "etcd.endpoints: item %d is not http://host:port or "
+							  "https://host:port", i + 1);
+		if (!(p->etcd_endpoints.v[i] = strdup(v)))
+			return ZDU_ERR_NOMEM;
+		p->etcd_endpoints.n++;
+	}
+	if ((rc = get_str(ld, g, "prefix", "etcd.", 0, &p->etcd_prefix, "/zdu")) != ZDU_OK ||
+	    (rc = get_str(ld, g, "ca_file", "etcd.", 0, &p->etcd_ca_file, "")) != ZDU_OK ||
+	    (rc = get_str(ld, g, "cert_file", "etcd.", 0, &p->etcd_cert_file, "")) != ZDU_OK ||
+	    (rc = get_str(ld, g, "key_file", "etcd.", 0, &p->etcd_key_file, "")) != ZDU_OK ||
+	    (rc = get_str(ld, g, "user", "etcd.", 0, &p->etcd_user, "")) != ZDU_OK ||
+	    (rc = get_str(ld, g, "password", "etcd.", 0, &p->etcd_password, "")) != ZDU_OK ||
+	    (rc = get_str(ld, g, "password_file", "etcd.", 0, &pwfile, "")) != ZDU_OK ||
+	    (rc = get_int(ld, g, "timeout_ms", "etcd.", 100, 600000, &p->etcd_timeout_ms, 2000)) != ZDU_OK ||
+	    (rc = get_int(ld, g, "lock_ttl_s", "etcd.", 2, 3600, &p->etcd_lock_ttl_s, 15)) != ZDU_OK ||
+	    (rc = get_int(ld, g, "flag_timeout_ms", "etcd.", 100, 3600000, &p->etcd_flag_timeout_ms, 10000)) !=
+		    ZDU_OK)
+		goto out;
+	if (p->etcd_prefix[0] != '/' || (strlen(p->etcd_prefix) > 1 && p->etcd_prefix[strlen(p->etcd_prefix) - 1] == '/')) {
+		rc = pfail(ld, ZDU_ERR_RANGE, config_setting_get_member(g, "prefix"),
+			   "etcd.prefix: \"%.120s\" must start with / and not end with /", p->etcd_prefix);
+		goto out;
+	}
+	if (pwfile[0]) {
+		char buf[256];
+		FILE *f;
+
+		if (p->etcd_password[0]) {
+			rc = pfail(ld, ZDU_ERR_RANGE, config_setting_get_member(g, "password_file"),
+				   "etcd.password_file: given with etcd.password; keep one");
+			goto out;
+		}
+		f = fopen(pwfile, "re");
+		if (!f) {
+			rc = pfail(ld, ZDU_ERR_IO, config_setting_get_member(g, "password_file"),
+				   "etcd.password_file: %.200s: %s", pwfile, strerror(errno));
+			goto out;
+		}
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = '\0';
+		free(p->etcd_password);
+		if (!(p->etcd_password = strdup(buf))) {
+			rc = ZDU_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (p->etcd_password[0] && !p->etcd_user[0]) {
+		rc = pfail(ld, ZDU_ERR_RANGE, config_setting_get_member(g, "password"),
+			   "etcd.password: given without etcd.user");
+		goto out;
+	}
+	rc = ZDU_OK;
+out:
+	free(pwfile);
+	return rc;
+}
+
 static enum zdu_err load(struct ploader *ld, config_t *lc)
 {
 	static const char *const top[] = { "backend", "strategy", "min_ready", "expect_version",
 					   "upgrade_command", "journal", "lock", "ssh_command",
 					   "remote_agent", "timeouts", "load_balancers", "nodes", "cutover",
-					   NULL };
+					   "etcd", NULL };
 	static const char *const ckeys[] = { "first_group", "tcp_grace_ms", "switch_ms", NULL };
 	static const char *const tkeys[] = { "drain_ms", "upgrade_ms", "health_ms", "up_ms", "poll_ms",
 					     "request_ms", NULL };
@@ -295,7 +412,8 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		return rc;
 	if ((rc = get_str(ld, root, "backend", "", 1, &p->backend, NULL)) != ZDU_OK ||
 	    (rc = get_str(ld, root, "upgrade_command", "", 1, &p->upgrade_command, NULL)) != ZDU_OK ||
-	    (rc = get_str(ld, root, "journal", "", 1, &p->journal, NULL)) != ZDU_OK ||
+	    (rc = load_etcd(ld, lc)) != ZDU_OK ||
+	    (rc = get_str(ld, root, "journal", "", p->etcd_endpoints.n == 0, &p->journal, NULL)) != ZDU_OK ||
 	    (rc = get_str(ld, root, "lock", "", 0, &p->lock, "")) != ZDU_OK ||
 	    (rc = get_str(ld, root, "expect_version", "", 0, &p->expect_version, "")) != ZDU_OK ||
 	    (rc = get_str(ld, root, "remote_agent", "", 0, &p->remote_agent, "zdu-agent")) != ZDU_OK ||
@@ -310,7 +428,7 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 			   "strategy: unknown value \"%.32s\" (one of: rolling, cutover)", strategy);
 		goto out;
 	}
-	if (p->journal[0] != '/') {
+	if (p->journal[0] != '/' && !(p->etcd_endpoints.n && !p->journal[0])) {
 		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "journal"), "journal: must be an absolute path");
 		goto out;
 	}
@@ -320,7 +438,7 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "lock"), "lock: must be an absolute path");
 		goto out;
 	}
-	if (!p->lock[0]) {
+	if (!p->lock[0] && p->journal[0]) {
 		free(p->lock);
 		if (!(p->lock = malloc(strlen(p->journal) + 6))) {
 			rc = ZDU_ERR_NOMEM;

@@ -16,8 +16,10 @@ struct zdu_journal_entry {
 };
 
 struct zdu_journal {
-	char *path;
-	int fd;
+	char *path;   /* a file, or "etcd KEY" */
+	int fd;       /* -1: kept in memory only; the caller stores text (etcd) */
+	char *text;   /* every line so far, as stored */
+	size_t text_len;
 	unsigned long digest;
 	struct zdu_journal_entry *e;
 	size_t n;
@@ -30,6 +32,10 @@ struct zdu_journal {
  * another plan's unfinished journal is ZDU_ERR_PARSE. */
 enum zdu_err zdu_journal_open(struct zdu_journal *j, const char *path, unsigned long digest, int resume,
 			      char *err, size_t err_size);
+/* The same, from text read elsewhere (etcd): nothing is written; after each
+ * record the caller stores j->text. name is for messages. */
+enum zdu_err zdu_journal_open_text(struct zdu_journal *j, const char *name, const char *text, size_t len,
+				   unsigned long digest, int resume, char *err, size_t err_size);
 int zdu_journal_has(const struct zdu_journal *j, const char *node, const char *step);
 enum zdu_err zdu_journal_record(struct zdu_journal *j, const char *node, const char *step, char *err,
 				size_t err_size);

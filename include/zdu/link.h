@@ -3,13 +3,15 @@
  * status answer), so the coordinator never knows which kind it talks to:
  *   unix:PATH  the agent's control socket (one host, tests)
  *   ssh:HOST   `zdu-agent ... --json` run on the node by the system's ssh
- * A further kind (etcd) is one more implementation of zdu_link_ops. */
+ *   etcd[:NAME] the node's keys in etcd: flags written to its key, state
+ *              read from what the agent publishes (no ssh to any node) */
 #ifndef ZDU_LINK_H
 #define ZDU_LINK_H
 
 #include <jansson.h>
 #include <uv.h>
 
+#include "zdu/etcd.h"
 #include "zdu/flag-t.h"
 #include "zdu/plan-t.h"
 
@@ -35,13 +37,16 @@ struct zdu_link_ops {
 struct zdu_link {
 	const struct zdu_link_ops *ops;
 	uv_loop_t *loop;
-	char *target; /* path or host, without the kind */
+	char *target; /* path, host or node name, without the kind */
 	const struct zdu_plan *plan;
+	struct zdu_etcd *etcd; /* etcd: the coordinator's client */
+	void *priv;            /* the kind's own state */
 };
 
-/* spec as in the plan ("unix:/run/zdu-agent/control.sock", "ssh:api1"). */
-struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan, char *err,
-			      size_t err_size);
+/* spec as in the plan ("unix:/run/zdu-agent/control.sock", "ssh:api1",
+ * "etcd:api1"); etcd may be NULL when no spec needs it. */
+struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan,
+			      struct zdu_etcd *etcd, char *err, size_t err_size);
 /* cb runs once, from the loop. Returns -1 when the call could not start. */
 int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
 		  zdu_link_cb cb, void *data);
@@ -49,5 +54,6 @@ void zdu_link_free(struct zdu_link *l);
 
 extern const struct zdu_link_ops zdu_link_unix_ops;
 extern const struct zdu_link_ops zdu_link_ssh_ops;
+extern const struct zdu_link_ops zdu_link_etcd_ops;
 
 #endif

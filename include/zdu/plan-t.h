@@ -21,7 +21,7 @@ struct zdu_plan_lb {
 struct zdu_plan_node {
 	char *name;
 	char *server; /* the HAProxy server name */
-	char *agent;  /* "unix:/path" (control socket) or "ssh:host" */
+	char *agent;  /* "unix:/path" (control socket), "ssh:host", "etcd" or "etcd:name" */
 	int first_group; /* cutover: upgraded before the switch */
 };
 
@@ -51,6 +51,17 @@ struct zdu_plan {
 	 * client connections stay on old nodes); -1: never. */
 	int tcp_grace_ms;
 	int switch_timeout_ms;
+	/* etcd: nodes reached as "etcd", the lock and the journal in etcd */
+	struct zdu_strlist etcd_endpoints; /* empty: no etcd */
+	char *etcd_prefix;
+	char *etcd_ca_file;
+	char *etcd_cert_file;
+	char *etcd_key_file;
+	char *etcd_user;
+	char *etcd_password;
+	int etcd_timeout_ms;
+	int etcd_lock_ttl_s;     /* the lock's lease: a killed coordinator's lock ends after it */
+	int etcd_flag_timeout_ms; /* an agent shows a flag set through etcd within this */
 };
 
 #endif

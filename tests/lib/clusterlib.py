@@ -7,7 +7,8 @@
         r = cl.coordinator('--plan', plan)
 
 Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workdir=None,
-        lb_mode='http', lb_kwargs=None)
+        lb_mode='http', lb_kwargs=None, agent_extra=None)
+  agent_extra: callable(name) -> dict of extra agent settings groups (e.g. etcd) per node
   lb_kwargs: extra haproxy.HAProxy constructor arguments for every LB: a dict, or a
       callable(index) -> dict (index 0 is lb1), e.g. to give lb1 a frontend or a TCP
       stats socket: lambda j: dict(frontend=('127.0.0.1', port)) if j == 0 else {}
@@ -54,7 +55,7 @@ def libconfig_str(s):
 
 class Cluster:
     def __init__(self, nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90',
-                 workdir=None, lb_mode='http', lb_kwargs=None):
+                 workdir=None, lb_mode='http', lb_kwargs=None, agent_extra=None):
         self.workdir = workdir or tempdir('zdu-cluster-')
         self.nodes = []
         self.lbs = []
@@ -65,17 +66,22 @@ class Cluster:
         self.settle_ms = settle_ms
         self.lb_mode = lb_mode
         self.lb_kwargs = lb_kwargs
+        self.agent_extra = agent_extra
 
     def start(self):
         for i in range(self.n_nodes):
             name = 'node%d' % (i + 1)
             addr = '127.0.0.%d' % (11 + i)
             nova = FakeNova(addr, 0, control_port=0, version=self.version).start()
-            agent = Agent(workdir=os.path.join(self.workdir, name), addr=addr, name=name, settings={
+            settings = {
                 'probe': {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (addr, nova.port),
                           'interval_ms': 200, 'timeout_ms': 150, 'rise': 1, 'fall': 2},
                 'drain': {'ports': [nova.port], 'settle_ms': self.settle_ms, 'interval_ms': 100},
-                'flag': {'poll_interval_ms': 1000}})
+                'flag': {'poll_interval_ms': 1000}}
+            if self.agent_extra:
+                settings.update(self.agent_extra(name))
+            agent = Agent(workdir=os.path.join(self.workdir, name), addr=addr, name=name,
+                          settings=settings)
             os.makedirs(agent.workdir, exist_ok=True)
             agent.start()
             self.nodes.append(dict(name=name, addr=addr, nova=nova, agent=agent))

@@ -112,7 +112,7 @@ static size_t call(struct fixture *fx, enum zdu_link_op op, enum zdu_flag_mode m
 
 	memset(&r, 0, sizeof(r));
 	unlink(fx->args);
-	l = zdu_link_new(&fx->loop, "ssh:node1", &fx->plan, err, sizeof(err));
+	l = zdu_link_new(&fx->loop, "ssh:node1", &fx->plan, NULL, err, sizeof(err));
 	assert_non_null(l);
 	assert_string_equal(l->target, "node1");
 	assert_int_equal(zdu_link_call(l, op, mode, reason, on_status, &r), 0);

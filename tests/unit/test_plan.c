@@ -499,7 +499,7 @@ static void test_bad_agent(void **state)
 		char line[256];
 
 		snprintf(line, sizeof(line), "    agent = \"%s\";", bad[i]);
-		expect_err(plan_with(30, line), ZDU_ERR_PARSE, 30, "nodes[2].agent", "is not unix:/path or ssh:host");
+		expect_err(plan_with(30, line), ZDU_ERR_PARSE, 30, "nodes[2].agent", "is not unix:/path, ssh:host, etcd or etcd:name");
 	}
 	{
 		/* what is accepted: user@host, a dashed host name, an IPv6 literal */
@@ -515,6 +515,11 @@ static void test_bad_agent(void **state)
 			zdu_plan_free(&p);
 		}
 	}
+	/* etcd agents need the plan's etcd group */
+	expect_err(plan_with(30, "    agent = \"etcd\";"), ZDU_ERR_RANGE, 30, "nodes[2].agent",
+		   "needs the plan's etcd group");
+	expect_err(plan_with(30, "    agent = \"etcd:api3\";"), ZDU_ERR_RANGE, 30, "nodes[2].agent",
+		   "needs the plan's etcd group");
 }
 
 static void test_duplicates(void **state)

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""A rollout with every node reached through etcd (no control socket, no ssh), two HAProxy,
+a real three-member etcd cluster; then the etcd lease lock and the journal in etcd.
+
+1. Coordinator A runs the plan (nodes `agent = "etcd"`); node1's upgrade is slow while a gate
+   exists. Coordinator B, started meanwhile, is refused at once (exit 5), naming A's pid.
+2. A is killed with SIGKILL: no cleanup, the lock's lease is not revoked. B --resume keeps
+   being refused until the lease's TTL ran out, then takes the lock and, reading the journal
+   from etcd (not from a file: the plan has none), finishes without redoing node1's flag or
+   repeating an upgrade; every node ends at 2.93, UP on both HAProxy."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from agentlib import check, main
+from clusterlib import Cluster, coordinator_binary, libconfig_str
+from etcdlib import EtcdCluster, agent_etcd_settings
+from testutil import wait_until
+
+LOCK_TTL = 4
+
+
+def run():
+    with EtcdCluster() as ec:
+        eps = ec.endpoints
+        with Cluster(nodes=3, lbs=2, agent_extra=lambda name: agent_etcd_settings(
+                ec, node=name, publish_interval_ms=200)) as cl:
+            for n in cl.nodes:
+                wait_until(lambda: ec.get('/zdu/agents/' + n['name']) is not None, timeout=10,
+                           message='%s publishes its state in etcd' % n['name'])
+            mapfile, record = cl.upgrade_map()
+            gate = os.path.join(cl.workdir, 'slow')
+            pidfile = os.path.join(cl.workdir, 'slow.pid')
+            open(gate, 'w').close()
+            cmd = ('if [ -e %s ]; then echo $$ > %s.tmp && mv %s.tmp %s; exec sleep 300; fi; %s'
+                   % (gate, pidfile, pidfile, pidfile, cl.upgrade_command(mapfile)))
+            extra = 'etcd = { endpoints = [ %s ]; lock_ttl_s = %d; flag_timeout_ms = 5000; };' % (
+                ', '.join(libconfig_str(e) for e in eps), LOCK_TTL)
+            plan = cl.write_plan(cmd, extra=extra, node_entries=[
+                dict(name=n['name'], server=n['name'], agent='etcd') for n in cl.nodes])
+            # No journal file in an etcd plan: drop the line write_plan adds.
+            text = open(plan).read().splitlines()
+            open(plan, 'w').write('\n'.join(l for l in text if not l.startswith('journal')) + '\n')
+
+            out_a = open(os.path.join(cl.workdir, 'coordA.out'), 'w')
+            a = subprocess.Popen([coordinator_binary(), '--plan', plan], stdout=out_a,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            orphan = None
+            try:
+                wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(),
+                           timeout=60, message=lambda: 'A runs node1\'s slow upgrade; A says:\n'
+                           + open(out_a.name).read())
+                orphan = int(open(pidfile).read())
+                st1 = cl.node('node1')['agent'].status()
+                check(st1['flag']['etcd']['source'] == 'node' and st1['flag']['active'],
+                      'node1 flagged through its etcd key', st1['flag'])
+                check(ec.get('/zdu/maintenance/nodes/node1') is not None, 'the node key is set')
+                row = [lb.server('node1')['status'] for lb in cl.lbs]
+                check(all(s.startswith('DRAIN') or s.startswith('MAINT') for s in row),
+                      'node1 drained on both HAProxy', row)
+                j_before = ec.get('/zdu/coordinator/journal')
+                check(j_before and b'"flagged"' in j_before, 'the journal is in etcd', j_before)
+
+                r = cl.coordinator('--plan', plan, timeout=30)
+                print(r.stdout, r.stderr, sep='\n')
+                check(r.returncode == 5, 'B refused while A runs (exit 5)', r.returncode)
+                check('pid %d' % a.pid in r.stderr and '/zdu/coordinator/lock' in r.stderr,
+                      'B names the etcd lock and A\'s pid', r.stderr)
+                check(ec.get('/zdu/coordinator/journal') == j_before, 'B left the journal alone')
+
+                t_kill = time.monotonic()
+                a.send_signal(signal.SIGKILL)
+                a.wait(10)
+                os.unlink(gate)
+                # B --resume, again and again: refused until the lease ran out.
+                refused = 0
+                while True:
+                    r = cl.coordinator('--plan', plan, '--resume', timeout=180)
+                    if r.returncode != 5:
+                        break
+                    refused += 1
+                    check(time.monotonic() - t_kill < LOCK_TTL + 10, 'the lock ends within the TTL')
+                    time.sleep(0.5)
+                t_got = time.monotonic() - t_kill
+                print(r.stdout[-4000:], r.stderr, sep='\n')
+                print('B refused %d times, got the lock %.1f s after A was killed (lock_ttl_s %d)'
+                      % (refused, t_got, LOCK_TTL))
+                check(r.returncode == 0, 'B --resume finishes (exit 0)', r.returncode)
+                check(refused >= 1 and t_got >= LOCK_TTL - 1.5,
+                      'the lock was held for about the TTL after -9', (refused, t_got))
+                check('resuming' in r.stdout and 'flag set' not in r.stdout.split('node2')[0],
+                      'B resumed from the journal in etcd: node1\'s flag was not set again',
+                      r.stdout[:1500])
+                seen = [json.loads(line)['node'] for line in open(record)]
+                check(seen == ['node1', 'node2', 'node3'], 'every node upgraded once, in order', seen)
+                cl.wait_all_up(timeout=15)
+                for n in cl.nodes:
+                    st = n['agent'].status()
+                    check(st['health']['version'] == '2.93' and not st['flag']['active'],
+                          '%s at 2.93, flag cleared' % n['name'], st['flag'])
+                    check(ec.get('/zdu/maintenance/nodes/' + n['name']) is None,
+                          '%s: node key deleted' % n['name'])
+                j = ec.get('/zdu/coordinator/journal').decode()
+                check(j.rstrip().endswith('"end"}'), 'the journal in etcd ends the rollout', j[-200:])
+                check(ec.get('/zdu/coordinator/lock') is None, 'B released the lock at exit')
+                r = cl.coordinator('--plan', plan, '--resume', timeout=30)
+                check(r.returncode == 0 and 'nothing to resume' in r.stdout,
+                      'a further --resume has nothing to do', r.stdout + r.stderr)
+            finally:
+                if a.poll() is None:
+                    a.kill()
+                    a.wait()
+                out_a.close()
+                print('--- coordinator A:\n' + open(out_a.name).read())
+                if orphan is not None:
+                    try:
+                        os.kill(orphan, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+if __name__ == '__main__':
+    main(run)
