@@ -19,6 +19,10 @@ struct zdu_etcd {
 	char *token; /* etcd authentication token, once authenticated */
 	struct zdu_list reqs;
 	struct zdu_list watches;
+	/* Inside curl's write callback no transfer may be freed: a watch
+	 * cancelled then is freed by this timer, from the loop. */
+	int in_chunk;
+	uv_timer_t reaper;
 };
 
 enum req_kind { R_CALL, R_AUTH };
@@ -853,7 +857,9 @@ static int on_watch_chunk(const char *buf, size_t len, void *data)
 	int stop;
 
 	w->busy = 1;
+	w->e->in_chunk++;
 	stop = watch_chunk(w, buf, len);
+	w->e->in_chunk--;
 	w->busy = 0;
 	return stop;
 }
@@ -980,13 +986,34 @@ struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key,
 	return w;
 }
 
+static void on_reap(uv_timer_t *t)
+{
+	struct zdu_etcd *e = t->data;
+	struct zdu_list *l = e->watches.next;
+
+	while (l != &e->watches) {
+		struct zdu_etcd_watch *w = zdu_container_of(l, struct zdu_etcd_watch, link);
+
+		l = l->next;
+		if (w->cancelled && !w->busy)
+			watch_free(w);
+	}
+}
+
 void zdu_etcd_watch_cancel(struct zdu_etcd_watch *w)
 {
 	w->cancelled = 1;
-	/* Inside curl's write callback the transfer ends by our answer and
-	 * its done callback frees; inside the last event, watch_end frees. */
-	if (!w->busy)
-		watch_free(w);
+	/* Inside curl's write callback (this watch's or another's) nothing
+	 * may be freed: this watch's transfer ends by our answer and its done
+	 * callback frees it; another's is freed from the loop. Inside the
+	 * last event, watch_end frees. */
+	if (w->busy)
+		return;
+	if (w->e->in_chunk) {
+		uv_timer_start(&w->e->reaper, on_reap, 0, 0);
+		return;
+	}
+	watch_free(w);
 }
 
 /* ---- the client ---- */
@@ -1016,6 +1043,8 @@ struct zdu_etcd *zdu_etcd_new(uv_loop_t *loop, struct zdu_http *http, const stru
 	}
 	zdu_list_init(&e->reqs);
 	zdu_list_init(&e->watches);
+	uv_timer_init(loop, &e->reaper);
+	e->reaper.data = e;
 	e->loop = loop;
 	e->http = http;
 	/* Copies: a reload frees the configuration the strings came from. */
@@ -1042,6 +1071,11 @@ struct zdu_etcd *zdu_etcd_new(uv_loop_t *loop, struct zdu_http *http, const stru
 	return e;
 }
 
+static void etcd_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void zdu_etcd_free(struct zdu_etcd *e)
 {
 	size_t i;
@@ -1064,5 +1098,6 @@ void zdu_etcd_free(struct zdu_etcd *e)
 		memset((char *)e->conf.password, 0, strlen(e->conf.password));
 	free((char *)e->conf.password);
 	free(e->token);
-	free(e);
+	/* Freed once the reaper's handle closed. */
+	uv_close((uv_handle_t *)&e->reaper, etcd_closed);
 }
