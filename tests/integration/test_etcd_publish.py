@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""The agent publishes its state at /zdu/agents/NODE under a lease (lease_ttl_s = 3).
+
+  * the key appears, holds JSON shaped like the status (reply, health, flag...), its reply is
+    what the agent answers HAProxy, and it is attached to a lease;
+  * it stays while the agent runs (checked every 250 ms for over two lease TTLs: the lease is
+    kept alive);
+  * it follows the agent's state: node key set -> the published reply is the drain; deleted ->
+    ready again;
+  * kill -9 of the agent -> the key is gone within lease_ttl_s + 3 s (measured);
+  * the agent started again publishes again.
+"""
+
+import json
+import time
+
+from agentlib import Agent, check, main
+from etcdlib import (EtcdCluster, agent_etcd_settings, agent_key, flag_value, node_key,
+                     wait_etcd_state)
+from testutil import tempdir, wait_until
+
+READY = 'up ready 100%'
+NODE = 'n1'
+TTL = 3
+KEY = agent_key(NODE)
+
+
+def published(ec):
+    kv = ec.get_kv(KEY)
+    if kv is None:
+        return None
+    kv['json'] = json.loads(kv['value'].decode())
+    return kv
+
+
+def wait_published(ec, pred, what, timeout=10):
+    last = {}
+
+    def poll():
+        kv = published(ec)
+        last['kv'] = kv
+        return kv if kv is not None and pred(kv['json']) else None
+    t0 = time.monotonic()
+    kv = wait_until(poll, timeout=timeout, interval=0.05,
+                    message=lambda: 'published state %s (last %r)' % (
+                        what, last.get('kv') and last['kv']['value'][:300]))
+    return kv, time.monotonic() - t0
+
+
+def run():
+    work = tempdir('zdu-it-etcd-pub-')
+    with EtcdCluster(work) as ec:
+        agent = Agent(workdir=work, settings=agent_etcd_settings(ec, node=NODE, lease_ttl_s=TTL))
+        t0 = time.monotonic()
+        agent.start()
+        kv, _ = wait_published(ec, lambda j: True, 'present')
+        print('published %.0f ms after the start: %s' % ((time.monotonic() - t0) * 1000,
+                                                         kv['value'][:400].decode()))
+        j = kv['json']
+        check(isinstance(j, dict) and 'reply' in j, 'the value is a JSON object with "reply"',
+              j)
+        for k in ('health', 'flag'):
+            check(k in j, 'it has "%s" like the status' % k, sorted(j))
+        check(j['reply'] == agent.reply() == READY, 'published reply = the agent reply',
+              j['reply'])
+        check(j['health'].get('state') == 'unchecked', 'health unchecked (probe off)',
+              j['health'])
+        check(kv['lease'] != 0, 'the key is attached to a lease (%x)' % kv['lease'], kv)
+        ttl = ec.lease_ttl(kv['lease'])
+        check(0 < ttl <= TTL, 'lease TTL left %d s (<= lease_ttl_s %d)' % (ttl, TTL), ttl)
+
+        # ---------------------------------------------------------------- kept alive
+        t_start = time.monotonic()
+        t_end = t_start + 2 * TTL + 1
+        n = 0
+        while time.monotonic() < t_end:
+            if ec.get_kv(KEY) is None:
+                raise AssertionError('the published key vanished %.2f s into the keep-alive '
+                                     'check' % (time.monotonic() - t_start))
+            n += 1
+            time.sleep(0.25)
+        check(True, 'the key stayed for %d s (%d reads): the lease is kept alive'
+              % (2 * TTL + 1, n))
+
+        # ---------------------------------------------------------------- follows the state
+        ec.put(node_key(NODE), flag_value('published drain'))
+        kv, dt = wait_published(ec, lambda j: j.get('reply') == 'up drain #maintenance: '
+                                'published drain', 'reply drain', timeout=5)
+        print('timing: published reply is the drain %.0f ms after the put' % (dt * 1000))
+        check(kv['json']['flag'].get('active') is True, 'published flag active',
+              kv['json']['flag'])
+        ec.delete(node_key(NODE))
+        kv, dt = wait_published(ec, lambda j: j.get('reply') == READY, 'reply ready', timeout=5)
+        print('timing: published reply ready again %.0f ms after the delete' % (dt * 1000))
+
+        # ---------------------------------------------------------------- kill -9
+        lease = kv['lease']
+        agent.kill()
+        t0 = time.monotonic()
+        wait_until(lambda: ec.get(KEY) is None, timeout=TTL + 3, interval=0.05,
+                   message='published key gone within lease_ttl_s + 3 s after kill -9')
+        dt = time.monotonic() - t0
+        print('timing: published key gone %.2f s after kill -9 (lease_ttl_s %d)' % (dt, TTL))
+        check(dt <= TTL + 3, 'key gone within lease_ttl_s + 3 s', dt)
+        check(ec.lease_ttl(lease) == -1, 'its lease expired')
+
+        # ---------------------------------------------------------------- published again
+        agent.start()
+        kv, dt = wait_published(ec, lambda j: j.get('reply') == READY, 'present again')
+        print('published again %.0f ms after the restart' % (dt * 1000))
+        check(kv['lease'] not in (0, lease), 'under a new lease', kv['lease'])
+        wait_etcd_state(agent, lambda s: s.get('reachable') is True, 'reachable')
+        rc = agent.stop()
+        check(rc == 0, 'agent exits 0 on SIGTERM', rc)
+        print('after SIGTERM the published key is %s' % (
+            'gone (lease revoked)' if ec.get(KEY) is None else 'still there (expires with '
+            'its lease)'))
+
+
+if __name__ == '__main__':
+    main(run)
