@@ -2,8 +2,9 @@
 """A rollout with every node reached through etcd (no control socket, no ssh), two HAProxy,
 a real three-member etcd cluster; then the etcd lease lock and the journal in etcd.
 
-1. Coordinator A runs the plan (nodes `agent = "etcd"`); node1's upgrade is slow while a gate
-   exists. Coordinator B, started meanwhile, is refused at once (exit 5), naming A's pid.
+1. Two coordinators are started at the same instant on the plan (nodes `agent = "etcd"`):
+   exactly one takes the etcd lock (A); the other exits 5 at once, naming A's pid. node1's
+   upgrade is slow while a gate exists. Coordinator B, started meanwhile, is refused too.
 2. A is killed with SIGKILL: no cleanup, the lock's lease is not revoked. B --resume keeps
    being refused until the lease's TTL ran out, then takes the lock and, reading the journal
    from etcd (not from a file: the plan has none), finishes without redoing node1's flag or
@@ -44,9 +45,20 @@ def run():
             text = open(plan).read().splitlines()
             open(plan, 'w').write('\n'.join(l for l in text if not l.startswith('journal')) + '\n')
 
-            out_a = open(os.path.join(cl.workdir, 'coordA.out'), 'w')
-            a = subprocess.Popen([coordinator_binary(), '--plan', plan], stdout=out_a,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            outs = [open(os.path.join(cl.workdir, 'coord%d.out' % i), 'w') for i in (1, 2)]
+            both = [subprocess.Popen([coordinator_binary(), '--plan', plan], stdout=o,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                    for o in outs]
+            wait_until(lambda: any(p.poll() is not None for p in both), timeout=30,
+                       message='one of two simultaneous coordinators gives up')
+            loser = next(i for i, p in enumerate(both) if p.poll() is not None)
+            a, out_a = both[1 - loser], outs[1 - loser]
+            lose_text = open(outs[loser].name).read()
+            print('simultaneous start: coordinator %d refused:\n%s' % (loser + 1, lose_text))
+            check(both[loser].returncode == 5, 'of two started at once, one exits 5 (locked)',
+                  both[loser].returncode)
+            check('pid %d' % a.pid in lose_text, 'the refused one names the holder\'s pid', lose_text)
+            outs[loser].close()
             orphan = None
             try:
                 wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(),
