@@ -103,9 +103,9 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 			return NULL;
 		}
 		fe = json_object_get(json_object_get(st, "flag"), "etcd");
-		node = json_object_get(json_object_get(json_object_get(fe, "keys"), "node"), "present");
-		if (json_is_object(fe) && json_integer_value(json_object_get(fe, "revision")) >= revision &&
-		    json_is_true(node) == on)
+		node = json_object_get(json_object_get(fe, "keys"), "node");
+		if (json_is_object(fe) && json_integer_value(json_object_get(node, "revision")) >= revision &&
+		    json_is_true(json_object_get(node, "present")) == on)
 			return st;
 		if (zdu_now_ms() > deadline) {
 			if (!json_is_object(fe))

@@ -610,8 +610,11 @@ json_t *zdu_flag_etcd_status_json(const struct zdu_flag_etcd *fe)
 
 		if (fe->val[k].present)
 			zdu_text_sanitize(text, sizeof(text), fe->val[k].buf, fe->val[k].len);
+		/* revision: every change of this key up to here is applied (a
+		 * writer waits for it to confirm its write). */
 		json_object_set_new(keys, key_names[k],
-				    json_pack("{s:s,s:b}", "key", fe->key[k], "present", fe->val[k].present));
+				    json_pack("{s:s,s:b,s:I}", "key", fe->key[k], "present", fe->val[k].present,
+					      "revision", (json_int_t)fe->wrev[k]));
 		if (fe->val[k].present)
 			json_object_set_new(json_object_get(keys, key_names[k]), "value", json_string(text));
 	}

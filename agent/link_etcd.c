@@ -48,15 +48,16 @@ static void on_timer(uv_timer_t *t)
 static int confirmed(struct ecall *c, json_t *st)
 {
 	json_t *fe = json_object_get(json_object_get(st, "flag"), "etcd");
-	json_t *present = json_object_get(json_object_get(json_object_get(fe, "keys"), "node"), "present");
+	json_t *node = json_object_get(json_object_get(fe, "keys"), "node");
+	json_t *present = json_object_get(node, "present");
 
 	if (!json_is_object(fe)) {
 		snprintf(c->last, sizeof(c->last), "the agent does not use etcd");
 		return 0;
 	}
-	if (json_integer_value(json_object_get(fe, "revision")) < c->revision) {
-		snprintf(c->last, sizeof(c->last), "the agent is at revision %lld, the write at %lld",
-			 (long long)json_integer_value(json_object_get(fe, "revision")), (long long)c->revision);
+	if (json_integer_value(json_object_get(node, "revision")) < c->revision) {
+		snprintf(c->last, sizeof(c->last), "the agent has the node key at revision %lld, the write is at %lld",
+			 (long long)json_integer_value(json_object_get(node, "revision")), (long long)c->revision);
 		return 0;
 	}
 	if (json_is_true(present) != (c->op == ZDU_LINK_SET_FLAG)) {
