@@ -59,8 +59,8 @@ def run():
         j = kv['json']
         check(isinstance(j, dict) and 'reply' in j, 'the value is a JSON object with "reply"',
               j)
-        for k in ('health', 'flag'):
-            check(k in j, 'it has "%s" like the status' % k, sorted(j))
+        for k in ('health', 'flag', 'drained', 'node', 'time'):
+            check(k in j, 'it has "%s" (state, version, drained, when)' % k, sorted(j))
         check(j['reply'] == agent.reply() == READY, 'published reply = the agent reply',
               j['reply'])
         check(j['health'].get('state') == 'unchecked', 'health unchecked (probe off)',
