@@ -493,6 +493,20 @@ static void auth_done(struct ereq *r, const char *body, size_t len)
 	json_decref(o);
 }
 
+/* curl's words for a server refusing a client without a certificate vary
+ * (a reset, a bad certificate alert, an unconnected socket): say the
+ * likely cause. */
+static const char *tls_hint(const struct zdu_etcd *e, size_t ep, const struct zdu_http_result *hres)
+{
+	if (hres->curl == CURLE_OK || strncmp(endpoint(e, ep), "https://", 8) != 0 ||
+	    (e->conf.cert_file && *e->conf.cert_file))
+		return "";
+	if (hres->curl == CURLE_COULDNT_CONNECT || hres->curl == CURLE_OPERATION_TIMEDOUT ||
+	    hres->curl == CURLE_PEER_FAILED_VERIFICATION)
+		return "";
+	return " (no etcd.cert_file: does etcd require client certificates?)";
+}
+
 static void on_req_done(const struct zdu_http_result *hres, void *data)
 {
 	struct ereq *r = data;
@@ -515,10 +529,11 @@ static void on_req_done(const struct zdu_http_result *hres, void *data)
 	if (transport) {
 		size_t l = strlen(r->errs);
 
-		snprintf(r->errs + l, sizeof(r->errs) - l, "%s%s: %s", l ? "; " : "", endpoint(e, r->ep),
+		snprintf(r->errs + l, sizeof(r->errs) - l, "%s%s: %s%s", l ? "; " : "", endpoint(e, r->ep),
 			 hres->curl != CURLE_OK ? hres->curl_msg
 			 : res.msg[0]		? res.msg
-						: (hres->status == 503 ? "HTTP 503" : "HTTP 5xx"));
+						: (hres->status == 503 ? "HTTP 503" : "HTTP 5xx"),
+			 tls_hint(e, r->ep, hres));
 		endpoint_failed(e, r->ep);
 		if (++r->tries < e->conf.nendpoints) {
 			req_send(r);
