@@ -17,6 +17,7 @@ struct one_call {
 	enum zdu_err err;
 	char msg[512];
 	int64_t revision;
+	int64_t deleted;
 };
 
 static void on_done(const struct zdu_etcd_result *res, void *data)
@@ -27,6 +28,7 @@ static void on_done(const struct zdu_etcd_result *res, void *data)
 	c->err = res->err;
 	zdu_strlcpy(c->msg, res->msg, sizeof(c->msg));
 	c->revision = res->revision;
+	c->deleted = res->deleted;
 }
 
 /* One put or delete, the loop run until it answered: a command-line tool
@@ -156,7 +158,9 @@ int zdu_cli_maintenance_etcd(const struct zdu_config *cfg, const struct zdu_cli_
 		       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision);
 		return ZDU_EXIT_OK;
 	}
-	st = confirm(cfg, call.revision, m->on, err, sizeof(err), &not_running);
+	/* A delete of a key that was not there makes no event: the agent
+	 * only has to show it absent. */
+	st = confirm(cfg, !m->on && call.deleted == 0 ? 0 : call.revision, m->on, err, sizeof(err), &not_running);
 	if (!st) {
 		if (not_running) {
 			printf("maintenance %s written to etcd %s (revision %lld); the agent here is not "

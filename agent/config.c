@@ -127,6 +127,10 @@ static const struct zdu_config_key keys[] = {
 	KEY_INT("etcd", "backoff_max_ms", etcd_backoff_max_ms, 100, 600000, 2000,
 		"Longest wait between two attempts to reach etcd again (the wait starts at 100 ms and "
 		"doubles)."),
+	KEY_INT("etcd", "watch_check_ms", etcd_watch_check_ms, 0, 600000, 3000,
+		"How often the watched keys are read from the member the watches use, to find a member "
+		"that hangs or was cut off from its cluster (a watch there stays open and silent): one "
+		"that does not answer in timeout_ms, or missed a change, is left for another. 0: never."),
 	KEY_STR("etcd", "cache_file", etcd_cache_file, "",
 		"Where the last flags read from etcd are kept, so a restart while etcd is down keeps "
 		"them; empty: etcd.cache in the directory of flag.file."),

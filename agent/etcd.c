@@ -37,6 +37,7 @@ struct ereq {
 	size_t ep;        /* endpoint of the attempt in flight */
 	size_t tries;     /* endpoints that failed this request */
 	int auth_retried; /* a rejected token was renewed once already */
+	int pinned;       /* to ep only: a check of a watch's endpoint */
 	struct zdu_http_req *hr;
 	zdu_etcd_cb cb;
 	void *data;
@@ -164,7 +165,7 @@ static int b64_field(json_t *v, char **out, size_t *len, size_t max)
 	if (!*out)
 		return -1;
 	n = zdu_b64_decode(s, slen, *out, slen / 4 * 3);
-	if (n < 0) {
+	if (n < 0 || (size_t)n > max) {
 		free(*out);
 		*out = NULL;
 		return -1;
@@ -262,7 +263,27 @@ static int answer_error(json_t *o, char *msg, size_t size, int *code)
 	return 1;
 }
 
+/* Messages go to the log and the status as one printable line, whatever
+ * bytes the peer sent (jansson quotes them; a key may be binary). */
+static void msg_clean(char *msg, size_t size)
+{
+	char tmp[512];
+
+	zdu_text_sanitize(tmp, sizeof(tmp) < size ? sizeof(tmp) : size, msg, strlen(msg));
+	memcpy(msg, tmp, strlen(tmp) + 1);
+}
+
+static int parse_answer(const char *body, size_t len, struct zdu_etcd_result *res);
+
 int zdu_etcd_parse_answer(const char *body, size_t len, struct zdu_etcd_result *res)
+{
+	int rc = parse_answer(body, len, res);
+
+	msg_clean(res->msg, sizeof(res->msg));
+	return rc;
+}
+
+static int parse_answer(const char *body, size_t len, struct zdu_etcd_result *res)
 {
 	json_error_t jerr;
 	json_t *o = json_loadb(body, len, 0, &jerr), *r, *resp;
@@ -286,6 +307,7 @@ int zdu_etcd_parse_answer(const char *body, size_t len, struct zdu_etcd_result *
 		r = o;
 	res->revision = json_i64(json_object_get(json_object_get(r, "header"), "revision"));
 	res->succeeded = json_is_true(json_object_get(r, "succeeded"));
+	res->deleted = json_i64(json_object_get(r, "deleted"));
 	res->lease_id = json_i64(json_object_get(r, "ID"));
 	res->ttl = json_i64(json_object_get(r, "TTL"));
 	if (kvs_append(&res->kvs, &res->nkvs, json_object_get(r, "kvs"), res->msg, sizeof(res->msg)) < 0)
@@ -320,7 +342,17 @@ void zdu_etcd_watch_msg_free(struct zdu_etcd_watch_msg *m)
 	m->nkvs = 0;
 }
 
+static int watch_parse(const char *line, size_t len, struct zdu_etcd_watch_msg *m);
+
 int zdu_etcd_watch_parse(const char *line, size_t len, struct zdu_etcd_watch_msg *m)
+{
+	int rc = watch_parse(line, len, m);
+
+	msg_clean(m->error, sizeof(m->error));
+	return rc;
+}
+
+static int watch_parse(const char *line, size_t len, struct zdu_etcd_watch_msg *m)
 {
 	json_error_t jerr;
 	json_t *o, *r, *evs;
@@ -412,12 +444,16 @@ static struct zdu_http_req *http_post(struct zdu_etcd *e, size_t ep, const char 
 				      zdu_http_cb cb, void *data)
 {
 	char url[512], auth[600];
-	const char *headers[2];
+	const char *headers[3];
 	size_t nh = 0;
 	struct zdu_http_opts o = { 0 };
 
 	snprintf(url, sizeof(url), "%s%s", endpoint(e, ep), path);
 	headers[nh++] = "Content-Type: application/json";
+	/* A member cut off from its leader ends our watch instead of keeping
+	 * it open and silent. */
+	if (on_chunk)
+		headers[nh++] = "Grpc-Metadata-Hasleader: true";
 	if (e->token && strcmp(path, "/v3/auth/authenticate") != 0) {
 		snprintf(auth, sizeof(auth), "Authorization: %s", e->token);
 		headers[nh++] = auth;
@@ -463,6 +499,7 @@ static void req_free(struct ereq *r)
 static void req_finish(struct ereq *r, struct zdu_etcd_result *res)
 {
 	res->endpoint = endpoint(r->e, r->ep);
+	msg_clean(res->msg, sizeof(res->msg));
 	/* Off the list first: the callback may free the whole client. */
 	r->hr = NULL;
 	zdu_list_remove(&r->link);
@@ -535,7 +572,7 @@ static void on_req_done(const struct zdu_http_result *hres, void *data)
 						: (hres->status == 503 ? "HTTP 503" : "HTTP 5xx"),
 			 tls_hint(e, r->ep, hres));
 		endpoint_failed(e, r->ep);
-		if (++r->tries < e->conf.nendpoints) {
+		if (!r->pinned && ++r->tries < e->conf.nendpoints) {
 			req_send(r);
 			return;
 		}
@@ -612,7 +649,8 @@ static void req_send(struct ereq *r)
 		if (auth_start(e, r, NULL) == 0)
 			return;
 	}
-	r->ep = e->cur;
+	if (!r->pinned)
+		r->ep = e->cur;
 	r->hr = http_post(e, r->ep, r->path, r->body, r->len, e->conf.timeout_ms, NULL, on_req_done, r);
 	if (!r->hr) {
 		struct zdu_etcd_result res;
@@ -671,12 +709,16 @@ static int auth_start(struct zdu_etcd *e, struct ereq *then_req, struct zdu_etcd
 
 /* Starts a request from the caller's own call: the first send cannot
  * call back synchronously (zdu_http_request never does). */
-static int call(struct zdu_etcd *e, const char *path, json_t *body, zdu_etcd_cb cb, void *data)
+static int call_on(struct zdu_etcd *e, const char *path, json_t *body, zdu_etcd_cb cb, void *data, long pin)
 {
 	struct ereq *r = req_new(e, R_CALL, path, body, cb, data);
 
 	if (!r)
 		return -1;
+	if (pin >= 0) {
+		r->pinned = 1;
+		r->ep = (size_t)pin;
+	}
 	if (needs_token(e)) {
 		if (auth_start(e, r, NULL) < 0) {
 			req_free(r);
@@ -684,13 +726,19 @@ static int call(struct zdu_etcd *e, const char *path, json_t *body, zdu_etcd_cb 
 		}
 		return 0;
 	}
-	r->ep = e->cur;
+	if (!r->pinned)
+		r->ep = e->cur;
 	r->hr = http_post(e, r->ep, r->path, r->body, r->len, e->conf.timeout_ms, NULL, on_req_done, r);
 	if (!r->hr) {
 		req_free(r);
 		return -1;
 	}
 	return 0;
+}
+
+static int call(struct zdu_etcd *e, const char *path, json_t *body, zdu_etcd_cb cb, void *data)
+{
+	return call_on(e, path, body, cb, data, -1);
 }
 
 /* json strings of base64 text, owned by the packed object. */
@@ -713,14 +761,25 @@ int zdu_etcd_get(struct zdu_etcd *e, const char *key, zdu_etcd_cb cb, void *data
 	return call(e, "/v3/kv/range", json_pack("{s:o}", "key", key_json(key)), cb, data);
 }
 
-int zdu_etcd_get_many(struct zdu_etcd *e, const char *const *keys, size_t n, zdu_etcd_cb cb, void *data)
+static json_t *many_json(const char *const *keys, size_t n)
 {
 	json_t *ops = json_array();
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		json_array_append_new(ops, json_pack("{s:{s:o}}", "request_range", "key", key_json(keys[i])));
-	return call(e, "/v3/kv/txn", json_pack("{s:o}", "success", ops), cb, data);
+	return json_pack("{s:o}", "success", ops);
+}
+
+int zdu_etcd_get_many(struct zdu_etcd *e, const char *const *keys, size_t n, zdu_etcd_cb cb, void *data)
+{
+	return call(e, "/v3/kv/txn", many_json(keys, n), cb, data);
+}
+
+int zdu_etcd_watch_check(struct zdu_etcd_watch *w, const char *const *keys, size_t n, zdu_etcd_cb cb,
+			 void *data)
+{
+	return call_on(w->e, "/v3/kv/txn", many_json(keys, n), cb, data, (long)w->ep);
 }
 
 static json_t *put_json(const char *key, const char *value, size_t len, int64_t lease)
@@ -735,6 +794,8 @@ static json_t *put_json(const char *key, const char *value, size_t len, int64_t 
 int zdu_etcd_put(struct zdu_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
 		 zdu_etcd_cb cb, void *data)
 {
+	if (len > ZDU_ETCD_MAX_VALUE)
+		return -1;
 	return call(e, "/v3/kv/put", put_json(key, value, len, lease), cb, data);
 }
 

@@ -58,6 +58,14 @@ struct zdu_flag_etcd {
 	int reading;        /* the keys' read is in flight */
 	uv_timer_t retry;
 	int backoff_ms, backoff_max_ms;
+	/* A member that hangs (stopped, cut off) keeps a watch open and
+	 * silent: now and then the watched keys are read from the watch's own
+	 * member and compared. */
+	uv_timer_t check;
+	int checking;
+	uint64_t watch_gen;   /* bumped whenever the watches are restarted */
+	uint64_t check_gen;   /* watch_gen when the check in flight started */
+	int64_t suspect[K_MAX]; /* a newer revision than the watch gave, seen once */
 	int reachable;       /* both watches run */
 	int ever_reached;
 	int cached;          /* values from the cache, etcd not read yet */
@@ -361,6 +369,8 @@ static void stop_watches(struct zdu_flag_etcd *fe)
 {
 	int k;
 
+	fe->watch_gen++;
+	fe->suspect[K_NODE] = fe->suspect[K_ALL] = 0;
 	for (k = 0; k < K_MAX; k++) {
 		if (fe->watch[k])
 			zdu_etcd_watch_cancel(fe->watch[k]);
@@ -542,6 +552,57 @@ static void on_watch(const struct zdu_etcd_watch_event *ev, void *data)
 	}
 }
 
+static void on_check(const struct zdu_etcd_result *res, void *data)
+{
+	struct zdu_flag_etcd *fe = data;
+	int k, stale = 0;
+	char why[600];
+	size_t i;
+
+	fe->checking = 0;
+	if (fe->check_gen != fe->watch_gen || fe->closing)
+		return; /* the watches were restarted meanwhile */
+	if (res->err != ZDU_OK) {
+		snprintf(why, sizeof(why), "the watched member stopped answering: %s", res->msg);
+		retry_later(fe, why);
+		return;
+	}
+	for (k = 0; k < K_MAX; k++) {
+		int64_t newer = 0;
+		int present = 0;
+
+		for (i = 0; i < res->nkvs; i++)
+			if (strcmp(res->kvs[i].key, fe->key[k]) == 0) {
+				present = 1;
+				if (res->kvs[i].mod_revision > fe->wrev[k])
+					newer = res->kvs[i].mod_revision;
+			}
+		if (!present && fe->val[k].present && res->revision > fe->wrev[k])
+			newer = res->revision;
+		/* An event may be on its way: only the same gap seen twice
+		 * means the watch misses changes. */
+		if (newer && fe->suspect[k] && fe->wrev[k] < fe->suspect[k])
+			stale = 1;
+		fe->suspect[k] = newer;
+	}
+	if (stale) {
+		snprintf(why, sizeof(why), "the watch through %s missed a change: watching anew", fe->endpoint);
+		retry_later(fe, why);
+	}
+}
+
+static void on_check_timer(uv_timer_t *t)
+{
+	struct zdu_flag_etcd *fe = t->data;
+	const char *keys[K_MAX] = { fe->key[K_NODE], fe->key[K_ALL] };
+
+	if (fe->closing || fe->checking || !fe->reachable || !fe->watch[K_NODE])
+		return;
+	fe->check_gen = fe->watch_gen;
+	if (zdu_etcd_watch_check(fe->watch[K_NODE], keys, K_MAX, on_check, fe) == 0)
+		fe->checking = 1;
+}
+
 static void start(struct zdu_flag_etcd *fe)
 {
 	if (fe->closing || fe->reading)
@@ -562,7 +623,7 @@ static void start(struct zdu_flag_etcd *fe)
 
 struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_etcd *etcd,
 					const char *prefix, const char *node, const char *cache_path,
-					int backoff_max_ms, char *err, size_t err_size)
+					int backoff_max_ms, int check_ms, char *err, size_t err_size)
 {
 	struct zdu_flag_etcd *fe = calloc(1, sizeof(*fe));
 
@@ -584,7 +645,11 @@ struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state
 	fe->backoff_max_ms = backoff_max_ms > BACKOFF_MIN_MS ? backoff_max_ms : BACKOFF_MIN_MS;
 	uv_timer_init(loop, &fe->retry);
 	fe->retry.data = fe;
-	fe->nopen = 1;
+	uv_timer_init(loop, &fe->check);
+	fe->check.data = fe;
+	fe->nopen = 2;
+	if (check_ms > 0)
+		uv_timer_start(&fe->check, on_check_timer, (uint64_t)check_ms, (uint64_t)check_ms);
 	zdu_strlcpy(fe->last_error, "not connected yet", sizeof(fe->last_error));
 	cache_load(fe);
 	start(fe);
@@ -648,4 +713,5 @@ void zdu_flag_etcd_close(struct zdu_flag_etcd *fe)
 	stop_watches(fe);
 	/* A read in flight ends with the etcd client (freed after this). */
 	uv_close((uv_handle_t *)&fe->retry, retry_closed);
+	uv_close((uv_handle_t *)&fe->check, retry_closed);
 }

@@ -127,7 +127,9 @@ static void on_written(const struct zdu_etcd_result *res, void *data)
 		finish(c, NULL, msg);
 		return;
 	}
-	c->revision = res->revision;
+	/* A delete of a key that was not there makes no event: the agent
+	 * only has to show it absent. */
+	c->revision = c->op == ZDU_LINK_CLEAR_FLAG && res->deleted == 0 ? 0 : res->revision;
 	c->deadline = uv_now(c->l->loop) + (uint64_t)c->l->plan->etcd_flag_timeout_ms;
 	read_agent(c);
 }

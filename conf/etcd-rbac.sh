@@ -2,7 +2,7 @@
 # etcd-rbac.sh: creates the etcd v3 users and roles zdu-agent and zdu-coordinator use,
 # each allowed exactly the keys it needs, and optionally turns etcd authentication on.
 #
-#   ETCDCTL_ENDPOINTS=http://10.0.0.1:2379,http://10.0.0.2:2379 \
+#   ETCDCTL_ENDPOINTS=http://192.0.2.21:2379,http://192.0.2.22:2379 \
 #     etcd-rbac.sh [--prefix /zdu] [--enable-auth] NODE...
 #
 # Run it once from an operator's host with etcdctl 3.4 or later (Debian: etcd-client), and

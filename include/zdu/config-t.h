@@ -79,6 +79,7 @@ struct zdu_config {
 	int etcd_lease_ttl_s;
 	int etcd_publish_interval_ms;
 	int etcd_backoff_max_ms;
+	int etcd_watch_check_ms;
 	char *etcd_cache_file;    /* "": etcd.cache beside flag.file (filled in) */
 	char *etcd_ca_file;
 	char *etcd_cert_file;

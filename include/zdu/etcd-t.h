@@ -41,6 +41,7 @@ struct zdu_etcd_result {
 	struct zdu_etcd_kv *kvs; /* range, and a failed create: what is there */
 	size_t nkvs;
 	int succeeded;        /* txn: the comparison held */
+	int64_t deleted;      /* delete: how many keys went (0: there was none) */
 	int64_t lease_id;     /* lease grant, keepalive */
 	int64_t ttl;          /* lease: seconds left; 0: the lease is gone */
 };

@@ -27,7 +27,8 @@ void zdu_etcd_free(struct zdu_etcd *e);
 const char *zdu_etcd_endpoint(const struct zdu_etcd *e);
 
 /* Each starts a request; cb runs exactly once, from the loop. They return
- * -1 only when out of memory (cb is then never called). */
+ * -1 only when out of memory or a value is over ZDU_ETCD_MAX_VALUE (cb is
+ * then never called). */
 int zdu_etcd_get(struct zdu_etcd *e, const char *key, zdu_etcd_cb cb, void *data);
 /* Several keys read at one revision (one txn): res->kvs holds those that
  * exist, in any order. */
@@ -55,6 +56,11 @@ int zdu_etcd_lease_revoke(struct zdu_etcd *e, int64_t lease, zdu_etcd_cb cb, voi
  * The stream uses the current endpoint; a failure moves to the next. */
 struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key, int64_t start_rev,
 					    zdu_etcd_watch_cb cb, void *data);
+/* Reads keys (one txn) from the watch's own endpoint, without moving on
+ * to another: is the member the watch hangs on still answering, and did
+ * the watch miss nothing? A failure moves the client off that endpoint. */
+int zdu_etcd_watch_check(struct zdu_etcd_watch *w, const char *const *keys, size_t n, zdu_etcd_cb cb,
+			 void *data);
 /* No callback after this; safe from inside the watch's own callback. */
 void zdu_etcd_watch_cancel(struct zdu_etcd_watch *w);
 

@@ -33,6 +33,7 @@ static const struct {
 	{ "probe", "the probe of the local nova-api" },
 	{ "drain", "how the daemon tells that the node is drained (for zdu-agent --maintenance on --wait)" },
 	{ "slowstart", "ramping the weight up after maintenance or a failure" },
+	{ "etcd", "maintenance flags from an etcd v3 cluster, and the agent's state published there (see ETCD in zdu-agent(8))" },
 };
 
 /* Text for a roff body line: backslashes and minus signs escaped, and a
