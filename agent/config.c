@@ -504,19 +504,13 @@ static enum zdu_err check_etcd(struct loader *ld, config_t *lc)
 				    "etcd.node: \"%.80s\" must be printable, without '/' or spaces", cfg->etcd_node);
 	if (cfg->etcd_password_file[0]) {
 		char buf[256];
-		FILE *f;
 
 		if (cfg->etcd_password[0])
 			return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password_file"),
 				    "etcd.password_file: given with etcd.password; keep one");
-		f = fopen(cfg->etcd_password_file, "re");
-		if (!f)
+		if (zdu_read_first_line(cfg->etcd_password_file, buf, sizeof(buf)) < 0)
 			return fail(ld, ZDU_ERR_IO, config_lookup(lc, "etcd.password_file"),
 				    "etcd.password_file: %.200s: %s", cfg->etcd_password_file, strerror(errno));
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		buf[strcspn(buf, "\r\n")] = '\0';
 		free(cfg->etcd_password);
 		cfg->etcd_password = strdup(buf);
 	}

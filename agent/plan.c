@@ -360,23 +360,17 @@ static enum zdu_err load_etcd(struct ploader *ld, config_t *lc)
 	}
 	if (pwfile[0]) {
 		char buf[256];
-		FILE *f;
 
 		if (p->etcd_password[0]) {
 			rc = pfail(ld, ZDU_ERR_RANGE, config_setting_get_member(g, "password_file"),
 				   "etcd.password_file: given with etcd.password; keep one");
 			goto out;
 		}
-		f = fopen(pwfile, "re");
-		if (!f) {
+		if (zdu_read_first_line(pwfile, buf, sizeof(buf)) < 0) {
 			rc = pfail(ld, ZDU_ERR_IO, config_setting_get_member(g, "password_file"),
 				   "etcd.password_file: %.200s: %s", pwfile, strerror(errno));
 			goto out;
 		}
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-		buf[strcspn(buf, "\r\n")] = '\0';
 		free(p->etcd_password);
 		if (!(p->etcd_password = strdup(buf))) {
 			rc = ZDU_ERR_NOMEM;

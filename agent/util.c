@@ -198,3 +198,16 @@ fail:
 	return write_fail(err, err_size, "cannot write", path);
 }
 
+
+int zdu_read_first_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, (int)size, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}

@@ -57,6 +57,10 @@ int zdu_file_write_atomic(const char *path, const char *content, size_t len, int
 			  size_t err_size);
 int zdu_file_remove_durable(const char *path, char *err, size_t err_size);
 
+/* Reads the first line of a small file (a password file) into buf,
+ * without its line end; -1 with errno when it cannot be read. */
+int zdu_read_first_line(const char *path, char *buf, size_t size);
+
 /* Monotonic milliseconds, for timers and latencies (never the wall clock). */
 uint64_t zdu_now_ms(void);
 
