@@ -174,7 +174,8 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 	}
 	d->etcd_sig = sig;
 	d->flage = zdu_flag_etcd_new(&d->loop, &d->state, d->etcd, c->etcd_prefix, c->etcd_node,
-				     c->etcd_cache_file, c->etcd_backoff_max_ms, c->etcd_watch_check_ms, err, err_size);
+				     c->etcd_cache_file, c->etcd_backoff_max_ms, c->etcd_watch_check_ms,
+				     c->etcd_timeout_ms, err, err_size);
 	snprintf(key, sizeof(key), ZDU_ETCD_KEY_AGENT, c->etcd_prefix, c->etcd_node);
 	d->publish = d->flage ? zdu_publish_new(&d->loop, d->etcd, key, c->etcd_lease_ttl_s,
 						c->etcd_publish_interval_ms, publish_make, d)

@@ -1062,6 +1062,12 @@ struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key,
 	return w;
 }
 
+void zdu_etcd_watch_abandon(struct zdu_etcd_watch *w)
+{
+	endpoint_failed(w->e, w->ep);
+	zdu_etcd_watch_cancel(w);
+}
+
 static void on_reap(uv_timer_t *t)
 {
 	struct zdu_etcd *e = t->data;

@@ -56,8 +56,9 @@ struct zdu_flag_etcd {
 	int64_t rev;
 	int64_t wrev[K_MAX]; /* per watch: events seen up to here */
 	int reading;        /* the keys' read is in flight */
-	uv_timer_t retry;
+	uv_timer_t retry;     /* also: the deadline for the watches to start */
 	int backoff_ms, backoff_max_ms;
+	int timeout_ms;       /* a watch not started within this is abandoned */
 	/* A member that hangs (stopped, cut off) keeps a watch open and
 	 * silent: now and then the watched keys are read from the watch's own
 	 * member and compared. */
@@ -411,10 +412,31 @@ static void changed(struct zdu_flag_etcd *fe, const char *cause)
 
 static void on_watch(const struct zdu_etcd_watch_event *ev, void *data);
 
+/* A member that hangs accepts the watch's connection and never answers:
+ * without this deadline the agent would wait on it for ever. */
+static void on_create_timeout(uv_timer_t *t)
+{
+	struct zdu_flag_etcd *fe = t->data;
+	char why[512];
+	int k;
+
+	if (fe->created[K_NODE] && fe->created[K_ALL])
+		return;
+	snprintf(why, sizeof(why), "no answer to a watch through %s within %d ms", zdu_etcd_endpoint(fe->etcd),
+		 fe->timeout_ms);
+	for (k = 0; k < K_MAX; k++)
+		if (fe->watch[k] && !fe->created[k]) {
+			zdu_etcd_watch_abandon(fe->watch[k]);
+			fe->watch[k] = NULL;
+		}
+	retry_later(fe, why);
+}
+
 static void watch_all(struct zdu_flag_etcd *fe)
 {
 	int k;
 
+	uv_timer_start(&fe->retry, on_create_timeout, (uint64_t)fe->timeout_ms, 0);
 	for (k = 0; k < K_MAX; k++) {
 		/* Each key resumes after its own last event: replaying an older
 		 * event would flip the reply back for a moment. */
@@ -478,6 +500,7 @@ static void watch_created(struct zdu_flag_etcd *fe, int k, const char *endpoint)
 	fe->created[k] = 1;
 	if (!fe->created[K_NODE] || !fe->created[K_ALL])
 		return;
+	uv_timer_stop(&fe->retry);
 	zdu_strlcpy(fe->endpoint, endpoint, sizeof(fe->endpoint));
 	fe->backoff_ms = BACKOFF_MIN_MS;
 	if (!fe->reachable) {
@@ -623,7 +646,7 @@ static void start(struct zdu_flag_etcd *fe)
 
 struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_etcd *etcd,
 					const char *prefix, const char *node, const char *cache_path,
-					int backoff_max_ms, int check_ms, char *err, size_t err_size)
+					int backoff_max_ms, int check_ms, int timeout_ms, char *err, size_t err_size)
 {
 	struct zdu_flag_etcd *fe = calloc(1, sizeof(*fe));
 
@@ -643,6 +666,7 @@ struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state
 	fe->source = -1;
 	fe->backoff_ms = BACKOFF_MIN_MS;
 	fe->backoff_max_ms = backoff_max_ms > BACKOFF_MIN_MS ? backoff_max_ms : BACKOFF_MIN_MS;
+	fe->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
 	uv_timer_init(loop, &fe->retry);
 	fe->retry.data = fe;
 	uv_timer_init(loop, &fe->check);

@@ -63,6 +63,9 @@ int zdu_etcd_watch_check(struct zdu_etcd_watch *w, const char *const *keys, size
 			 void *data);
 /* No callback after this; safe from inside the watch's own callback. */
 void zdu_etcd_watch_cancel(struct zdu_etcd_watch *w);
+/* The same, and the client leaves the watch's endpoint: it did not answer
+ * (a member that hangs accepts connections and says nothing). */
+void zdu_etcd_watch_abandon(struct zdu_etcd_watch *w);
 
 /* Parses one line of the watch stream (exposed for tests and the fuzzer).
  * Returns 0, or -1 with m->error saying why; free with ..._msg_free. */

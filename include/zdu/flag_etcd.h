@@ -26,10 +26,11 @@ struct zdu_flag_etcd;
 /* Loads the cache (applying it at once, so the first reply already
  * reflects it) and starts reading etcd. etcd is borrowed. Every check_ms
  * (0: never) the watched keys are read from the watch's member: one that
- * hangs or lost its cluster is left. NULL with err when out of memory. */
+ * hangs or lost its cluster is left; a watch not started within timeout_ms
+ * is abandoned the same way. NULL with err when out of memory. */
 struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_etcd *etcd,
 					const char *prefix, const char *node, const char *cache_path,
-					int backoff_max_ms, int check_ms, char *err, size_t err_size);
+					int backoff_max_ms, int check_ms, int timeout_ms, char *err, size_t err_size);
 /* For --status: both keys, reachability, revision, cache. */
 json_t *zdu_flag_etcd_status_json(const struct zdu_flag_etcd *fe);
 /* Stops; frees itself once its timer is closed. Call before freeing etcd. */
