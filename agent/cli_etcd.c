@@ -5,6 +5,7 @@
 
 #include "zdu/cli.h"
 #include "zdu/common.h"
+#include "zdu/config.h"
 #include "zdu/etcd.h"
 #include "zdu/flag.h"
 #include "zdu/flag_etcd.h"
@@ -36,20 +37,14 @@ static void on_done(const struct zdu_etcd_result *res, void *data)
 static int etcd_write(const struct zdu_config *cfg, const char *key, const char *value, size_t len,
 		      struct one_call *call)
 {
-	struct zdu_etcd_conf ec = { .endpoints = cfg->etcd_endpoints.v,
-				    .nendpoints = cfg->etcd_endpoints.n,
-				    .ca_file = cfg->etcd_ca_file,
-				    .cert_file = cfg->etcd_cert_file,
-				    .key_file = cfg->etcd_key_file,
-				    .user = cfg->etcd_user,
-				    .password = cfg->etcd_password,
-				    .timeout_ms = cfg->etcd_timeout_ms };
+	struct zdu_etcd_conf ec;
 	uv_loop_t loop;
 	struct zdu_http *http;
 	struct zdu_etcd *e;
 	int rc;
 
 	memset(call, 0, sizeof(*call));
+	zdu_config_etcd_conf(cfg, &ec);
 	uv_loop_init(&loop);
 	http = zdu_http_new(&loop);
 	e = http ? zdu_etcd_new(&loop, http, &ec, call->msg, sizeof(call->msg)) : NULL;
@@ -96,7 +91,8 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 
 	*not_running = 0;
 	for (;;) {
-		json_t *fe, *node;
+		json_t *fe;
+		char why[256];
 
 		json_decref(st);
 		st = zdu_ctl_call(cfg->control_socket, "status", 2000, &e, err, err_size);
@@ -104,11 +100,9 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 			*not_running = e == ZDU_ERR_NOT_RUNNING;
 			return NULL;
 		}
-		fe = json_object_get(json_object_get(st, "flag"), "etcd");
-		node = json_object_get(json_object_get(fe, "keys"), "node");
-		if (json_is_object(fe) && json_integer_value(json_object_get(node, "revision")) >= revision &&
-		    json_is_true(json_object_get(node, "present")) == on)
+		if (zdu_flag_etcd_shows(st, revision, on, why, sizeof(why)))
 			return st;
+		fe = json_object_get(json_object_get(st, "flag"), "etcd");
 		if (zdu_now_ms() > deadline) {
 			if (!json_is_object(fe))
 				snprintf(err, err_size, "the running agent does not use etcd (restart or reload it)");

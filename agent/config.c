@@ -12,6 +12,7 @@
 
 #include "zdu/common.h"
 #include "zdu/config.h"
+#include "zdu/etcd-t.h"
 #include "zdu/log.h"
 #include "zdu/sockdiag.h"
 
@@ -149,6 +150,19 @@ const struct zdu_config_key *zdu_config_keys(size_t *n)
 {
 	*n = ZDU_ARRAY_SIZE(keys);
 	return keys;
+}
+
+void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec)
+{
+	memset(ec, 0, sizeof(*ec));
+	ec->endpoints = cfg->etcd_endpoints.v;
+	ec->nendpoints = cfg->etcd_endpoints.n;
+	ec->ca_file = cfg->etcd_ca_file;
+	ec->cert_file = cfg->etcd_cert_file;
+	ec->key_file = cfg->etcd_key_file;
+	ec->user = cfg->etcd_user;
+	ec->password = cfg->etcd_password;
+	ec->timeout_ms = cfg->etcd_timeout_ms;
 }
 
 const char *zdu_fail_action_name(int action)

@@ -90,17 +90,6 @@ static const struct zdu_plan_node *cur(struct coord *c)
 	return &c->plan->nodes[c->node];
 }
 
-static void utc_now(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), size - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 /* One line per event: for people, or one JSON object with --json. */
 static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -113,7 +102,7 @@ static void say(struct coord *c, const char *node, const char *step, const char 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	utc_now(when, sizeof(when));
+	zdu_utc_now_ms(when, sizeof(when));
 	if (c->opts->json) {
 		char clean[sizeof(msg)];
 		json_t *o;

@@ -134,7 +134,7 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 {
 	const struct zdu_config *c = &d->cfg;
 	char *sig = etcd_signature(c), key[512];
-	struct zdu_etcd_conf ec = { 0 };
+	struct zdu_etcd_conf ec;
 
 	if (!sig) {
 		snprintf(err, err_size, "out of memory");
@@ -159,14 +159,7 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 		snprintf(err, err_size, "etcd: cannot initialize libcurl");
 		return -1;
 	}
-	ec.endpoints = c->etcd_endpoints.v;
-	ec.nendpoints = c->etcd_endpoints.n;
-	ec.ca_file = c->etcd_ca_file;
-	ec.cert_file = c->etcd_cert_file;
-	ec.key_file = c->etcd_key_file;
-	ec.user = c->etcd_user;
-	ec.password = c->etcd_password;
-	ec.timeout_ms = c->etcd_timeout_ms;
+	zdu_config_etcd_conf(c, &ec);
 	d->etcd = zdu_etcd_new(&d->loop, d->http, &ec, err, err_size);
 	if (!d->etcd) {
 		free(sig);

@@ -682,17 +682,10 @@ struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state
 
 json_t *zdu_flag_etcd_status_json(const struct zdu_flag_etcd *fe)
 {
-	const struct zdu_flag *f = &fe->flag;
-	json_t *o = json_pack("{s:b,s:s}", "active", f->mode != ZDU_FLAG_OFF, "mode", zdu_flag_mode_name(f->mode));
+	json_t *o = json_object();
 	json_t *keys = json_object();
 	int k;
 
-	if (f->mode != ZDU_FLAG_OFF) {
-		json_object_set_new(o, "reason", json_string(f->reason));
-		json_object_set_new(o, "since", json_string(f->since));
-		json_object_set_new(o, "by", json_string(f->by));
-	}
-	json_object_set_new(o, "error", f->error[0] ? json_string(f->error) : json_null());
 	json_object_set_new(o, "source", fe->source >= 0 ? json_string(key_names[fe->source]) : json_null());
 	for (k = 0; k < K_MAX; k++) {
 		char text[ZDU_REASON_MAX];
@@ -724,6 +717,28 @@ json_t *zdu_flag_etcd_status_json(const struct zdu_flag_etcd *fe)
 									     ? time(NULL) - fe->unreachable_since
 									     : 0)));
 	return o;
+}
+
+int zdu_flag_etcd_shows(json_t *status, int64_t revision, int present, char *why, size_t why_size)
+{
+	json_t *fe = json_object_get(json_object_get(status, "flag"), "etcd");
+	json_t *node = json_object_get(json_object_get(fe, "keys"), "node");
+	json_int_t rev = json_integer_value(json_object_get(node, "revision"));
+
+	if (!json_is_object(fe)) {
+		snprintf(why, why_size, "the agent does not use etcd");
+		return 0;
+	}
+	if (rev < revision) {
+		snprintf(why, why_size, "the agent has the node key at revision %lld, the write is at %lld",
+			 (long long)rev, (long long)revision);
+		return 0;
+	}
+	if (json_is_true(json_object_get(node, "present")) != present) {
+		snprintf(why, why_size, "the agent's node key is %s", present ? "absent" : "set");
+		return 0;
+	}
+	return 1;
 }
 
 static void retry_closed(uv_handle_t *h)

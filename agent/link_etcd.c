@@ -43,30 +43,6 @@ static void on_timer(uv_timer_t *t)
 	read_agent(t->data);
 }
 
-/* The agent confirms a flag when its etcd source caught up with our write
- * and shows the node key as we left it. */
-static int confirmed(struct ecall *c, json_t *st)
-{
-	json_t *fe = json_object_get(json_object_get(st, "flag"), "etcd");
-	json_t *node = json_object_get(json_object_get(fe, "keys"), "node");
-	json_t *present = json_object_get(node, "present");
-
-	if (!json_is_object(fe)) {
-		snprintf(c->last, sizeof(c->last), "the agent does not use etcd");
-		return 0;
-	}
-	if (json_integer_value(json_object_get(node, "revision")) < c->revision) {
-		snprintf(c->last, sizeof(c->last), "the agent has the node key at revision %lld, the write is at %lld",
-			 (long long)json_integer_value(json_object_get(node, "revision")), (long long)c->revision);
-		return 0;
-	}
-	if (json_is_true(present) != (c->op == ZDU_LINK_SET_FLAG)) {
-		snprintf(c->last, sizeof(c->last), "the agent's node key is %s", json_is_true(present) ? "set" : "absent");
-		return 0;
-	}
-	return 1;
-}
-
 static void on_agent(const struct zdu_etcd_result *res, void *data)
 {
 	struct ecall *c = data;
@@ -90,7 +66,8 @@ static void on_agent(const struct zdu_etcd_result *res, void *data)
 			st = NULL;
 		}
 	}
-	if (st && (c->op == ZDU_LINK_STATUS || confirmed(c, st))) {
+	if (st && (c->op == ZDU_LINK_STATUS ||
+		   zdu_flag_etcd_shows(st, c->revision, c->op == ZDU_LINK_SET_FLAG, c->last, sizeof(c->last)))) {
 		finish(c, st, NULL);
 		json_decref(st);
 		return;

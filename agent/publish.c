@@ -1,7 +1,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "zdu/common.h"
 #include "zdu/log.h"
@@ -84,18 +83,6 @@ static void on_grant(const struct zdu_etcd_result *res, void *data)
 	publish(p);
 }
 
-static const char *utc_now(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-	return buf;
-}
-
 static void publish(struct zdu_publish *p)
 {
 	json_t *o;
@@ -121,7 +108,7 @@ static void publish(struct zdu_publish *p)
 	}
 	/* When it was written, outside the comparison: the time alone never
 	 * makes a write. */
-	json_object_set_new(o, "time", json_string(utc_now(when, sizeof(when))));
+	json_object_set_new(o, "time", json_string(zdu_utc_now_ms(when, sizeof(when))));
 	out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (!out || zdu_etcd_put(p->etcd, p->key, out, strlen(out), p->lease, on_put, p) < 0) {

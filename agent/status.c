@@ -41,7 +41,14 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	flag = flag_json(zdu_node_flag(&st->node));
 	json_object_set_new(flag, "file", flag_json(&st->node.flag[ZDU_SRC_FILE]));
 	json_object_set_new(json_object_get(flag, "file"), "path", json_string(d->cfg.flag_file));
-	json_object_set_new(flag, "etcd", d->flage ? zdu_flag_etcd_status_json(d->flage) : json_null());
+	if (d->flage) {
+		json_t *e = flag_json(&st->node.flag[ZDU_SRC_ETCD]);
+
+		json_object_update_new(e, zdu_flag_etcd_status_json(d->flage));
+		json_object_set_new(flag, "etcd", e);
+	} else {
+		json_object_set_new(flag, "etcd", json_null());
+	}
 
 	health = json_pack("{s:s,s:s,s:s,s:s,s:b}", "state", health_name(h->health), "reason", h->reason,
 			   "version", h->version, "min_version", h->min_version, "disabled", h->disabled);

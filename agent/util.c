@@ -211,3 +211,15 @@ int zdu_read_first_line(const char *path, char *buf, size_t size)
 	buf[strcspn(buf, "\r\n")] = '\0';
 	return 0;
 }
+
+const char *zdu_utc_now_ms(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	return buf;
+}

@@ -61,6 +61,9 @@ int zdu_file_remove_durable(const char *path, char *err, size_t err_size);
  * without its line end; -1 with errno when it cannot be read. */
 int zdu_read_first_line(const char *path, char *buf, size_t size);
 
+/* The wall clock as "2026-11-25T02:11:38.123Z" in buf; returns buf. */
+const char *zdu_utc_now_ms(char *buf, size_t size);
+
 /* Monotonic milliseconds, for timers and latencies (never the wall clock). */
 uint64_t zdu_now_ms(void);
 

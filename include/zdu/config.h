@@ -24,6 +24,10 @@ void zdu_config_free(struct zdu_config *cfg);
 /* The documented keys, for the man page generator. */
 const struct zdu_config_key *zdu_config_keys(size_t *n);
 const char *zdu_fail_action_name(int action);
+/* The etcd client's settings from the etcd group (strings borrowed from
+ * cfg; the client copies them). */
+struct zdu_etcd_conf;
+void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec);
 
 /* Parses "host:port", "[v6]:port" or "*:port" into a sockaddr; 0 on success. */
 struct sockaddr_storage;
