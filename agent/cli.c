@@ -196,6 +196,18 @@ static void print_status(json_t *st)
 	if (*jstr(st, "health.reason"))
 		printf(", %s", jstr(st, "health.reason"));
 	printf("\n");
+	if (json_is_object(json_object_get(st, "drain"))) {
+		json_t *dr = json_object_get(st, "drain");
+
+		if (json_is_string(json_object_get(dr, "error")))
+			printf("drain:       connection count failed: %s\n", jstr(dr, "error"));
+		else if (json_is_true(json_object_get(dr, "known")))
+			printf("drain:       %lld connection%s to the API (%lld idle)%s\n",
+			       (long long)json_integer_value(json_object_get(dr, "connections")),
+			       json_integer_value(json_object_get(dr, "connections")) == 1 ? "" : "s",
+			       (long long)json_integer_value(json_object_get(dr, "idle")),
+			       json_is_true(json_object_get(dr, "drained")) ? ", drained" : "");
+	}
 	printf("connections: %lld current, %lld answered\n",
 	       (long long)json_integer_value(json_object_get(conns, "current")),
 	       (long long)json_integer_value(json_object_get(conns, "accepted")));

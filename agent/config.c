@@ -55,7 +55,9 @@ static const struct zdu_config_key keys[] = {
 	KEY_INT("control", "max_clients", control_max_clients, 1, 1024, 16,
 		"Most control clients served at once; more are refused."),
 	KEY_INT("control", "timeout_ms", control_timeout_ms, 100, 600000, 5000,
-		"A control client that has not sent its request line within this time is disconnected."),
+		"A control client that has not sent its request line within this time is disconnected; "
+		"a request not answered this long after its line (wait-drained: after its own time) gets an "
+		"error."),
 	KEY_ENUM("log", "level", log_level, log_levels, 3, "Least severe message logged."),
 	KEY_BOOL("probe", "enabled", probe_enabled, 1,
 		 "Probe the local nova-api. Disabled, the node is assumed healthy."),

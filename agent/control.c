@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +21,21 @@ struct zdu_control_client {
 	char buf[ZDU_CTL_LINE_MAX + 2];
 	size_t len;
 	char *out;
+	uint64_t accepted_at;
+	uint64_t deadline; /* loop time by which a pending request is answered */
 	int nopen;
 	int pending; /* the handler holds it until it answers */
 	int answered;
 	int closing;
+	int half_closed; /* the client shut its sending side (socat) and waits */
 };
 
+/* How often a pending client that half-closed is checked for a hang-up:
+ * once it shut its side, no read event tells us it is gone. */
+#define CTL_HUP_CHECK_MS 200
+
 static void ctl_handle_closed(uv_handle_t *h);
+static void client_withdraw(struct zdu_control_client *c);
 
 static void client_handle_closed(uv_handle_t *h)
 {
@@ -45,11 +54,7 @@ static void client_close(struct zdu_control_client *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
-	if (c->pending) {
-		c->pending = 0;
-		if (c->ctl->handler.cancel)
-			c->ctl->handler.cancel(c, c->ctl->handler.data);
-	}
+	client_withdraw(c);
 	zdu_list_remove(&c->link);
 	c->ctl->nclients--;
 	uv_close((uv_handle_t *)&c->pipe, client_handle_closed);
@@ -98,6 +103,12 @@ void zdu_control_reply(struct zdu_control_client *c, json_t *obj)
 		client_close(c);
 }
 
+json_t *zdu_control_status_json(const struct zdu_control *ctl)
+{
+	return json_pack("{s:i,s:i,s:I,s:I}", "clients", ctl->nclients, "max_clients", ctl->max_clients,
+			 "refused", (json_int_t)ctl->refused, "abandoned", (json_int_t)ctl->abandoned);
+}
+
 long zdu_control_peer_uid(struct zdu_control_client *c)
 {
 	struct ucred cred;
@@ -113,6 +124,69 @@ long zdu_control_peer_uid(struct zdu_control_client *c)
 static void reply_error(struct zdu_control_client *c, const char *msg)
 {
 	zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+}
+
+/* Takes a pending request back from the handler, so that nothing it holds
+ * refers to the client any more. */
+static void client_withdraw(struct zdu_control_client *c)
+{
+	if (!c->pending)
+		return;
+	c->pending = 0;
+	if (c->ctl->handler.cancel)
+		c->ctl->handler.cancel(c, c->ctl->handler.data);
+}
+
+/* Has the other end closed for good? A half-close (shutdown(SHUT_WR))
+ * only sets POLLRDHUP on our side; a closed or dead peer sets POLLHUP. */
+static int client_hung_up(struct zdu_control_client *c)
+{
+	struct pollfd p = { .events = POLLIN | POLLRDHUP };
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
+		return 1;
+	p.fd = fd;
+	if (poll(&p, 1, 0) < 0)
+		return 0;
+	return (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+static void client_tick(uv_timer_t *t);
+
+static void client_arm(struct zdu_control_client *c)
+{
+	uint64_t now = uv_now(c->ctl->loop), next;
+
+	next = c->deadline > now ? c->deadline - now : 0;
+	if (c->half_closed && next > CTL_HUP_CHECK_MS)
+		next = CTL_HUP_CHECK_MS;
+	uv_timer_start(&c->timer, client_tick, next, 0);
+}
+
+/* A pending request: the client may be gone (checked while it is
+ * half-closed), or the handler may have held it past its bound. */
+static void client_tick(uv_timer_t *t)
+{
+	struct zdu_control_client *c = t->data;
+	char msg[96];
+
+	if (!c->pending)
+		return;
+	if (c->half_closed && client_hung_up(c)) {
+		client_close(c);
+		return;
+	}
+	if (uv_now(c->ctl->loop) >= c->deadline) {
+		client_withdraw(c);
+		snprintf(msg, sizeof(msg), "no answer within %llu ms",
+			 (unsigned long long)(c->deadline - c->accepted_at));
+		c->ctl->abandoned++;
+		zdu_log_warn("control: a request got %s; answered with an error", msg);
+		reply_error(c, msg);
+		return;
+	}
+	client_arm(c);
 }
 
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -139,8 +213,13 @@ static void client_request(struct zdu_control_client *c, size_t line_len)
 		reply_error(c, err);
 		return;
 	}
-	uv_timer_stop(&c->timer);
+	/* Every request is answered within its bound: the handler's own time
+	 * (wait-drained's) plus timeout_ms; past it the client gets an error
+	 * and its slot back. */
+	c->accepted_at = uv_now(c->ctl->loop);
+	c->deadline = c->accepted_at + (uint64_t)req.arg_ms + (uint64_t)c->ctl->timeout_ms;
 	c->pending = 1;
+	client_arm(c);
 	c->ctl->handler.request(c, &req, c->ctl->handler.data);
 }
 
@@ -153,18 +232,32 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	if (nread < 0) {
-		if (nread == UV_EOF && (c->pending || c->answered)) {
-			/* A half-closing client (socat) still waits for its answer. */
-			uv_read_stop(s);
+		if (nread != UV_EOF) {
+			client_close(c);
 			return;
 		}
-		if (nread == UV_EOF && c->len > 0) {
+		uv_read_stop(s);
+		if (!c->pending && !c->answered) {
+			if (c->len == 0) {
+				client_close(c);
+				return;
+			}
 			/* A last line without a newline still counts. */
-			uv_read_stop(s);
+			c->half_closed = 1;
 			client_request(c, c->len);
 			return;
 		}
-		client_close(c);
+		if (client_hung_up(c)) {
+			/* Gone (a hang-up, a Ctrl-C): its slot and its request
+			 * go now, not when the request would have ended. */
+			client_close(c);
+			return;
+		}
+		/* A half-closing client (socat) still waits for its answer:
+		 * from now on only the timer can see it go. */
+		c->half_closed = 1;
+		if (c->pending)
+			client_arm(c);
 		return;
 	}
 	if (c->pending || c->answered)

@@ -314,8 +314,10 @@ static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
 
 static struct zdu_daemon *the_daemon; /* for status_counted: one daemon per process */
 
-static void status_counted(void *data)
+/* The status carries the count's error (drain.error) when it failed. */
+static void status_counted(const char *err, void *data)
 {
+	(void)err;
 	zdu_control_reply(data, zdu_status_json(the_daemon));
 }
 

@@ -23,13 +23,14 @@ struct refresh {
 	void *data;
 };
 
-static void call_refreshers(struct zdu_drain *d)
+/* Everyone waiting for this count hears of it, counted or failed. */
+static void call_refreshers(struct zdu_drain *d, const char *err)
 {
 	while (!zdu_list_empty(&d->refresh)) {
 		struct refresh *r = zdu_container_of(d->refresh.next, struct refresh, link);
 
 		zdu_list_remove(&r->link);
-		r->cb(r->data);
+		r->cb(err, r->data);
 		free(r);
 	}
 }
@@ -47,6 +48,7 @@ static void on_count(int ok, const struct zdu_sockdiag_count *c, const char *err
 		zdu_strlcpy(d->last.error, err ? err : "?", sizeof(d->last.error));
 		d->zero_since = 0;
 		publish(d, "connection count failed");
+		call_refreshers(d, d->last.error);
 		return;
 	}
 	d->last.known = 1;
@@ -62,7 +64,7 @@ static void on_count(int ok, const struct zdu_sockdiag_count *c, const char *err
 	snprintf(cause, sizeof(cause), "%u connection%s to the API", c->established,
 		 c->established == 1 ? "" : "s");
 	publish(d, cause);
-	call_refreshers(d);
+	call_refreshers(d, NULL);
 }
 
 static int start_count(struct zdu_drain *d)

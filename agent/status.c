@@ -79,6 +79,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 					 : json_null());
 		json_object_set_new(o, "drained", json_boolean(dr->drained));
 	}
+	json_object_set_new(o, "control", zdu_control_status_json(&d->control));
 	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
 	json_object_set_new(o, "etcd",
 			    d->publish ? json_pack("{s:s,s:o}", "node", d->cfg.etcd_node, "publish",

@@ -33,7 +33,8 @@ struct zdu_control {
 	int max_clients;
 	int timeout_ms;
 	int nopen;
-	uint64_t refused;
+	uint64_t refused;   /* clients turned away: max_clients were connected */
+	uint64_t abandoned; /* requests answered with an error at their bound */
 	struct zdu_control_handler handler;
 	void (*close_cb)(struct zdu_control *);
 };
@@ -43,6 +44,8 @@ struct zdu_control {
  * socket is an error naming the path. */
 int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu_config *cfg,
 		      const struct zdu_control_handler *h, char *err, size_t err_size);
+/* {"clients", "max_clients", "refused", "abandoned"} for the status. */
+json_t *zdu_control_status_json(const struct zdu_control *ctl);
 /* The uid of the process at the other end (SO_PEERCRED); -1 if unknown. */
 long zdu_control_peer_uid(struct zdu_control_client *c);
 /* Sends obj (reference stolen) as the answer and closes the client. */

@@ -28,14 +28,16 @@ struct zdu_drain {
 	int counting;
 };
 
-typedef void (*zdu_drain_cb)(void *data);
+/* err: NULL when counted, else why the count failed (the state has it too). */
+typedef void (*zdu_drain_cb)(const char *err, void *data);
 
 /* NULL with err when the netlink socket cannot be opened. */
 struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const struct zdu_config *cfg,
 				char *err, size_t err_size);
 void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg);
 /* Counts now (for a status request out of maintenance, when no periodic
- * count runs) and calls cb once the state has the result. */
+ * count runs) and calls cb once the state has the result, or the error
+ * when the count failed. */
 int zdu_drain_refresh(struct zdu_drain *d, zdu_drain_cb cb, void *data);
 /* Forgets a refresh whose caller went away. */
 void zdu_drain_refresh_cancel(struct zdu_drain *d, void *data);

@@ -19,12 +19,13 @@ agent_binary() -> str
     $ZDU_AGENT, else $ZDU_BUILD_DIR/agent/zdu-agent, else ../../build/agent/zdu-agent.
 
 Agent(workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
-      control_socket=None, settings=None, extra_text='', name='agent')
+      control_socket=None, settings=None, extra_text='', name='agent', env=None)
     One daemon, configured by a libconfig file it writes into WORKDIR (default: a new
     testutil.tempdir()). PORT None: a free one (start() retries with another if it was taken
     meanwhile). SETTINGS: {'agent': {'max_connections': 50}, 'flag': {...}, ...} merged over
     the defaults below; values are Python ints/bools/strs/lists. EXTRA_TEXT is appended
-    verbatim (to write broken configs). Defaults: probe disabled, log level info,
+    verbatim (to write broken configs). ENV: variables added to the daemon's environment
+    (e.g. LD_PRELOAD of a fault-injection shim). Defaults: probe disabled, log level info,
     flag.poll_interval_ms 60000 (so that latency tests measure the file watch, not the
     poll), flag file WORKDIR/flagdir/maintenance, control socket WORKDIR/control.sock.
   Attributes: addr, port, workdir, cfg_path, flag_path, flag_dir, sock_path, log_path, proc.
@@ -154,8 +155,10 @@ class Agent:
     instances = []
 
     def __init__(self, workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
-                 control_socket=None, settings=None, extra_text='', name='agent', start=True):
+                 control_socket=None, settings=None, extra_text='', name='agent', start=True,
+                 env=None):
         check_loopback(addr)
+        self.env = env or {}
         self.workdir = os.path.abspath(workdir or tempdir('zdu-it-'))
         self.name = name
         self.addr = addr
@@ -215,7 +218,7 @@ class Agent:
         for attempt in range(5):
             self.write_config()
             self.proc = Proc([agent_binary(), '--config', self.cfg_path, '--foreground'],
-                             self.log_path, env=_env())
+                             self.log_path, env=dict(_env(), **self.env))
             if not wait:
                 return self
             try:
