@@ -143,7 +143,9 @@ static const struct zdu_config_key keys[] = {
 	KEY_STR("etcd", "password", etcd_password, "",
 		"The etcd user's password; prefer password_file, which keeps it out of this file."),
 	KEY_STR("etcd", "password_file", etcd_password_file, "",
-		"File whose first line is the etcd user's password (read at start and reload)."),
+		"File whose first line is the etcd user's password, read by the daemon at start and reload. "
+		"Keep it mode 0600 for the daemon's user: the command line reads it only to write etcd "
+		"itself (daemon stopped, --all); operators in control.group go through the daemon."),
 };
 
 const struct zdu_config_key *zdu_config_keys(size_t *n)
