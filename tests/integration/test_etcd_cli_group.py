@@ -76,10 +76,10 @@ def as_op(argv, timeout=60):
                           timeout=timeout, env=dict(os.environ, HOME='/'))
 
 
-def show(who, args, r):
-    print('$ [%s] zdu-agent %s -> exit %d\n  stdout: %s\n  stderr: %s' % (
-        who, ' '.join(args), r.returncode, r.stdout.strip()[:400], r.stderr.strip()[:400]),
-        flush=True)
+def show(who, args, r, seconds=None):
+    print('$ [%s] zdu-agent %s -> exit %d%s\n  stdout: %s\n  stderr: %s' % (
+        who, ' '.join(args), r.returncode, '' if seconds is None else ' (%.3f s)' % seconds,
+        r.stdout.strip()[:400], r.stderr.strip()[:400]), flush=True)
 
 
 def lines(value):
@@ -135,7 +135,7 @@ def group_test(work, binary, uid, ec):
         t0 = time.monotonic()
         r = as_op(argv, timeout)
         r.seconds = time.monotonic() - t0
-        show(USER, args, r)
+        show(USER, args, r, r.seconds)
         check(r.returncode == want_rc, '[%s] %s: exit %d' % (USER, ' '.join(args), want_rc),
               (r.returncode, r.stdout, r.stderr))
         return r
@@ -259,7 +259,7 @@ def group_test(work, binary, uid, ec):
             out, err = p.communicate(timeout=30)
             seconds = time.monotonic() - t0
             show(USER + ', reload meanwhile', ['--maintenance', 'on', '--reason', 'during reload'],
-                 subprocess.CompletedProcess(p.args, p.returncode, out, err))
+                 subprocess.CompletedProcess(p.args, p.returncode, out, err), seconds)
             check(p.returncode == 1 and 'restarted' in err and KEY in err,
                   'a reload that remakes the etcd client answers the write in flight with an '
                   'error (%.2f s)' % seconds, (p.returncode, out, err))
