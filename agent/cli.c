@@ -1,14 +1,17 @@
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "zdu/cli.h"
 #include "zdu/common.h"
+#include "zdu/config.h"
 #include "zdu/control_proto.h"
 #include "zdu/flag.h"
 
@@ -375,4 +378,42 @@ int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_main
 		json_decref(w);
 	}
 	return ZDU_EXIT_OK;
+}
+
+int zdu_cli_check_config(struct zdu_config *cfg)
+{
+	char err[512], owner[128];
+	struct stat st;
+	int e;
+
+	if (zdu_config_read_secret(cfg, err, sizeof(err)) == ZDU_OK) {
+		printf("%s: configuration ok\n", cfg->path);
+		return ZDU_EXIT_OK;
+	}
+	e = errno;
+	/* The agent's etcd secret is its user's alone: an operator who may
+	 * not read it is told, not failed. Its owner (the daemon's user) and
+	 * root still get the error, as the daemon would at start. */
+	if ((e == EACCES || e == EPERM) && geteuid() != 0) {
+		if (stat(cfg->etcd_password_file, &st) < 0) {
+			snprintf(owner, sizeof(owner), "its directory is closed to you");
+		} else if (st.st_uid != geteuid()) {
+			struct passwd *pw = getpwuid(st.st_uid);
+
+			snprintf(owner, sizeof(owner), "owner %s%s%ld, mode %04o", pw ? pw->pw_name : "uid ",
+				 pw ? " = uid " : "", (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+		} else {
+			owner[0] = '\0';
+		}
+		if (owner[0]) {
+			fprintf(stderr,
+				"zdu-agent: warning: %s (%s): not checked: the agent's etcd secret is for the daemon's "
+				"user; run --check-config as that user, or as root, to check it\n",
+				err, owner);
+			printf("%s: configuration ok, but for etcd.password_file, which you may not read\n", cfg->path);
+			return ZDU_EXIT_OK;
+		}
+	}
+	fprintf(stderr, "zdu-agent: %s\n", err);
+	return ZDU_EXIT_ERROR;
 }

@@ -6,6 +6,7 @@
 #include "zdu/cli.h"
 #include "zdu/common.h"
 #include "zdu/config.h"
+#include "zdu/control_proto.h"
 #include "zdu/etcd.h"
 #include "zdu/flag.h"
 #include "zdu/flag_etcd.h"
@@ -118,15 +119,73 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 	}
 }
 
-int zdu_cli_maintenance_etcd(const struct zdu_config *cfg, const struct zdu_cli_maint *m)
+/* Says what the write did, once the local daemon shows it (--wait then
+ * waits for the drain). */
+static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *key, int64_t revision,
+		  int64_t deleted, int by_agent)
+{
+	const char *mode = m->on ? zdu_flag_mode_name(m->mode) : "off";
+	char err[512];
+	int not_running;
+	json_t *st;
+
+	/* A delete of a key that was not there makes no event: the agent
+	 * only has to show it absent. */
+	st = confirm(cfg, !m->on && deleted == 0 ? 0 : revision, m->on, err, sizeof(err), &not_running);
+	if (!st) {
+		if (not_running) {
+			printf("maintenance %s written to etcd %s (revision %lld); the agent here is not "
+			       "running: it applies it once started\n",
+			       mode, key, (long long)revision);
+			return m->wait ? ZDU_EXIT_ERROR : ZDU_EXIT_OK;
+		}
+		fprintf(stderr, "zdu-agent: written to etcd %s (revision %lld), but not confirmed: %s\n", key,
+			(long long)revision, err);
+		return ZDU_EXIT_ERROR;
+	}
+	if (m->json) {
+		json_dumpf(st, stdout, JSON_COMPACT);
+		printf("\n");
+	} else {
+		json_t *r = json_object_get(st, "reply");
+
+		printf("maintenance %s (etcd %s, revision %lld%s); HAProxy now gets: %s\n", mode, key,
+		       (long long)revision, by_agent ? ", written by the agent" : "",
+		       json_is_string(r) ? json_string_value(r) : "?");
+		if (!m->on && json_is_true(json_object_get(json_object_get(json_object_get(st, "flag"), "file"),
+							   "active")))
+			printf("note: the local flag file %s still says maintenance, and it wins; "
+			       "clear it with --maintenance off --local\n",
+			       cfg->flag_file);
+	}
+	json_decref(st);
+	return m->wait ? zdu_cli_wait_drained(cfg, m) : ZDU_EXIT_OK;
+}
+
+/* etcd written by this process, with the configuration's credentials: the
+ * cluster-wide key, or the node's key when no daemon can do it (why). */
+static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *why)
 {
 	struct zdu_flag flag = { .mode = ZDU_FLAG_OFF };
 	char key[512], text[ZDU_FLAG_MAX_BYTES], err[512];
 	struct one_call call;
 	size_t len = 0;
-	int not_running;
-	json_t *st;
 
+	if (zdu_config_read_secret(cfg, err, sizeof(err)) != ZDU_OK) {
+		if (m->all)
+			fprintf(stderr,
+				"zdu-agent: maintenance flag not changed: --all writes etcd with the etcd user of "
+				"the configuration, and %s; run it as root, or give it a configuration with an "
+				"etcd user of your own (--config FILE)\n",
+				err);
+		else
+			fprintf(stderr,
+				"zdu-agent: maintenance flag not changed: %s, and writing etcd without it needs "
+				"the agent's etcd secret: %s; start the agent (it writes the key with its own "
+				"credentials), or run this as root\n",
+				why, err);
+		return ZDU_EXIT_ERROR;
+	}
 	if (m->all)
 		snprintf(key, sizeof(key), ZDU_ETCD_KEY_ALL, cfg->etcd_prefix);
 	else
@@ -152,35 +211,66 @@ int zdu_cli_maintenance_etcd(const struct zdu_config *cfg, const struct zdu_cli_
 		       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision);
 		return ZDU_EXIT_OK;
 	}
-	/* A delete of a key that was not there makes no event: the agent
-	 * only has to show it absent. */
-	st = confirm(cfg, !m->on && call.deleted == 0 ? 0 : call.revision, m->on, err, sizeof(err), &not_running);
-	if (!st) {
-		if (not_running) {
-			printf("maintenance %s written to etcd %s (revision %lld); the agent here is not "
-			       "running: it applies it once started\n",
-			       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision);
-			return m->wait ? ZDU_EXIT_ERROR : ZDU_EXIT_OK;
+	return report(cfg, m, key, call.revision, call.deleted, 0);
+}
+
+/* The longest the daemon takes to answer set-etcd-flag, plus a margin: its
+ * client may authenticate first and renew a token once, each attempt
+ * trying every endpoint for etcd.timeout_ms. */
+static int through_daemon_ms(const struct zdu_config *cfg)
+{
+	int64_t n = cfg->etcd_endpoints.n ? (int64_t)cfg->etcd_endpoints.n : 1;
+	int64_t ms = 4 * n * cfg->etcd_timeout_ms + 5000;
+
+	return ms > 3600000 ? 3600000 : (int)ms;
+}
+
+int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m)
+{
+	char req[ZDU_CTL_LINE_MAX], reason[ZDU_REASON_MAX], err[512], why[600];
+	enum zdu_err e;
+	json_t *ans;
+
+	if (m->all)
+		return write_direct(cfg, m, NULL);
+	/* The node's key: the daemon writes it with its own etcd credentials,
+	 * which an operator in the control socket's group may not read, and
+	 * names the operator in the flag's by=. */
+	if (m->on) {
+		zdu_text_sanitize(reason, sizeof(reason), m->reason ? m->reason : "", m->reason ? strlen(m->reason) : 0);
+		snprintf(req, sizeof(req), "set-etcd-flag %s %s", zdu_flag_mode_name(m->mode), reason);
+	} else {
+		snprintf(req, sizeof(req), "clear-etcd-flag");
+	}
+	ans = zdu_ctl_call(cfg->control_socket, req, through_daemon_ms(cfg), &e, err, sizeof(err));
+	if (ans && json_is_true(json_object_get(ans, "ok"))) {
+		json_t *k = json_object_get(ans, "key");
+		char key[512];
+		int rc;
+
+		zdu_strlcpy(key, json_is_string(k) ? json_string_value(k) : "?", sizeof(key));
+		rc = report(cfg, m, key, json_integer_value(json_object_get(ans, "revision")),
+			    json_integer_value(json_object_get(ans, "deleted")), 1);
+		json_decref(ans);
+		return rc;
+	}
+	if (ans) {
+		json_t *em = json_object_get(ans, "error");
+		const char *msg = json_is_string(em) ? json_string_value(em) : "?";
+
+		if (strncmp(msg, "unknown command", 15) != 0) {
+			fprintf(stderr, "zdu-agent: maintenance flag not changed: the agent says: %s\n", msg);
+			json_decref(ans);
+			return ZDU_EXIT_ERROR;
 		}
-		fprintf(stderr, "zdu-agent: written to etcd %s (revision %lld), but not confirmed: %s\n", key,
-			(long long)call.revision, err);
+		/* An agent started before this command existed. */
+		snprintf(why, sizeof(why), "the running agent is older than this command (restart it)");
+		json_decref(ans);
+	} else if (e == ZDU_ERR_NOT_RUNNING) {
+		snprintf(why, sizeof(why), "the agent is not running (%s)", err);
+	} else {
+		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", err);
 		return ZDU_EXIT_ERROR;
 	}
-	if (m->json) {
-		json_dumpf(st, stdout, JSON_COMPACT);
-		printf("\n");
-	} else {
-		json_t *r = json_object_get(st, "reply");
-
-		printf("maintenance %s (etcd %s, revision %lld); HAProxy now gets: %s\n",
-		       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision,
-		       json_is_string(r) ? json_string_value(r) : "?");
-		if (!m->on && json_is_true(json_object_get(json_object_get(json_object_get(st, "flag"), "file"),
-							   "active")))
-			printf("note: the local flag file %s still says maintenance, and it wins; "
-			       "clear it with --maintenance off --local\n",
-			       cfg->flag_file);
-	}
-	json_decref(st);
-	return m->wait ? zdu_cli_wait_drained(cfg, m) : ZDU_EXIT_OK;
+	return write_direct(cfg, m, why);
 }

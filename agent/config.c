@@ -145,7 +145,9 @@ static const struct zdu_config_key keys[] = {
 	KEY_STR("etcd", "password", etcd_password, "",
 		"The etcd user's password; prefer password_file, which keeps it out of this file."),
 	KEY_STR("etcd", "password_file", etcd_password_file, "",
-		"File whose first line is the etcd user's password (read at start and reload)."),
+		"File whose first line is the etcd user's password, read by the daemon at start and reload. "
+		"Keep it mode 0600 for the daemon's user: the command line reads it only to write etcd "
+		"itself (daemon stopped, --all); operators in control.group go through the daemon."),
 };
 
 const struct zdu_config_key *zdu_config_keys(size_t *n)
@@ -235,6 +237,7 @@ void zdu_config_free(struct zdu_config *cfg)
 		}
 	}
 	free(cfg->path);
+	free(cfg->etcd_password_file_at);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -331,6 +334,7 @@ struct loader {
 	const char *name;
 	char *err;
 	size_t err_size;
+	unsigned flags; /* ZDU_CONFIG_* */
 };
 
 static enum zdu_err fail(struct loader *ld, enum zdu_err code, const config_setting_t *s,
@@ -519,16 +523,24 @@ static enum zdu_err check_etcd(struct loader *ld, config_t *lc)
 			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "etcd.node"),
 				    "etcd.node: \"%.80s\" must be printable, without '/' or spaces", cfg->etcd_node);
 	if (cfg->etcd_password_file[0]) {
-		char buf[256];
+		const config_setting_t *s = config_lookup(lc, "etcd.password_file");
+		const char *file = s ? config_setting_source_file(s) : NULL;
 
 		if (cfg->etcd_password[0])
-			return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password_file"),
-				    "etcd.password_file: given with etcd.password; keep one");
-		if (zdu_read_first_line(cfg->etcd_password_file, buf, sizeof(buf)) < 0)
-			return fail(ld, ZDU_ERR_IO, config_lookup(lc, "etcd.password_file"),
-				    "etcd.password_file: %.200s: %s", cfg->etcd_password_file, strerror(errno));
-		free(cfg->etcd_password);
-		cfg->etcd_password = strdup(buf);
+			return fail(ld, ZDU_ERR_RANGE, s, "etcd.password_file: given with etcd.password; keep one");
+		if (!cfg->etcd_user[0])
+			return fail(ld, ZDU_ERR_RANGE, s, "etcd.password_file: given without etcd.user");
+		if (asprintf(&cfg->etcd_password_file_at, "%s:%d", file ? file : ld->name,
+			     s ? (int)config_setting_source_line(s) : 0) < 0) {
+			cfg->etcd_password_file_at = NULL;
+			return fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+		}
+		/* Read now unless the caller reads it when it needs it: the
+		 * error is then the same, FILE:LINE included. */
+		cfg->etcd_password_unread = 1;
+		if (!(ld->flags & ZDU_CONFIG_SECRET_LATER) &&
+		    zdu_config_read_secret(cfg, ld->err, ld->err_size) != ZDU_OK)
+			return errno == ENOMEM ? ZDU_ERR_NOMEM : ZDU_ERR_IO;
 	}
 	if ((cfg->etcd_password[0]) && !cfg->etcd_user[0])
 		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password"),
@@ -684,10 +696,10 @@ static enum zdu_err load(struct loader *ld, config_t *lc)
 	return check_values(ld, lc);
 }
 
-static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, struct zdu_config *cfg,
-				char *err, size_t err_size)
+static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, unsigned flags,
+				struct zdu_config *cfg, char *err, size_t err_size)
 {
-	struct loader ld = { cfg, name, err, err_size };
+	struct loader ld = { cfg, name, err, err_size, flags };
 	enum zdu_err rc;
 
 	if (!read_ok) {
@@ -714,8 +726,42 @@ static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, str
 	return rc;
 }
 
+enum zdu_err zdu_config_read_secret(struct zdu_config *cfg, char *err, size_t err_size)
+{
+	char buf[256], *pw;
+	int e;
+
+	if (!cfg->etcd_password_unread)
+		return ZDU_OK;
+	if (zdu_read_first_line(cfg->etcd_password_file, buf, sizeof(buf)) < 0) {
+		e = errno;
+		snprintf(err, err_size, "%s: etcd.password_file: %.200s: %s",
+			 cfg->etcd_password_file_at ? cfg->etcd_password_file_at : cfg->path,
+			 cfg->etcd_password_file, strerror(e));
+		errno = e;
+		return ZDU_ERR_IO;
+	}
+	pw = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (!pw) {
+		snprintf(err, err_size, "%s: out of memory", cfg->path ? cfg->path : "configuration");
+		errno = ENOMEM;
+		return ZDU_ERR_NOMEM;
+	}
+	free(cfg->etcd_password);
+	cfg->etcd_password = pw;
+	cfg->etcd_password_unread = 0;
+	return ZDU_OK;
+}
+
 enum zdu_err zdu_config_load(const char *path, int missing_ok, struct zdu_config *cfg, char *err,
 			     size_t err_size)
+{
+	return zdu_config_load_flags(path, missing_ok, 0, cfg, err, err_size);
+}
+
+enum zdu_err zdu_config_load_flags(const char *path, int missing_ok, unsigned flags, struct zdu_config *cfg,
+				   char *err, size_t err_size)
 {
 	config_t lc;
 	FILE *f;
@@ -735,7 +781,7 @@ enum zdu_err zdu_config_load(const char *path, int missing_ok, struct zdu_config
 	}
 	fclose(f);
 	config_init(&lc);
-	return load_common(&lc, config_read_file(&lc, path) == CONFIG_TRUE, path, cfg, err, err_size);
+	return load_common(&lc, config_read_file(&lc, path) == CONFIG_TRUE, path, flags, cfg, err, err_size);
 }
 
 enum zdu_err zdu_config_load_string(const char *text, const char *name, struct zdu_config *cfg,
@@ -751,5 +797,5 @@ enum zdu_err zdu_config_load_string(const char *text, const char *name, struct z
 		return ZDU_ERR_PARSE;
 	}
 	config_init(&lc);
-	return load_common(&lc, config_read_string(&lc, text) == CONFIG_TRUE, name, cfg, err, err_size);
+	return load_common(&lc, config_read_string(&lc, text) == CONFIG_TRUE, name, 0, cfg, err, err_size);
 }

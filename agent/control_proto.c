@@ -14,6 +14,8 @@ static const char *const cmd_names[] = {
 	[ZDU_CTL_PING] = "ping",
 	[ZDU_CTL_SET_FLAG] = "set-flag",
 	[ZDU_CTL_CLEAR_FLAG] = "clear-flag",
+	[ZDU_CTL_SET_ETCD_FLAG] = "set-etcd-flag",
+	[ZDU_CTL_CLEAR_ETCD_FLAG] = "clear-etcd-flag",
 };
 
 const char *zdu_ctl_cmd_name(enum zdu_ctl_cmd cmd)
@@ -62,12 +64,12 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 	}
 	req->cmd = (enum zdu_ctl_cmd)i;
 	arg = strtok_r(NULL, " \t", &save);
-	if (req->cmd == ZDU_CTL_SET_FLAG) {
+	if (req->cmd == ZDU_CTL_SET_FLAG || req->cmd == ZDU_CTL_SET_ETCD_FLAG) {
 		int m = arg ? zdu_flag_mode_parse(arg) : -1;
 		const char *rest = save;
 
 		if (m <= 0) {
-			snprintf(err, err_size, "set-flag: mode must be drain, maint or lb");
+			snprintf(err, err_size, "%s: mode must be drain, maint or lb", cmd_names[req->cmd]);
 			return ZDU_ERR_PROTO;
 		}
 		req->mode = (enum zdu_flag_mode)m;

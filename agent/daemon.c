@@ -15,6 +15,7 @@
 #include "zdu/notify.h"
 
 static void answer_waiters(struct zdu_daemon *d);
+static void etcd_jobs_abandon(struct zdu_daemon *d);
 
 /* (Re)starts or stops the probe to match the configuration; the verdict
  * so far carries over a reload. */
@@ -121,6 +122,7 @@ static void close_etcd(struct zdu_daemon *d)
 	if (d->flage)
 		zdu_flag_etcd_close(d->flage);
 	zdu_etcd_free(d->etcd);
+	etcd_jobs_abandon(d);
 	d->publish = NULL;
 	d->flage = NULL;
 	d->etcd = NULL;
@@ -272,6 +274,24 @@ static void job_done(uv_work_t *req, int status)
 	free(j);
 }
 
+/* A flag set for a control client names who asked (SO_PEERCRED), not the
+ * daemon's user. */
+static void stamp_for_peer(struct zdu_flag *flag, long uid)
+{
+	struct passwd *pw;
+	char host[64] = "?";
+
+	/* Stamp first: it calls getpwuid() too, whose static answer would
+	 * overwrite the peer's name read below. */
+	zdu_flag_stamp(flag);
+	pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+	gethostname(host, sizeof(host) - 1);
+	if (pw)
+		snprintf(flag->by, sizeof(flag->by), "%s@%s", pw->pw_name, host);
+	else
+		snprintf(flag->by, sizeof(flag->by), "uid %ld@%s", uid, host);
+}
+
 static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
 			   const struct zdu_ctl_req *req)
 {
@@ -287,20 +307,9 @@ static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
 	j->c = c;
 	j->work.data = j;
 	if (req->cmd == ZDU_CTL_SET_FLAG) {
-		struct passwd *pw;
-		char host[64] = "?";
-
 		j->flag.mode = req->mode;
 		zdu_strlcpy(j->flag.reason, req->reason, sizeof(j->flag.reason));
-		/* Stamp first: it calls getpwuid() too, whose static answer
-		 * would overwrite the peer's name read below. */
-		zdu_flag_stamp(&j->flag);
-		pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
-		gethostname(host, sizeof(host) - 1);
-		if (pw)
-			snprintf(j->flag.by, sizeof(j->flag.by), "%s@%s", pw->pw_name, host);
-		else
-			snprintf(j->flag.by, sizeof(j->flag.by), "uid %ld@%s", uid, host);
+		stamp_for_peer(&j->flag, uid);
 	}
 	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), uid);
 	zdu_list_insert_tail(&d->jobs, &j->link);
@@ -309,6 +318,113 @@ static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
 		free(j->path);
 		free(j);
 		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "cannot queue the write"));
+	}
+}
+
+/* set-etcd-flag / clear-etcd-flag: the node's etcd key, written with the
+ * daemon's own etcd client for operators who may not read its secret. The
+ * client answers within its own bound (each endpoint tried once per
+ * attempt, etcd.timeout_ms each, one attempt more to renew a token); the
+ * job lives until it does, or until the client is freed (a reload that
+ * changes etcd, the stop), after which it calls back no more. */
+struct etcd_job {
+	struct zdu_list link;
+	struct zdu_control_client *c; /* NULL once the client went away */
+	enum zdu_ctl_cmd cmd;
+	long uid;
+	char key[512];
+	char by[64];
+};
+
+static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
+{
+	struct etcd_job *j = data;
+	int set = j->cmd == ZDU_CTL_SET_ETCD_FLAG;
+
+	zdu_list_remove(&j->link);
+	if (res->err != ZDU_OK) {
+		zdu_log_error("control: %s for uid %ld: %s not changed: %s", zdu_ctl_cmd_name(j->cmd), j->uid,
+			      j->key, res->msg);
+		if (j->c)
+			zdu_control_reply(j->c, json_pack("{s:b,s:s,s:s}", "ok", 0, "error", res->msg, "key", j->key));
+	} else {
+		zdu_log_notice("control: %s for uid %ld: %s %s at revision %lld", zdu_ctl_cmd_name(j->cmd), j->uid,
+			       set ? "wrote" : (res->deleted ? "deleted" : "found no"), j->key,
+			       (long long)res->revision);
+		if (j->c) {
+			json_t *o = json_pack("{s:b,s:s,s:I,s:s}", "ok", 1, "key", j->key, "revision",
+					      (json_int_t)res->revision, "endpoint", res->endpoint ? res->endpoint : "");
+
+			if (set)
+				json_object_set_new(o, "by", json_string(j->by));
+			else
+				json_object_set_new(o, "deleted", json_integer((json_int_t)res->deleted));
+			zdu_control_reply(j->c, o);
+		}
+	}
+	free(j);
+}
+
+static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, const struct zdu_ctl_req *req)
+{
+	char text[ZDU_FLAG_MAX_BYTES];
+	struct etcd_job *j;
+	size_t len = 0;
+	int rc;
+
+	if (!d->etcd) {
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error",
+					       "the running agent does not use etcd (etcd.endpoints is empty in "
+					       "the configuration it loaded; reload it after configuring etcd)"));
+		return;
+	}
+	if (!(j = calloc(1, sizeof(*j)))) {
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "out of memory"));
+		return;
+	}
+	j->c = c;
+	j->cmd = req->cmd;
+	j->uid = zdu_control_peer_uid(c);
+	snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_NODE, d->cfg.etcd_prefix, d->cfg.etcd_node);
+	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG) {
+		struct zdu_flag flag = { .mode = req->mode };
+
+		zdu_strlcpy(flag.reason, req->reason, sizeof(flag.reason));
+		stamp_for_peer(&flag, j->uid);
+		zdu_strlcpy(j->by, flag.by, sizeof(j->by));
+		len = zdu_flag_format(&flag, text, sizeof(text));
+	}
+	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), j->uid);
+	zdu_list_insert_tail(&d->etcd_jobs, &j->link);
+	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG)
+		rc = len ? zdu_etcd_put(d->etcd, j->key, text, len, 0, etcd_job_done, j) : -1;
+	else
+		rc = zdu_etcd_delete(d->etcd, j->key, etcd_job_done, j);
+	if (rc < 0) {
+		zdu_list_remove(&j->link);
+		free(j);
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "out of memory"));
+	}
+}
+
+/* The etcd client was freed with writes in flight: they call back no more,
+ * so their clients are answered here. */
+static void etcd_jobs_abandon(struct zdu_daemon *d)
+{
+	while (!zdu_list_empty(&d->etcd_jobs)) {
+		struct etcd_job *j = zdu_container_of(d->etcd_jobs.next, struct etcd_job, link);
+
+		zdu_list_remove(&j->link);
+		if (j->c) {
+			char msg[768];
+
+			snprintf(msg, sizeof(msg),
+				 "etcd client restarted (a reload changed etcd, or the agent stops) before etcd "
+				 "answered: %s may or may not have been %s",
+				 j->key, j->cmd == ZDU_CTL_SET_ETCD_FLAG ? "written" : "deleted");
+			zdu_control_reply(j->c, json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg, "key", j->key));
+		}
+		free(j);
 	}
 }
 
@@ -346,6 +462,10 @@ static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *
 	case ZDU_CTL_SET_FLAG:
 	case ZDU_CTL_CLEAR_FLAG:
 		start_flag_job(d, c, req);
+		break;
+	case ZDU_CTL_SET_ETCD_FLAG:
+	case ZDU_CTL_CLEAR_ETCD_FLAG:
+		start_etcd_job(d, c, req);
 		break;
 	case ZDU_CTL_WAIT_DRAINED: {
 		struct waiter *w;
@@ -394,6 +514,12 @@ static void ctl_cancel(struct zdu_control_client *c, void *data)
 	}
 	for (q = d->jobs.next; q != &d->jobs; q = q->next) {
 		struct flag_job *j = zdu_container_of(q, struct flag_job, link);
+
+		if (j->c == c)
+			j->c = NULL;
+	}
+	for (q = d->etcd_jobs.next; q != &d->etcd_jobs; q = q->next) {
+		struct etcd_job *j = zdu_container_of(q, struct etcd_job, link);
 
 		if (j->c == c)
 			j->c = NULL;
@@ -631,6 +757,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	uv_loop_init(&d->loop);
 	zdu_list_init(&d->waiters);
 	zdu_list_init(&d->jobs);
+	zdu_list_init(&d->etcd_jobs);
 	uv_signal_init(&d->loop, &d->sig_hup);
 	uv_signal_init(&d->loop, &d->sig_term);
 	uv_signal_init(&d->loop, &d->sig_int);

@@ -182,13 +182,16 @@ int main(int argc, char **argv)
 	if (actions == 0)
 		return zdu_daemon_run(config, config_given, foreground);
 
-	if (zdu_config_load(config, !config_given, &cfg, err, sizeof(err)) != ZDU_OK) {
+	/* The etcd secret (etcd.password_file) is the daemon's: operators in
+	 * the control socket's group run every action without it, and it is
+	 * read only where the CLI itself talks to etcd. */
+	if (zdu_config_load_flags(config, !config_given, ZDU_CONFIG_SECRET_LATER, &cfg, err, sizeof(err)) !=
+	    ZDU_OK) {
 		fprintf(stderr, "zdu-agent: %s\n", err);
 		return ZDU_EXIT_ERROR;
 	}
 	if (check) {
-		printf("%s: configuration ok\n", config);
-		rc = ZDU_EXIT_OK;
+		rc = zdu_cli_check_config(&cfg);
 	} else if (status) {
 		rc = zdu_cli_status(&cfg, json);
 	} else {

@@ -20,8 +20,8 @@
 # Roles and users:
 #   zdu-agent-NODE   (user and role, one per node)
 #       read       PREFIX/maintenance/all           watches the cluster-wide flag
-#       readwrite  PREFIX/maintenance/nodes/NODE    watches its own flag; the node's own
-#                                                   `zdu-agent --maintenance on|off` writes it
+#       readwrite  PREFIX/maintenance/nodes/NODE    watches its own flag; the agent writes
+#                                                   it for `zdu-agent --maintenance on|off`
 #       readwrite  PREFIX/agents/NODE               publishes its state
 #     A node's credentials can neither read nor change another node's keys, nor the
 #     cluster-wide flag, nor the coordinator's.

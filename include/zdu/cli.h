@@ -29,11 +29,18 @@ struct zdu_cli_maint {
 
 /* Returns a process exit code (enum zdu_exit). */
 int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
-/* The same through etcd: the node's key (or with all, the cluster-wide
- * one), confirmed by the local daemon when it runs. */
-int zdu_cli_maintenance_etcd(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
+/* The same through etcd: the node's key, written by the local daemon with
+ * its own etcd credentials (set-etcd-flag) and confirmed by it; etcd
+ * written directly, with the configuration's credentials, only when no
+ * daemon runs (or with all, for the cluster-wide key). cfg's secret is read
+ * then (zdu_config_read_secret()). */
+int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m);
 /* --wait: asks the local daemon to answer once drained. */
 int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
 int zdu_cli_status(const struct zdu_config *cfg, int json);
+/* --check-config on a configuration loaded with ZDU_CONFIG_SECRET_LATER:
+ * reads the secret too; one the user may not read (not its owner, not
+ * root) is a warning, not an error. */
+int zdu_cli_check_config(struct zdu_config *cfg);
 
 #endif

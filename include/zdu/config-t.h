@@ -87,6 +87,13 @@ struct zdu_config {
 	char *etcd_user;
 	char *etcd_password;
 	char *etcd_password_file;
+
+	/* Not keys. Where etcd.password_file was set ("FILE:LINE", for
+	 * messages), and whether it is still to be read: the command line
+	 * loads with ZDU_CONFIG_SECRET_LATER and reads it only to talk to etcd
+	 * itself (zdu_config_read_secret()). */
+	char *etcd_password_file_at;
+	int etcd_password_unread;
 };
 
 enum zdu_config_type {

@@ -15,6 +15,19 @@ enum zdu_err zdu_config_defaults(struct zdu_config *cfg);
  * is not an error when missing_ok is set (every key has a default). */
 enum zdu_err zdu_config_load(const char *path, int missing_ok, struct zdu_config *cfg,
 			     char *err, size_t err_size);
+/* zdu_config_load() with flags: */
+#define ZDU_CONFIG_SECRET_LATER 1u /* etcd.password_file is validated but not
+				    * read (cfg->etcd_password stays empty): the
+				    * command line runs as operators who may not
+				    * read the node's etcd secret, and needs it
+				    * only to write etcd itself */
+enum zdu_err zdu_config_load_flags(const char *path, int missing_ok, unsigned flags,
+				   struct zdu_config *cfg, char *err, size_t err_size);
+/* Reads what ZDU_CONFIG_SECRET_LATER left out: etcd.password_file into
+ * cfg->etcd_password. ZDU_OK when there is nothing (left) to read. On
+ * failure err says "FILE:LINE: etcd.password_file: PATH: why", errno is the
+ * read's, and cfg is unchanged. */
+enum zdu_err zdu_config_read_secret(struct zdu_config *cfg, char *err, size_t err_size);
 /* Same from a string (name stands for the file in messages): for tests and
  * the fuzzer, which must exercise the daemon's own validation. */
 enum zdu_err zdu_config_load_string(const char *text, const char *name, struct zdu_config *cfg,

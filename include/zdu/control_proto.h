@@ -5,9 +5,17 @@
  *   wait-drained MS   answer as status once the node is drained, or after MS
  *   set-flag MODE [REASON...]   write the flag file (drain|maint|lb), then as sync
  *   clear-flag        remove the flag file, then as sync
+ *   set-etcd-flag MODE [REASON...]   write the node's etcd key with the
+ *                     daemon's own etcd credentials; answered once etcd
+ *                     confirmed it: {"ok":true,"key","revision","by"}
+ *   clear-etcd-flag   delete the node's etcd key; {"ok":true,"key",
+ *                     "revision","deleted"} once etcd confirmed it
  *   ping              {"ok":true}
  * set-flag and clear-flag let members of the socket's group (and the
- * coordinator) change the flag without write access to the state directory.
+ * coordinator) change the flag without write access to the state directory;
+ * set-etcd-flag and clear-etcd-flag let them change the node's etcd flag
+ * without the node's etcd secret (etcd.password_file), which they cannot
+ * read.
  */
 #ifndef ZDU_CONTROL_PROTO_H
 #define ZDU_CONTROL_PROTO_H
@@ -26,13 +34,15 @@ enum zdu_ctl_cmd {
 	ZDU_CTL_PING,
 	ZDU_CTL_SET_FLAG,
 	ZDU_CTL_CLEAR_FLAG,
+	ZDU_CTL_SET_ETCD_FLAG,
+	ZDU_CTL_CLEAR_ETCD_FLAG,
 };
 
 struct zdu_ctl_req {
 	enum zdu_ctl_cmd cmd;
 	long long arg_ms;          /* wait-drained */
-	enum zdu_flag_mode mode;   /* set-flag */
-	char reason[ZDU_REASON_MAX]; /* set-flag */
+	enum zdu_flag_mode mode;   /* set-flag, set-etcd-flag */
+	char reason[ZDU_REASON_MAX]; /* set-flag, set-etcd-flag */
 };
 
 /* Parses one request line (without its newline; a trailing '\r' is

@@ -39,6 +39,7 @@ struct zdu_daemon {
 	char *etcd_sig; /* the etcd settings they were made with */
 	struct zdu_list waiters; /* control clients in wait-drained */
 	struct zdu_list jobs;    /* flag writes in the thread pool */
+	struct zdu_list etcd_jobs; /* node key writes for control clients */
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uint64_t started_ms;
 	time_t started_wall;

@@ -16,13 +16,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err[0] && fuzz_printable_line(err, sizeof(err)), "error \"%s\"", err);
 		return 0;
 	}
-	FUZZ_CHECK((unsigned)req.cmd <= ZDU_CTL_CLEAR_FLAG, "command %d", (int)req.cmd);
+	FUZZ_CHECK((unsigned)req.cmd <= ZDU_CTL_CLEAR_ETCD_FLAG, "command %d", (int)req.cmd);
 	FUZZ_CHECK(strcmp(zdu_ctl_cmd_name(req.cmd), "?") != 0, "unnamed command");
 	switch (req.cmd) {
 	case ZDU_CTL_WAIT_DRAINED:
 		FUZZ_CHECK(req.arg_ms >= 0 && req.arg_ms <= 86400000LL, "wait-drained %lld", req.arg_ms);
 		break;
 	case ZDU_CTL_SET_FLAG:
+	case ZDU_CTL_SET_ETCD_FLAG:
 		FUZZ_CHECK(req.mode == ZDU_FLAG_DRAIN || req.mode == ZDU_FLAG_MAINT || req.mode == ZDU_FLAG_LB,
 			   "set-flag mode %d", (int)req.mode);
 		/* The reason ends up in the flag file and the reply. */

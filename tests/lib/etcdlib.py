@@ -17,8 +17,11 @@ Quick use::
             ec.put('/zdu/maintenance/nodes/n1', ...)   # goes to m2 or m3
             ec.start_member(1); ec.wait_healthy()
 
-EtcdCluster(tmpdir=None, n=3, heartbeat_ms=50, election_ms=500, etcd_bin=None, start=True)
+EtcdCluster(tmpdir=None, n=3, heartbeat_ms=50, election_ms=500, etcd_bin=None, start=True,
+            addrs=None)
   Members m1..mN (N <= 3 by default; see ADDRS) on ADDRS[i]:2379 (client) and :2380 (peer).
+  ADDRS=[...] instead: a test's own member(s) on addresses of its own (127.0.0.24 and up; the
+  lock is then /tmp/zdu-etcd.<ADDRS[0]>.lock, so it runs beside the shared cluster).
   Data dirs and logs live in ROOT, a new directory 'zdu-etcd-XXXX' made inside TMPDIR (default:
   a testutil.tempdir, removed at exit). Members are numbered from 1: member 1 is 'm1'; every
   method taking a member also accepts its name ('m2') or its client URL.
@@ -26,7 +29,8 @@ EtcdCluster(tmpdir=None, n=3, heartbeat_ms=50, election_ms=500, etcd_bin=None, s
   for running next to someone else's etcd), ZDU_ETCD_LOCK_TIMEOUT (s, default 170),
   ZDU_KEEP_TMP=1 (keep ROOT: data dirs and logs).
   Attributes: root, members (list of Member: index, name, addr, client_url, peer_url, data_dir,
-  log_path, proc), token (the --initial-cluster-token, unique per cluster).
+  log_path, proc), token (the --initial-cluster-token, unique per cluster), auth_token (None, or
+  the token authenticate() got).
 
   start(timeout=30)        take the machine-wide lock, check the addresses are free (a stale
                            etcd left by a crashed run of ours is killed; anything else on them
@@ -63,6 +67,8 @@ EtcdCluster(tmpdir=None, n=3, heartbeat_ms=50, election_ms=500, etcd_bin=None, s
   lease_grant(ttl) -> int         a lease id;  lease_revoke(lease_id);  lease_ttl(lease_id) -> int
                                   (-1: gone)
   member_status(i) -> dict        /v3/maintenance/status of member I (leader, raftIndex, ...)
+  authenticate(user, password)    once etcd has authentication on: every later request (the KV
+                                  helpers, wait_healthy) carries that user's token
   call(path, body, endpoint=None, timeout=10) -> dict   any gateway call (raw JSON)
   EtcdError carries .code (the gateway's gRPC code) and .http_status when etcd said no.
 
@@ -304,9 +310,10 @@ class EtcdCluster:
     instances = []
 
     def __init__(self, tmpdir=None, n=3, heartbeat_ms=50, election_ms=500, etcd_bin=None,
-                 start=True):
-        if not 1 <= n <= len(ADDRS):
-            raise ValueError('n must be 1..%d' % len(ADDRS))
+                 start=True, addrs=None):
+        self.addrs = [check_loopback(a) for a in addrs] if addrs else list(ADDRS)
+        if not 1 <= n <= len(self.addrs):
+            raise ValueError('n must be 1..%d' % len(self.addrs))
         self.etcd_bin = etcd_bin or os.environ.get('ZDU_ETCD', '/usr/bin/etcd')
         if not os.access(self.etcd_bin, os.X_OK):
             raise EtcdError('etcd not found at %s (Debian: apt-get install etcd-server; '
@@ -317,7 +324,8 @@ class EtcdCluster:
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
         self.token = 'zdu-%d-%d-%s' % (os.getpid(), int(time.time() * 1000), os.urandom(3).hex())
-        self.members = [Member(i + 1, ADDRS[i], self.root) for i in range(n)]
+        self.auth_token = None
+        self.members = [Member(i + 1, self.addrs[i], self.root) for i in range(n)]
         self._lock_fd = None
         self._closed = False
         self._preferred = 0
@@ -333,7 +341,7 @@ class EtcdCluster:
     # ------------------------------------------------------------ lock and stale check
     @property
     def lock_path(self):
-        return '/tmp/zdu-etcd.%s.lock' % ADDRS[0]
+        return '/tmp/zdu-etcd.%s.lock' % self.addrs[0]
 
     def _lock(self):
         if self._lock_fd is not None:
@@ -351,7 +359,7 @@ class EtcdCluster:
                 if time.monotonic() - t0 > timeout:
                     os.close(fd)
                     raise EtcdError('another test runs an etcd cluster on %s (lock %s held by %s) '
-                                    'for over %.0f s' % (', '.join(ADDRS), self.lock_path,
+                                    'for over %.0f s' % (', '.join(self.addrs), self.lock_path,
                                                          holder or '?', timeout))
                 if not said:
                     print('etcdlib: waiting for the etcd lock %s (held by %s)'
@@ -396,7 +404,7 @@ class EtcdCluster:
                     '%s:%d is already in use (%s). The etcd tests need %s (ports %d and %d) '
                     'to themselves: stop that process (or run the tests with '
                     'ZDU_ETCD_ADDRS=three,other,loopback-addresses).'
-                    % (m.addr, port, desc, ', '.join(ADDRS), CLIENT_PORT, PEER_PORT))
+                    % (m.addr, port, desc, ', '.join(self.addrs), CLIENT_PORT, PEER_PORT))
 
     # ------------------------------------------------------------ processes
     def member(self, i):
@@ -562,9 +570,11 @@ class EtcdCluster:
     # ------------------------------------------------------------ HTTP
     def _http(self, url, path, body, timeout):
         data = None if body is None else json.dumps(body).encode()
+        headers = {'Content-Type': 'application/json'}
+        if self.auth_token and path != '/v3/auth/authenticate':
+            headers['Authorization'] = self.auth_token
         req = urllib.request.Request(url + path, data=data,
-                                     method='GET' if body is None else 'POST',
-                                     headers={'Content-Type': 'application/json'})
+                                     method='GET' if body is None else 'POST', headers=headers)
         try:
             with _opener.open(req, timeout=timeout) as r:
                 return r.status, r.read()
@@ -684,6 +694,15 @@ class EtcdCluster:
     def lease_ttl(self, lease_id, endpoint=None, timeout=10.0):
         ans = self.call('/v3/lease/timetolive', {'ID': str(int(lease_id))}, endpoint, timeout)
         return int(ans.get('TTL', -1))
+
+    def authenticate(self, user, password, timeout=10.0):
+        """Log in as USER: the token goes with every later request."""
+        ans = self.call('/v3/auth/authenticate', {'name': user, 'password': password},
+                        timeout=timeout)
+        if not ans.get('token'):
+            raise EtcdError('authenticate %s: no token in %r' % (user, ans))
+        self.auth_token = ans['token']
+        return self.auth_token
 
     def member_status(self, i, timeout=3.0):
         m = self.member(i)

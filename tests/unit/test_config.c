@@ -680,6 +680,66 @@ static void test_load_real_file(void **state)
 	assert_cfg_empty(&cfg);
 }
 
+/* etcd.password_file: the daemon reads it with the rest (a missing or
+ * unreadable file fails the load, naming FILE:LINE); the command line
+ * loads with ZDU_CONFIG_SECRET_LATER and reads it only when it talks to
+ * etcd itself, with the very same error. */
+static void test_etcd_password_file(void **state)
+{
+	struct zdu_config cfg;
+	char path[128], pwpath[128], text[512], err[512], want[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/etcd.conf", tmpdir);
+	snprintf(pwpath, sizeof(pwpath), "%s/etcd-password", tmpdir);
+	snprintf(text, sizeof(text),
+		 "etcd: {\n  endpoints = [ \"http://127.0.0.1:2379\" ];\n  user = \"zdu-agent-n1\";\n"
+		 "  password_file = \"%s\";\n};\n",
+		 pwpath);
+	write_file(path, text);
+	write_file(pwpath, "s3cret\nnot this line\n");
+
+	assert_int_equal(zdu_config_load(path, 0, &cfg, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(cfg.etcd_password, "s3cret");
+	assert_int_equal(cfg.etcd_password_unread, 0);
+	assert_int_equal(zdu_config_read_secret(&cfg, err, sizeof(err)), ZDU_OK);
+	zdu_config_free(&cfg);
+
+	assert_int_equal(zdu_config_load_flags(path, 0, ZDU_CONFIG_SECRET_LATER, &cfg, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(cfg.etcd_password, "");
+	assert_int_equal(cfg.etcd_password_unread, 1);
+	assert_int_equal(zdu_config_read_secret(&cfg, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(cfg.etcd_password, "s3cret");
+	assert_int_equal(cfg.etcd_password_unread, 0);
+	/* read once */
+	assert_int_equal(unlink(pwpath), 0);
+	assert_int_equal(zdu_config_read_secret(&cfg, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(cfg.etcd_password, "s3cret");
+	zdu_config_free(&cfg);
+
+	/* a missing file: the daemon's load fails; the CLI's only when it reads */
+	snprintf(want, sizeof(want), "%s:4: etcd.password_file: %s: %s", path, pwpath, strerror(ENOENT));
+	memset(&cfg, 0x5a, sizeof(cfg));
+	assert_int_equal(zdu_config_load(path, 0, &cfg, err, sizeof(err)), ZDU_ERR_IO);
+	assert_string_equal(err, want);
+	assert_cfg_empty(&cfg);
+	assert_int_equal(zdu_config_load_flags(path, 0, ZDU_CONFIG_SECRET_LATER, &cfg, err, sizeof(err)), ZDU_OK);
+	err[0] = '\0';
+	errno = 0;
+	assert_int_equal(zdu_config_read_secret(&cfg, err, sizeof(err)), ZDU_ERR_IO);
+	assert_int_equal(errno, ENOENT);
+	assert_string_equal(err, want);
+	assert_string_equal(cfg.etcd_password, "");
+	assert_int_equal(cfg.etcd_password_unread, 1);
+	zdu_config_free(&cfg);
+
+	/* checked without reading it: with a password, or without a user */
+	expect_fail("etcd: {\n  user = \"u\";\n  password = \"p\";\n  password_file = \"/nonexistent\";\n};\n",
+		    ZDU_ERR_RANGE, NAME ":4: etcd.password_file: given with etcd.password; keep one");
+	expect_fail("etcd: {\n  endpoints = [ \"http://127.0.0.1:2379\" ];\n  password_file = \"/nonexistent\";\n};\n",
+		    ZDU_ERR_RANGE, NAME ":3: etcd.password_file: given without etcd.user");
+}
+
 static void test_parse_hostport(void **state)
 {
 	struct sockaddr_storage ss;
@@ -789,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_include_refused),
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_load_real_file),
+		cmocka_unit_test(test_etcd_password_file),
 		cmocka_unit_test(test_parse_hostport),
 		cmocka_unit_test(test_fixed_timeout_error_line_zero),
 		cmocka_unit_test(test_fixed_hostport_port_sign_and_blank),

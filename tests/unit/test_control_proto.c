@@ -128,6 +128,35 @@ static void test_clear_flag(void **state)
 	expect_err("clear-flag maint x", ZDU_ERR_PROTO, "clear-flag: too many arguments");
 }
 
+/* The node's etcd key through the daemon: the same arguments as set-flag
+ * and clear-flag, and the same strictness. */
+static void test_etcd_flag(void **state)
+{
+	struct zdu_ctl_req req;
+	char err[256] = "";
+
+	(void)state;
+	memset(&req, 0x5a, sizeof(req));
+	assert_int_equal(parse_n("set-etcd-flag maint  kernel upgrade \r", 37, &req, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(req.cmd, ZDU_CTL_SET_ETCD_FLAG);
+	assert_int_equal(req.mode, ZDU_FLAG_MAINT);
+	assert_string_equal(req.reason, "kernel upgrade");
+	assert_int_equal(parse_n("set-etcd-flag lb", 16, &req, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(req.cmd, ZDU_CTL_SET_ETCD_FLAG);
+	assert_int_equal(req.mode, ZDU_FLAG_LB);
+	assert_string_equal(req.reason, "");
+	expect_ok("clear-etcd-flag", ZDU_CTL_CLEAR_ETCD_FLAG, 0);
+	assert_string_equal(zdu_ctl_cmd_name(ZDU_CTL_SET_ETCD_FLAG), "set-etcd-flag");
+	assert_string_equal(zdu_ctl_cmd_name(ZDU_CTL_CLEAR_ETCD_FLAG), "clear-etcd-flag");
+	expect_err("set-etcd-flag", ZDU_ERR_PROTO, "set-etcd-flag: mode must be drain, maint or lb");
+	expect_err("set-etcd-flag off", ZDU_ERR_PROTO, "set-etcd-flag: mode must be drain, maint or lb");
+	expect_err("set-etcd-flag etcd drain", ZDU_ERR_PROTO, "set-etcd-flag: mode must be drain, maint or lb");
+	expect_err("clear-etcd-flag now", ZDU_ERR_PROTO, "clear-etcd-flag: takes no argument");
+	expect_err("clear-etcd-flag a b", ZDU_ERR_PROTO, "clear-etcd-flag: too many arguments");
+	expect_err("set-etcd-flag drain a\x7f", ZDU_ERR_PROTO, "byte 21: not printable text");
+	expect_err("set_etcd_flag drain", ZDU_ERR_PROTO, "unknown command \"set_etcd_flag\"");
+}
+
 static void test_blanks_and_cr(void **state)
 {
 	(void)state;
@@ -248,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_each_command),
 		cmocka_unit_test(test_set_flag),
 		cmocka_unit_test(test_clear_flag),
+		cmocka_unit_test(test_etcd_flag),
 		cmocka_unit_test(test_blanks_and_cr),
 		cmocka_unit_test(test_unknown_command),
 		cmocka_unit_test(test_extra_args),
