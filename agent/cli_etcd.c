@@ -214,13 +214,11 @@ static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 	return report(cfg, m, key, call.revision, call.deleted, 0);
 }
 
-/* The longest the daemon takes to answer set-etcd-flag, plus a margin: its
- * client may authenticate first and renew a token once, each attempt
- * trying every endpoint for etcd.timeout_ms. */
+/* The longest the daemon takes to answer set-etcd-flag (its control socket
+ * holds the request that long plus control.timeout_ms), plus a margin. */
 static int through_daemon_ms(const struct zdu_config *cfg)
 {
-	int64_t n = cfg->etcd_endpoints.n ? (int64_t)cfg->etcd_endpoints.n : 1;
-	int64_t ms = 4 * n * cfg->etcd_timeout_ms + 5000;
+	int64_t ms = zdu_config_etcd_answer_ms(cfg) + cfg->control_timeout_ms + 1000;
 
 	return ms > 3600000 ? 3600000 : (int)ms;
 }

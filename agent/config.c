@@ -156,6 +156,13 @@ const struct zdu_config_key *zdu_config_keys(size_t *n)
 	return keys;
 }
 
+int64_t zdu_config_etcd_answer_ms(const struct zdu_config *cfg)
+{
+	int64_t n = cfg->etcd_endpoints.n ? (int64_t)cfg->etcd_endpoints.n : 1;
+
+	return 4 * n * cfg->etcd_timeout_ms;
+}
+
 void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec)
 {
 	memset(ec, 0, sizeof(*ec));

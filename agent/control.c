@@ -36,6 +36,7 @@ struct zdu_control_client {
 
 static void ctl_handle_closed(uv_handle_t *h);
 static void client_withdraw(struct zdu_control_client *c);
+static void client_arm(struct zdu_control_client *c);
 
 static void client_handle_closed(uv_handle_t *h)
 {
@@ -101,6 +102,14 @@ void zdu_control_reply(struct zdu_control_client *c, json_t *obj)
 	buf = uv_buf_init(c->out, (unsigned)n);
 	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &buf, 1, client_written) < 0)
 		client_close(c);
+}
+
+void zdu_control_hold(struct zdu_control_client *c, uint64_t ms)
+{
+	if (!c->pending)
+		return;
+	c->deadline = c->accepted_at + ms + (uint64_t)c->ctl->timeout_ms;
+	client_arm(c);
 }
 
 json_t *zdu_control_status_json(const struct zdu_control *ctl)

@@ -396,6 +396,7 @@ static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, c
 	}
 	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), j->uid);
 	zdu_list_insert_tail(&d->etcd_jobs, &j->link);
+	zdu_control_hold(c, (uint64_t)zdu_config_etcd_answer_ms(&d->cfg));
 	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG)
 		rc = len ? zdu_etcd_put(d->etcd, j->key, text, len, 0, etcd_job_done, j) : -1;
 	else

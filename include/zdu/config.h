@@ -41,6 +41,10 @@ const char *zdu_fail_action_name(int action);
  * cfg; the client copies them). */
 struct zdu_etcd_conf;
 void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec);
+/* The longest the etcd client takes to answer one write: it may
+ * authenticate first and renew a token once, each attempt trying every
+ * endpoint for etcd.timeout_ms. */
+int64_t zdu_config_etcd_answer_ms(const struct zdu_config *cfg);
 
 /* Parses "host:port", "[v6]:port" or "*:port" into a sockaddr; 0 on success. */
 struct sockaddr_storage;

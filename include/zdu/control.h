@@ -48,6 +48,9 @@ int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu
 json_t *zdu_control_status_json(const struct zdu_control *ctl);
 /* The uid of the process at the other end (SO_PEERCRED); -1 if unknown. */
 long zdu_control_peer_uid(struct zdu_control_client *c);
+/* The handler needs up to ms for this request (an etcd write): its bound
+ * becomes ms plus control.timeout_ms from the request line. */
+void zdu_control_hold(struct zdu_control_client *c, uint64_t ms);
 /* Sends obj (reference stolen) as the answer and closes the client. */
 void zdu_control_reply(struct zdu_control_client *c, json_t *obj);
 void zdu_control_close(struct zdu_control *ctl, void (*close_cb)(struct zdu_control *));
