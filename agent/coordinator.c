@@ -94,9 +94,13 @@ static const struct zdu_plan_node *cur(struct coord *c)
 static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* Room for a whole line of the upgrade command's output as spawn hands it
+ * out (at most ZDU_SPAWN_LINE_MAX and a marker), never cut again here. */
+#define SAY_MAX (ZDU_SPAWN_LINE_MAX + ZDU_SPAWN_MARK_MAX + 256)
+
 static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
 {
-	char when[40], msg[2048];
+	char when[40], msg[SAY_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -1096,7 +1100,10 @@ static void on_upgrade_line(int stream, const char *line, void *data)
 {
 	struct coord *c = data;
 
-	say(c, cur(c)->name, step_names[S_UPGRADE], stream == 1 ? "stdout" : "stderr", "| %s", line);
+	if (stream == ZDU_SPAWN_NOTE)
+		say(c, cur(c)->name, step_names[S_UPGRADE], "warn", "upgrade command: %s", line);
+	else
+		say(c, cur(c)->name, step_names[S_UPGRADE], stream == 1 ? "stdout" : "stderr", "| %s", line);
 }
 
 static void on_upgrade_done(const struct zdu_spawn_result *res, void *data)
@@ -1108,7 +1115,8 @@ static void on_upgrade_done(const struct zdu_spawn_result *res, void *data)
 	if (res->error) {
 		fail(c, ZDU_COORD_FAILED, "upgrade command: %s", res->error);
 	} else if (res->timed_out) {
-		fail(c, ZDU_COORD_TIMEOUT, "upgrade command killed after %.1f s", c->plan->upgrade_timeout_ms / 1000.0);
+		fail(c, ZDU_COORD_TIMEOUT, "upgrade command killed after %.1f s (timeouts.upgrade_ms)",
+		     c->plan->upgrade_timeout_ms / 1000.0);
 	} else if (res->term_signal) {
 		fail(c, ZDU_COORD_FAILED, "upgrade command killed by signal %d", res->term_signal);
 	} else if (res->exit_status != 0) {
