@@ -567,7 +567,7 @@ static void capacity_wait(struct coord *c)
 	if (uv_now(&c->loop) >= c->deadline) {
 		journal(c, n->name, "capacity-short");
 		fail(c, ZDU_COORD_REFUSED, "capacity still short after %.1f s (timeouts.capacity_ms): %s",
-		     (double)waited / 1000.0, msg);
+		     c->plan->capacity_timeout_ms / 1000.0, msg);
 		return;
 	}
 	capacity_report(c);
