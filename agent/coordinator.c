@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "zdu/capacity.h"
 #include "zdu/common.h"
 #include "zdu/coord_etcd.h"
 #include "zdu/coordinator.h"
@@ -19,6 +20,7 @@
 
 enum step {
 	S_PREFLIGHT,
+	S_CAPACITY, /* before a node leaves: the others short of min_ready, waiting */
 	S_SET_FLAG,
 	S_WAIT_DRAINED,
 	S_UPGRADE,
@@ -32,7 +34,8 @@ enum step {
 enum { SW_CHECK, SW_LB_FLAGS, SW_WAIT_LB_MANAGED, SW_RUNTIME, SW_CONFIRM, SW_FINAL_FLAGS, SW_SHUTDOWN };
 
 static const char *const step_names[] = {
-	[S_PREFLIGHT] = "preflight",  [S_SET_FLAG] = "drain",	    [S_WAIT_DRAINED] = "wait-drained",
+	[S_PREFLIGHT] = "preflight",  [S_CAPACITY] = "capacity",
+	[S_SET_FLAG] = "drain",	      [S_WAIT_DRAINED] = "wait-drained",
 	[S_UPGRADE] = "upgrade",      [S_WAIT_HEALTHY] = "wait-healthy", [S_CLEAR_FLAG] = "undrain",
 	[S_WAIT_UP] = "wait-up",	      [S_SWITCH] = "switch",
 };
@@ -71,6 +74,7 @@ struct coord {
 	enum step step;
 	uint64_t deadline;
 	uint64_t step_started;
+	uint64_t cap_since; /* the capacity wait began (loop time) */
 	long *weights; /* the node's weight on each LB, from its preflight */
 	long long probes_base; /* agent's probe count first seen after the upgrade; -1: not yet */
 
@@ -79,7 +83,7 @@ struct coord {
 	struct lb_view *lbs;
 	json_t *agent;
 	char agent_err[512];
-	char last_progress[512];
+	char last_progress[1024];
 
 	int exit_code;
 	int finished;
@@ -90,22 +94,21 @@ static const struct zdu_plan_node *cur(struct coord *c)
 	return &c->plan->nodes[c->node];
 }
 
-/* One line per event: for people, or one JSON object with --json. */
-static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+/* One line per event: for people, or one JSON object with --json, which
+ * also gets the fields of extra (when not NULL; its reference is taken). */
+static void vsay(struct coord *c, json_t *extra, const char *node, const char *step, const char *event,
+		 const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
 /* Room for a whole line of the upgrade command's output as spawn hands it
  * out (at most ZDU_SPAWN_LINE_MAX and a marker), never cut again here. */
 #define SAY_MAX (ZDU_SPAWN_LINE_MAX + ZDU_SPAWN_MARK_MAX + 256)
 
-static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
+static void vsay(struct coord *c, json_t *extra, const char *node, const char *step, const char *event,
+		 const char *fmt, va_list ap)
 {
 	char when[40], msg[SAY_MAX];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	zdu_utc_now_ms(when, sizeof(when));
 	if (c->opts->json) {
 		char clean[sizeof(msg)];
@@ -115,6 +118,8 @@ static void say(struct coord *c, const char *node, const char *step, const char 
 		zdu_utf8_sanitize(clean, sizeof(clean), msg);
 		o = json_pack("{s:s,s:s?,s:s?,s:s,s:s}", "time", when, "node", node, "step", step, "event",
 			      event, "message", clean);
+		if (o && extra)
+			json_object_update_missing(o, extra);
 		if (o) {
 			json_dumpf(o, stdout, JSON_COMPACT);
 			fputc('\n', stdout);
@@ -126,6 +131,32 @@ static void say(struct coord *c, const char *node, const char *step, const char 
 		printf("%s %s\n", when, msg);
 	}
 	fflush(stdout);
+	json_decref(extra);
+}
+
+static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void say(struct coord *c, const char *node, const char *step, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(c, NULL, node, step, event, fmt, ap);
+	va_end(ap);
+}
+
+static void say_x(struct coord *c, json_t *extra, const char *node, const char *step, const char *event,
+		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void say_x(struct coord *c, json_t *extra, const char *node, const char *step, const char *event,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(c, extra, node, step, event, fmt, ap);
+	va_end(ap);
 }
 
 static void stop_all(struct coord *c, int code)
@@ -173,6 +204,11 @@ static void fail(struct coord *c, int code, const char *fmt, ...)
 	say(c, cur(c)->name, step_names[c->step], "fail", "%s", msg);
 	if (c->opts->dry_run) {
 		snprintf(next, sizeof(next), "dry run: nothing was changed");
+	} else if (c->step == S_CAPACITY) {
+		snprintf(next, sizeof(next),
+			 "%s was not started and every node stays as it is. Once enough servers serve again, "
+			 "continue with: zdu-coordinator --plan %s --resume",
+			 cur(c)->name, c->opts->plan_path);
 	} else if (drained) {
 		snprintf(next, sizeof(next),
 			 "%s stays in maintenance (drained); the other nodes serve. Fix the cause, then "
@@ -427,17 +463,149 @@ static void begin_node(struct coord *c)
 
 static char *expand(const char *tmpl, const struct zdu_plan_node *n);
 
+/* ---- capacity: may the node in progress leave? ----
+ * Before a node leaves (its preflight), every load balancer must keep
+ * min_ready other servers serving (zdu_capacity_may_leave: a node already
+ * out, as the old group after a cutover's switch, takes nothing away). At the
+ * first node of a rollout a shortfall refuses at once, as any preflight check
+ * does: nothing is under way. Once a node has been changed (this run, or one
+ * before it that --resume continues), the rollout waits instead, polling
+ * every timeouts.poll_ms, until the others serve again (then the node's
+ * preflight goes on) or timeouts.capacity_ms ends it: journal
+ * "capacity-short", exit 4. The node in progress is never forced back or
+ * out; a node already out finishes its steps. */
+
+static int under_way(const struct coord *c)
+{
+	return !c->opts->dry_run && c->journal_open && c->journal.n > 0;
+}
+
+/* The load balancers where the node may not leave: appends a description
+ * of each to msg ("; "-separated) and, when list is not NULL, an object
+ * {lb, serving, others, not_serving} or {lb, error} to it. A load balancer
+ * that does not answer counts (the preflight refuses it before asking).
+ * Returns how many. */
+static int capacity_short(struct coord *c, char *msg, size_t size, json_t *list)
+{
+	const struct zdu_plan_node *n = cur(c);
+	int nshort = 0;
+	size_t i;
+
+	msg[0] = '\0';
+	for (i = 0; i < c->plan->nlbs; i++) {
+		const struct lb_view *v = &c->lbs[i];
+		struct zdu_capacity cap;
+		char why[256];
+		size_t len = strlen(msg);
+
+		if (!v->ok) {
+			char err[sizeof(v->err)];
+
+			snprintf(msg + len, size - len, "%sload balancer %s does not answer: %s", nshort ? "; " : "",
+				 c->plan->lbs[i].name, v->err);
+			zdu_utf8_sanitize(err, sizeof(err), v->err);
+			if (list)
+				json_array_append_new(list, json_pack("{s:s,s:s}", "lb", c->plan->lbs[i].name,
+								      "error", err));
+			nshort++;
+			continue;
+		}
+		if (zdu_capacity_may_leave(&v->be, n->server, c->plan->min_ready, &cap, why, sizeof(why)))
+			continue;
+		if (!why[0])
+			snprintf(why, sizeof(why), "none; the backend has only %d other server%s", cap.others,
+				 cap.others == 1 ? "" : "s");
+		snprintf(msg + len, size - len,
+			 "%sload balancer %s: only %d other server%s UP and not drained, min_ready is %d "
+			 "(not serving: %s)",
+			 nshort ? "; " : "", c->plan->lbs[i].name, cap.serving, cap.serving == 1 ? "" : "s",
+			 c->plan->min_ready, why);
+		if (list)
+			json_array_append_new(list, json_pack("{s:s,s:i,s:i,s:s}", "lb", c->plan->lbs[i].name,
+							      "serving", cap.serving, "others", cap.others,
+							      "not_serving", why));
+		nshort++;
+	}
+	return nshort;
+}
+
+/* Says how capacity stands while waiting, when that changed: text, and
+ * with --json the fields min_ready and short (a list, see capacity_short). */
+static void capacity_report(struct coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	json_t *list = json_array();
+	char msg[1024];
+
+	capacity_short(c, msg, sizeof(msg), list);
+	if (strcmp(msg, c->last_progress) == 0) {
+		json_decref(list);
+		return;
+	}
+	snprintf(c->last_progress, sizeof(c->last_progress), "%s", msg);
+	say_x(c, json_pack("{s:i,s:o?}", "min_ready", c->plan->min_ready, "short", list), n->name,
+	      step_names[S_CAPACITY], "wait",
+	      "%s: %s is not started until capacity is back (looking every %.1f s, for up to %.1f s: "
+	      "timeouts.capacity_ms)",
+	      msg, n->name, c->plan->poll_ms / 1000.0, c->plan->capacity_timeout_ms / 1000.0);
+}
+
+static void preflight(struct coord *c);
+
+static void capacity_wait(struct coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char msg[1024];
+	uint64_t waited = uv_now(&c->loop) - c->cap_since;
+
+	if (capacity_short(c, msg, sizeof(msg), NULL) == 0) {
+		say_x(c, json_pack("{s:I}", "waited_ms", (json_int_t)waited), n->name, step_names[S_CAPACITY], "ok",
+		      "capacity back after %.1f s: at least %d other server%s serve on every load balancer; "
+		      "%s goes on",
+		      (double)waited / 1000.0, c->plan->min_ready, c->plan->min_ready == 1 ? "" : "s", n->name);
+		c->step = S_PREFLIGHT;
+		c->last_progress[0] = '\0';
+		preflight(c);
+		return;
+	}
+	if (uv_now(&c->loop) >= c->deadline) {
+		journal(c, n->name, "capacity-short");
+		fail(c, ZDU_COORD_REFUSED, "capacity still short after %.1f s (timeouts.capacity_ms): %s",
+		     c->plan->capacity_timeout_ms / 1000.0, msg);
+		return;
+	}
+	capacity_report(c);
+	poll_again(c);
+}
+
+/* The preflight's capacity check: 1 when the node may leave; else 0 after
+ * refusing or starting to wait. */
+static int capacity_gate(struct coord *c)
+{
+	char msg[1024];
+
+	if (capacity_short(c, msg, sizeof(msg), NULL) == 0)
+		return 1;
+	if (!under_way(c) || c->plan->capacity_timeout_ms == 0) {
+		if (under_way(c))
+			journal(c, cur(c)->name, "capacity-short");
+		fail(c, ZDU_COORD_REFUSED, "%s", msg);
+		return 0;
+	}
+	enter(c, S_CAPACITY);
+	return 0;
+}
+
 static void preflight(struct coord *c)
 {
 	const struct zdu_plan_node *n = cur(c);
 	int started = !c->opts->dry_run && (zdu_journal_has(&c->journal, n->name, "flagged") ||
 					    zdu_journal_has(&c->journal, n->name, "upgraded"));
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < c->plan->nlbs; i++) {
 		const struct lb_view *v = &c->lbs[i];
 		const struct zdu_lb_server *s;
-		int ready = 0;
 
 		if (!v->ok) {
 			fail(c, ZDU_COORD_REFUSED, "load balancer %s (%s) does not answer: %s", c->plan->lbs[i].name,
@@ -450,19 +618,12 @@ static void preflight(struct coord *c)
 			     c->plan->lbs[i].name, n->server, c->plan->backend);
 			return;
 		}
-		for (k = 0; k < v->be.n; k++)
-			if (strcmp(v->be.servers[k].name, n->server) != 0 && zdu_lb_server_up(&v->be.servers[k]))
-				ready++;
-		if (ready < c->plan->min_ready) {
-			fail(c, ZDU_COORD_REFUSED,
-			     "load balancer %s: only %d other server%s UP and not drained, min_ready is %d",
-			     c->plan->lbs[i].name, ready, ready == 1 ? "" : "s", c->plan->min_ready);
-			return;
-		}
 		/* The weight to come back to: the configured one when HAProxy
 		 * says it, else what it shows now. */
 		c->weights[i] = s->uweight >= 0 ? s->uweight : s->weight;
 	}
+	if (!capacity_gate(c))
+		return;
 	if (!c->agent) {
 		fail(c, ZDU_COORD_REFUSED, "agent of %s (%s) does not answer: %s", n->name, n->agent, c->agent_err);
 		return;
@@ -1064,6 +1225,9 @@ static void evaluate(struct coord *c)
 	case S_PREFLIGHT:
 		preflight(c);
 		break;
+	case S_CAPACITY:
+		capacity_wait(c);
+		break;
 	case S_WAIT_DRAINED:
 		wait_drained(c);
 		break;
@@ -1192,6 +1356,13 @@ static void enter(struct coord *c, enum step s)
 		say(c, n->name, step_names[s], "start", "node %zu of %zu (server %s, agent %s)", c->node + 1,
 		    c->plan->nnodes, n->server, n->agent);
 		round_start(c);
+		break;
+	case S_CAPACITY:
+		/* from capacity_gate(), on the preflight's poll round */
+		c->cap_since = c->step_started;
+		c->deadline = c->cap_since + (uint64_t)c->plan->capacity_timeout_ms;
+		capacity_report(c);
+		poll_again(c);
 		break;
 	case S_SET_FLAG:
 		snprintf(reason, sizeof(reason), "zdu-coordinator: upgrading %s", n->name);

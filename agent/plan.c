@@ -396,7 +396,7 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 					   "etcd", NULL };
 	static const char *const ckeys[] = { "first_group", "tcp_grace_ms", "switch_ms", NULL };
 	static const char *const tkeys[] = { "drain_ms", "upgrade_ms", "health_ms", "up_ms", "poll_ms",
-					     "request_ms", NULL };
+					     "request_ms", "capacity_ms", NULL };
 	const config_setting_t *root = config_root_setting(lc), *t, *s;
 	struct zdu_plan *p = ld->p;
 	char *strategy = NULL;
@@ -500,6 +500,7 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 	p->up_timeout_ms = 120000;
 	p->poll_ms = 1000;
 	p->request_timeout_ms = 5000;
+	p->capacity_timeout_ms = 300000;
 	t = config_lookup(lc, "timeouts");
 	if (t) {
 		if (!config_setting_is_group(t)) {
@@ -512,7 +513,8 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		    (rc = get_int(ld, t, "health_ms", "timeouts.", 100, 86400000, &p->health_timeout_ms, p->health_timeout_ms)) != ZDU_OK ||
 		    (rc = get_int(ld, t, "up_ms", "timeouts.", 100, 86400000, &p->up_timeout_ms, p->up_timeout_ms)) != ZDU_OK ||
 		    (rc = get_int(ld, t, "poll_ms", "timeouts.", 10, 600000, &p->poll_ms, p->poll_ms)) != ZDU_OK ||
-		    (rc = get_int(ld, t, "request_ms", "timeouts.", 10, 600000, &p->request_timeout_ms, p->request_timeout_ms)) != ZDU_OK)
+		    (rc = get_int(ld, t, "request_ms", "timeouts.", 10, 600000, &p->request_timeout_ms, p->request_timeout_ms)) != ZDU_OK ||
+		    (rc = get_int(ld, t, "capacity_ms", "timeouts.", 0, 86400000, &p->capacity_timeout_ms, p->capacity_timeout_ms)) != ZDU_OK)
 			goto out;
 	}
 	if ((rc = load_list(ld, lc, "load_balancers", 0)) != ZDU_OK ||

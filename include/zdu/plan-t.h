@@ -42,6 +42,10 @@ struct zdu_plan {
 	int up_timeout_ms;
 	int poll_ms;
 	int request_timeout_ms;
+	/* once the rollout is under way, how long the next node waits for the
+	 * others to serve min_ready again before the rollout stops; 0: stop at
+	 * once */
+	int capacity_timeout_ms;
 	struct zdu_plan_lb *lbs;
 	size_t nlbs;
 	struct zdu_plan_node *nodes;

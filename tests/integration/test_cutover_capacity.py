@@ -7,8 +7,10 @@ name) or every node. Groups that hold min_ready pass --check, and the same min_r
 rolling passes too.
 
 At run time: 4 nodes, groups of 2, min_ready 2, but node4 (old group) already drained by its
-flag: the old group cannot hold min_ready once the first group is out, and a preflight refuses
-(exit 4, naming min_ready) with at least min_ready servers still UP."""
+flag: the old group cannot hold min_ready once the first group is out, so node2's preflight
+waits for capacity (node1 is out already: the rollout is under way) and, node4 staying out,
+refuses after timeouts.capacity_ms (exit 4, naming min_ready) with at least min_ready servers
+still UP."""
 import os
 
 from agentlib import check, main
@@ -79,12 +81,14 @@ def run():
         cl.lbs[0].wait_server('node4', lambda row: 'DRAIN' in row['status'], timeout=5)
         mapfile, record = cl.upgrade_map()
         plan = cl.write_plan(cl.upgrade_command(mapfile), min_ready=2, expect_version='2.93',
-                             extra=cutover_extra(['node1', 'node2']))
+                             timeouts=dict(capacity_ms=1000), extra=cutover_extra(['node1', 'node2']))
         r = cl.coordinator('--plan', plan, timeout=120)
         print(r.stdout[-3000:], r.stderr, sep='\n')
         check(r.returncode == 4, 'exit 4 (a preflight refused)', r.returncode)
         fails = [line for line in r.stdout.splitlines() if 'min_ready is 2' in line]
         check(fails, 'the refusal names min_ready', r.stdout[-1500:])
+        check(any(' node2 ' in line and 'capacity still short after 1.0 s' in line for line in fails),
+              'node2 waited timeouts.capacity_ms before refusing', fails)
         up = [n['name'] for n in cl.nodes if is_up(cl.lbs[0].server(n['name'])['status'])]
         check(len(up) >= 2, 'at least min_ready servers still UP: %s' % up)
 

@@ -223,6 +223,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(p.up_timeout_ms, 120000);
 	assert_int_equal(p.poll_ms, 1000);
 	assert_int_equal(p.request_timeout_ms, 5000);
+	assert_int_equal(p.capacity_timeout_ms, 300000);
 	assert_int_equal(p.nlbs, 1);
 	assert_int_equal(p.nnodes, 2);
 	assert_string_equal(p.nodes[0].server, "n1");
@@ -246,6 +247,12 @@ static void test_minimal_defaults(void **state)
 		assert_int_equal(p.poll_ms, 10);
 		assert_int_equal(p.drain_timeout_ms, 300000);
 		assert_int_equal(p.upgrade_timeout_ms, 1800000);
+		assert_int_equal(p.capacity_timeout_ms, 300000);
+		zdu_plan_free(&p);
+		snprintf(text, sizeof(text), "%stimeouts = { capacity_ms = 0; };\n", minimal);
+		load_ok(text, &p);
+		assert_int_equal(p.capacity_timeout_ms, 0); /* 0: stop at once */
+		assert_int_equal(p.poll_ms, 1000);
 		zdu_plan_free(&p);
 	}
 }
@@ -263,6 +270,7 @@ static void test_range_edges(void **state)
 		{ 14, "up_ms = 100;" },          { 14, "up_ms = 86400000;" },
 		{ 15, "poll_ms = 10;" },         { 15, "poll_ms = 600000;" },
 		{ 16, "request_ms = 10;" },      { 16, "request_ms = 600000;" },
+		{ 16, "capacity_ms = 0;" },      { 16, "capacity_ms = 86400000;" },
 		{ 11, "drain_ms = 60000L;" }, /* a 64-bit integer is an integer */
 		{ 3, "min_ready = 0;" },
 		{ 3, "" }, /* default 1 */
@@ -390,6 +398,8 @@ static void test_ranges(void **state)
 		{ 15, "poll_ms = 600001;", "timeouts.poll_ms" },
 		{ 16, "request_ms = 9;", "timeouts.request_ms" },
 		{ 16, "request_ms = 600001;", "timeouts.request_ms" },
+		{ 16, "capacity_ms = -1;", "timeouts.capacity_ms" },
+		{ 16, "capacity_ms = 86400001;", "timeouts.capacity_ms" },
 		/* would wrap to a small int if narrowed before the check */
 		{ 11, "drain_ms = 4294967396L;", "timeouts.drain_ms" },
 		{ 16, "request_ms = -4294967286L;", "timeouts.request_ms" },
