@@ -187,6 +187,11 @@ int main(int argc, char **argv)
 		return ZDU_EXIT_ERROR;
 	}
 	if (check) {
+		char warn[512];
+
+		/* Valid, but worth knowing: still exit 0. */
+		if (zdu_config_etcd_plaintext(&cfg, warn, sizeof(warn)))
+			fprintf(stderr, "zdu-agent: warning: %s: %s\n", cfg.path, warn);
 		printf("%s: configuration ok\n", config);
 		rc = ZDU_EXIT_OK;
 	} else if (status) {

@@ -87,6 +87,7 @@ struct zdu_config {
 	char *etcd_user;
 	char *etcd_password;
 	char *etcd_password_file;
+	int etcd_allow_plaintext_password; /* no warning for http:// with a password */
 };
 
 enum zdu_config_type {

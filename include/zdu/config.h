@@ -28,6 +28,10 @@ const char *zdu_fail_action_name(int action);
  * cfg; the client copies them). */
 struct zdu_etcd_conf;
 void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec);
+/* 1 with msg saying so when etcd.user's password (and its tokens) would
+ * cross the network in clear: an http:// endpoint, a password, and
+ * etcd.allow_plaintext_password not set; 0 otherwise. */
+int zdu_config_etcd_plaintext(const struct zdu_config *cfg, char *msg, size_t size);
 
 /* Parses "host:port", "[v6]:port" or "*:port" into a sockaddr; 0 on success. */
 struct sockaddr_storage;
