@@ -6,8 +6,9 @@ item 2).
 
 This script runs ONE etcd member itself (not etcdlib's cluster on 127.0.0.21-23) on
 127.0.0.26:2379 (peer :2380) with
-    --auth-token jwt,pub-key=PUB,priv-key=PRIV,sign-method=RS256
-and a key pair made by `openssl genrsa 4096` in its temp dir, then turns authentication on with
+    --auth-token jwt,pub-key=PUB,priv-key=PRIV,sign-method=RS256,ttl=4s
+and a key pair made by `openssl genrsa 4096` in its temp dir (tokens live 4 s instead of 5 min,
+so that every client has to renew its token during the test), then turns authentication on with
 conf/etcd-rbac.sh (users zdu-agent-node1, zdu-coordinator, root; passwords from the
 environment). Then, with the built binaries:
   * a token etcd issues (POST /v3/auth/authenticate) is a JWT of over 600 characters, and it
@@ -18,10 +19,16 @@ environment). Then, with the built binaries:
     deleting it makes it ready again;
   * `zdu-agent --maintenance on|off` with the agent's configuration writes and deletes the node
     key through etcd, confirmed by the daemon (exit 0);
+  * once the agent's token expired (etcd refuses a token issued after it): its published state
+    kept its lease (keepalives went on), the node key still drains and releases it, its state
+    is published again, and its status shows no etcd error;
   * zdu-coordinator with the plan's etcd group (user zdu-coordinator) takes its lease lock
     /zdu/coordinator/lock (read while its upgrade command waits on a gate: its pid), drains
-    node1 through etcd, and finishes the rollout (exit 0), releasing the lock.
-The agent's status never shows an etcd error meanwhile (flag.etcd.last_error, etcd.error).
+    node1 through etcd, holds it under the same lease after its token expired during the
+    upgrade, and finishes the rollout (exit 0: its journal writes renewed the token too),
+    releasing the lock.
+At each step the agent's status shows no etcd error (flag.etcd.last_error, etcd.error), and its
+log never says "invalid auth token".
 
 The address is fixed: CTest runs this with RESOURCE_LOCK etcd-jwt, and the script takes a
 machine-wide flock on /tmp/zdu-etcd-jwt.127.0.0.26.lock (two build trees at once).
@@ -56,6 +63,7 @@ AGENT_USER = 'zdu-agent-' + NODE
 PASSWORDS = {AGENT_USER: 'agent-node1-pw-5', 'zdu-coordinator': 'coordinator-pw-6',
              'root': 'root-pw-7'}
 OLD_LIMIT = 600     # the header buffer the token used to be cut to
+TOKEN_TTL_S = 4     # etcd's JWTs expire this soon (default 5 min): the test sees renewals
 READY = 'up ready 100%'      # and the probe's '#nova-api 2.90'
 
 
@@ -129,8 +137,9 @@ class JwtEtcd:
                 '--listen-peer-urls', PEER, '--initial-advertise-peer-urls', PEER,
                 '--initial-cluster', 'jwt1=' + PEER, '--initial-cluster-state', 'new',
                 '--initial-cluster-token', 'zdu-jwt-%d-%s' % (os.getpid(), os.urandom(3).hex()),
-                '--auth-token', 'jwt,pub-key=%s,priv-key=%s,sign-method=RS256'
-                % (os.path.join(self.root, 'jwt.pub'), os.path.join(self.root, 'jwt.key')),
+                '--auth-token', 'jwt,pub-key=%s,priv-key=%s,sign-method=RS256,ttl=%ds'
+                % (os.path.join(self.root, 'jwt.pub'), os.path.join(self.root, 'jwt.key'),
+                   TOKEN_TTL_S),
                 '--heartbeat-interval', '50', '--election-timeout', '500',
                 '--logger', 'zap', '--log-outputs', 'stderr', '--enable-v2=false']
         env = {k: v for k, v in os.environ.items() if not k.startswith('ETCD')}
@@ -184,33 +193,49 @@ def token_of(user):
     return ans['token']
 
 
-def get(key, token):
-    """The kv (value decoded, lease as int), None when absent; raises on an error answer."""
-    st, ans = call('/v3/kv/range', {'key': b64(key)}, token)
+_tokens = {}
+
+
+def call_as(user, path, body):
+    """call() with USER's token, renewed when etcd says it expired (code 16)."""
+    for _ in range(2):
+        if user not in _tokens:
+            _tokens[user] = token_of(user)
+        st, ans = call(path, body, _tokens[user])
+        if ans.get('code') != 16:
+            break
+        del _tokens[user]
     if st != 200 or 'error' in ans:
-        raise AssertionError('range %s: HTTP %d %r' % (key, st, ans))
-    kvs = ans.get('kvs') or []
+        raise AssertionError('%s as %s: HTTP %d %r' % (path, user, st, ans))
+    return ans
+
+
+def expired(token):
+    """etcd refuses TOKEN now: its TTL ran out."""
+    st, ans = call('/v3/kv/range', {'key': b64('/zdu/x')}, token)
+    return st != 200 and ans.get('code') == 16 and 'invalid auth token' in ans.get('error', '')
+
+
+def get(key, user='zdu-coordinator'):
+    """The kv (value decoded, lease as int), None when absent."""
+    kvs = call_as(user, '/v3/kv/range', {'key': b64(key)}).get('kvs') or []
     if not kvs:
         return None
     return {'value': base64.b64decode(kvs[0].get('value', '')),
             'lease': int(kvs[0].get('lease', 0))}
 
 
-def value(key, token):
-    kv = get(key, token)
+def value(key, user='zdu-coordinator'):
+    kv = get(key, user)
     return None if kv is None else kv['value']
 
 
-def put(key, val, token):
-    st, ans = call('/v3/kv/put', {'key': b64(key), 'value': b64(val)}, token)
-    if st != 200 or 'error' in ans:
-        raise AssertionError('put %s: HTTP %d %r' % (key, st, ans))
+def put(key, val, user='zdu-coordinator'):
+    call_as(user, '/v3/kv/put', {'key': b64(key), 'value': b64(val)})
 
 
-def delete(key, token):
-    st, ans = call('/v3/kv/deleterange', {'key': b64(key)}, token)
-    if st != 200 or 'error' in ans:
-        raise AssertionError('delete %s: HTTP %d %r' % (key, st, ans))
+def delete(key, user='zdu-coordinator'):
+    call_as(user, '/v3/kv/deleterange', {'key': b64(key)})
 
 
 # ---------------------------------------------------------------- helpers
@@ -231,7 +256,7 @@ def enable_auth():
 
 def agent_etcd(name):
     return {'etcd': {'endpoints': [URL], 'prefix': '/zdu', 'node': name, 'user': AGENT_USER,
-                     'password': PASSWORDS[AGENT_USER], 'lease_ttl_s': 3, 'timeout_ms': 1000,
+                     'password': PASSWORDS[AGENT_USER], 'lease_ttl_s': 5, 'timeout_ms': 3000,
                      'backoff_max_ms': 500, 'publish_interval_ms': 200}}
 
 
@@ -275,8 +300,7 @@ def jwt(work):
         print('%s: token of %d characters: %s...%s' % (user, len(tok), tok[:24], tok[-8:]))
         check(len(tok) > OLD_LIMIT and tok.startswith('eyJ') and tok.count('.') == 2,
               '%s gets a JWT of over %d characters (%d)' % (user, OLD_LIMIT, len(tok)))
-    coord = tokens['zdu-coordinator']
-    check(value(node_key(NODE), coord) is None,
+    check(value(node_key(NODE)) is None,
           'the whole token works on the gateway (range as zdu-coordinator)')
 
     with Cluster(nodes=1, lbs=1, workdir=os.path.join(work, 'cluster'),
@@ -286,7 +310,7 @@ def jwt(work):
 
         # -------------------------------------------- the agent publishes its state
         def published():
-            v = value(agent_key(NODE), coord)
+            v = value(agent_key(NODE))
             return json.loads(v) if v else None
         t0 = time.monotonic()
         state = wait_until(published, timeout=15, message=lambda: (
@@ -299,28 +323,55 @@ def jwt(work):
         wait_until(lambda: not etcd_errors(a), timeout=10,
                    message=lambda: 'no etcd error in the agent status: %r' % etcd_errors(a))
         check(True, 'the agent\'s status shows etcd reachable, no error')
+        # Issued after the agent's own token: once etcd refuses it, the agent's has expired.
+        agent_mark = token_of(AGENT_USER)
+        lease = get(agent_key(NODE))['lease']
 
         # -------------------------------------------- the node key drains the agent
-        put(node_key(NODE), 'mode=drain\nreason=jwt drain\n', coord)
+        put(node_key(NODE), 'mode=drain\nreason=jwt drain\n')
         _, dt = a.wait_reply(lambda r: r.startswith('up drain #maintenance: jwt drain'),
                              timeout=10)
         check(True, 'the coordinator\'s write of the node key drains the agent (%.0f ms)'
               % (dt * 1000))
-        delete(node_key(NODE), coord)
+        delete(node_key(NODE))
         a.wait_reply(ready, timeout=10)
         check(True, 'deleting it makes the agent ready again')
 
         # -------------------------------------------- the CLI writes through etcd
         r = cli(a, '--maintenance', 'on', '--reason', 'jwt cli')
         check(node_key(NODE) in r.stdout, 'the CLI names the node key', r.stdout)
-        v = (value(node_key(NODE), coord) or b'').decode()
+        v = (value(node_key(NODE)) or b'').decode()
         check('reason=jwt cli' in v.splitlines(), 'the CLI wrote the node key', v)
         check(a.reply().startswith('up drain #maintenance: jwt cli'), 'the agent drains',
               a.reply())
         cli(a, '--maintenance', 'off')
-        check(value(node_key(NODE), coord) is None, 'off: the node key deleted')
+        check(value(node_key(NODE)) is None, 'off: the node key deleted')
         a.wait_reply(ready, timeout=10)
 
+        wait_until(lambda: ready((published() or {}).get('reply', '')), timeout=10,
+                   message=lambda: 'the published state back to ready: %r' % published())
+
+        # -------------------------------------------- the agent renews its token
+        wait_until(lambda: expired(agent_mark), timeout=TOKEN_TTL_S + 5,
+                   message='the agent\'s token expires')
+        check(True, 'the token the agent got has expired (etcd refuses a later one)')
+        kv = get(agent_key(NODE))
+        check(kv is not None and kv['lease'] == lease,
+              'the published state kept its lease: the keepalives renewed the token',
+              (kv, lease))
+        put(node_key(NODE), 'mode=drain\nreason=after expiry\n')
+        a.wait_reply(lambda r: r.startswith('up drain #maintenance: after expiry'), timeout=10)
+        delete(node_key(NODE))
+        a.wait_reply(ready, timeout=10)
+        check(True, 'the node key still drains and releases the agent')
+        wait_until(lambda: not etcd_errors(a), timeout=10,
+                   message=lambda: 'no etcd error in the agent status: %r' % etcd_errors(a))
+        check(True, 'no etcd error in the agent\'s status after its token expired')
+        # A request refused for its expired token is sent again with a new one: nothing
+        # reaches the log (a client that did not renew logs "invalid auth token" here).
+        bad = [l for l in a.log_text().splitlines() if 'invalid auth token' in l]
+        check(not bad, 'the agent\'s log never says "invalid auth token" across the expiry',
+              bad)
         wait_until(lambda: ready((published() or {}).get('reply', '')), timeout=10,
                    message=lambda: 'the published state back to ready: %r' % published())
 
@@ -347,13 +398,13 @@ def jwt(work):
                        + open(out_path).read())
             check(co.poll() is None, 'the coordinator runs node1\'s upgrade',
                   'it exited %s:\n%s' % (co.returncode, open(out_path).read()))
-            lock = get('/zdu/coordinator/lock', coord)
+            lock = get('/zdu/coordinator/lock')
             check(lock is not None, '/zdu/coordinator/lock exists while the coordinator runs')
             holder = json.loads(lock['value'])
             check(holder.get('pid') == co.pid and lock['lease'] != 0,
                   'the lock holds the coordinator\'s pid %d, under a lease' % co.pid,
                   (holder, lock['lease']))
-            jv = value('/zdu/coordinator/journal', coord)
+            jv = value('/zdu/coordinator/journal')
             check(jv and b'"flagged"' in jv, 'the journal is stored in etcd (guarded by the '
                   'lock)', jv)
             st = a.status()
@@ -362,6 +413,17 @@ def jwt(work):
             row = lb.server(NODE)['status']
             check(row.startswith('DRAIN') or row.startswith('MAINT'),
                   'node1 drained on HAProxy during its upgrade', row)
+            # The upgrade lasts until the coordinator's token expired: its lock keepalives
+            # and its journal writes must renew it.
+            coord_mark = token_of('zdu-coordinator')
+            wait_until(lambda: expired(coord_mark) or co.poll() is not None,
+                       timeout=TOKEN_TTL_S + 5, message='the coordinator\'s token expires')
+            check(co.poll() is None, 'the coordinator still runs once its token expired',
+                  open(out_path).read())
+            kv = get('/zdu/coordinator/lock')
+            check(kv is not None and kv['lease'] == lock['lease'],
+                  'the lock still held under the same lease (keepalives renewed the token)',
+                  (kv, lock['lease']))
         finally:
             if os.path.exists(gate):
                 os.unlink(gate)
@@ -369,8 +431,8 @@ def jwt(work):
         text = open(out_path).read()
         print('zdu-coordinator -> exit %d:\n%s' % (rc, text))
         check(rc == 0, 'the rollout finishes: exit 0', rc)
-        check(get('/zdu/coordinator/lock', coord) is None, 'the lock is released at the end')
-        check(value(node_key(NODE), coord) is None, 'the node key is cleared')
+        check(get('/zdu/coordinator/lock') is None, 'the lock is released at the end')
+        check(value(node_key(NODE)) is None, 'the node key is cleared')
         a.wait_reply(ready, timeout=10)
         check(not etcd_errors(a), 'the agent shows no etcd error at the end', etcd_errors(a))
         check('invalid auth token' not in a.log_text(), 'the agent never logged '
