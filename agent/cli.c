@@ -382,10 +382,13 @@ int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_main
 
 int zdu_cli_check_config(struct zdu_config *cfg)
 {
-	char err[512], owner[128];
+	char err[512], owner[128], warn[512];
 	struct stat st;
 	int e;
 
+	/* Valid, but worth knowing: still exit 0. */
+	if (zdu_config_etcd_plaintext(cfg, warn, sizeof(warn)))
+		fprintf(stderr, "zdu-agent: warning: %s: %s\n", cfg->path, warn);
 	if (zdu_config_read_secret(cfg, err, sizeof(err)) == ZDU_OK) {
 		printf("%s: configuration ok\n", cfg->path);
 		return ZDU_EXIT_OK;

@@ -148,6 +148,12 @@ static const struct zdu_config_key keys[] = {
 		"File whose first line is the etcd user's password, read by the daemon at start and reload. "
 		"Keep it mode 0600 for the daemon's user: the command line reads it only to write etcd "
 		"itself (daemon stopped, --all); operators in control.group go through the daemon."),
+	KEY_BOOL("etcd", "allow_plaintext_password", etcd_allow_plaintext_password, 0,
+		 "With etcd.user and an http:// endpoint, the password and the tokens etcd issues for it "
+		 "cross the network unencrypted, and anyone who can read that traffic can rewrite the "
+		 "flags the coordinator trusts: zdu-agent --check-config and the daemon's log at start "
+		 "and reload warn. Set this to true to say that this is on purpose (a trusted network, "
+		 "a loopback endpoint); use https:// endpoints otherwise."),
 };
 
 const struct zdu_config_key *zdu_config_keys(size_t *n)
@@ -174,6 +180,33 @@ void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec
 	ec->user = cfg->etcd_user;
 	ec->password = cfg->etcd_password;
 	ec->timeout_ms = cfg->etcd_timeout_ms;
+}
+
+int zdu_config_etcd_plaintext(const struct zdu_config *cfg, char *msg, size_t size)
+{
+	const char *first = NULL;
+	size_t i, nplain = 0;
+
+	if (!cfg->etcd_user[0] || !(cfg->etcd_password[0] || cfg->etcd_password_file[0]) ||
+	    cfg->etcd_allow_plaintext_password)
+		return 0;
+	for (i = 0; i < cfg->etcd_endpoints.n; i++)
+		if (strncmp(cfg->etcd_endpoints.v[i], "http://", 7) == 0 && nplain++ == 0)
+			first = cfg->etcd_endpoints.v[i];
+	if (!nplain)
+		return 0;
+	if (nplain == 1)
+		snprintf(msg, size,
+			 "etcd.user \"%.64s\": its password and tokens go unencrypted to %.120s: use https:// "
+			 "endpoints, or set etcd.allow_plaintext_password = true if that network is trusted",
+			 cfg->etcd_user, first);
+	else
+		snprintf(msg, size,
+			 "etcd.user \"%.64s\": its password and tokens go unencrypted to %.120s and %zu more "
+			 "http:// endpoint%s: use https:// endpoints, or set etcd.allow_plaintext_password = true "
+			 "if that network is trusted",
+			 cfg->etcd_user, first, nplain - 1, nplain == 2 ? "" : "s");
+	return 1;
 }
 
 const char *zdu_fail_action_name(int action)

@@ -527,6 +527,16 @@ static void ctl_cancel(struct zdu_control_client *c, void *data)
 	}
 }
 
+/* What a valid configuration still does wrong, logged at start and at
+ * each reload while it lasts. */
+static void config_warnings(const struct zdu_config *cfg)
+{
+	char msg[512];
+
+	if (zdu_config_etcd_plaintext(cfg, msg, sizeof(msg)))
+		zdu_log_warn("%s", msg);
+}
+
 static int start_control(struct zdu_daemon *d, char *err, size_t err_size)
 {
 	struct zdu_control_handler h = { ctl_request, ctl_cancel, d };
@@ -595,6 +605,7 @@ static void reload(struct zdu_daemon *d)
 	}
 	zdu_config_free(&d->cfg);
 	d->cfg = next;
+	config_warnings(&d->cfg);
 	{
 		struct zdu_event fa = { .kind = ZDU_EV_FAIL_ACTION, .cause = "configuration reloaded",
 					.on_failure = (enum zdu_fail_action)d->cfg.probe_on_failure };
@@ -803,6 +814,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
 
+	config_warnings(&d->cfg);
 	zdu_log_notice("zdu-agent %s started (config %s), replying \"%s\"", ZDU_VERSION, d->cfg.path,
 		       zdu_state_reply_text(&d->state, reply, sizeof(reply)));
 	daemon_ready(d);

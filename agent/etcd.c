@@ -16,7 +16,7 @@ struct zdu_etcd {
 	struct zdu_http *http;
 	struct zdu_etcd_conf conf;
 	size_t cur;  /* endpoint requests go to */
-	char *token; /* etcd authentication token, once authenticated */
+	char *auth;  /* "Authorization: TOKEN", once authenticated */
 	struct zdu_list reqs;
 	struct zdu_list watches;
 	/* Inside curl's write callback no transfer may be freed: a watch
@@ -443,7 +443,7 @@ static struct zdu_http_req *http_post(struct zdu_etcd *e, size_t ep, const char 
 				      size_t len, long timeout_ms, int (*on_chunk)(const char *, size_t, void *),
 				      zdu_http_cb cb, void *data)
 {
-	char url[512], auth[600];
+	char url[512];
 	const char *headers[3];
 	size_t nh = 0;
 	struct zdu_http_opts o = { 0 };
@@ -454,10 +454,9 @@ static struct zdu_http_req *http_post(struct zdu_etcd *e, size_t ep, const char 
 	 * it open and silent. */
 	if (on_chunk)
 		headers[nh++] = "Grpc-Metadata-Hasleader: true";
-	if (e->token && strcmp(path, "/v3/auth/authenticate") != 0) {
-		snprintf(auth, sizeof(auth), "Authorization: %s", e->token);
-		headers[nh++] = auth;
-	}
+	/* The whole token, however long: curl copies the header. */
+	if (e->auth && strcmp(path, "/v3/auth/authenticate") != 0)
+		headers[nh++] = e->auth;
 	o.url = url;
 	o.timeout_ms = timeout_ms;
 	o.connect_timeout_ms = e->conf.timeout_ms;
@@ -515,19 +514,67 @@ static int auth_start(struct zdu_etcd *e, struct ereq *then_req, struct zdu_etcd
 
 static int needs_token(const struct zdu_etcd *e)
 {
-	return e->conf.user && *e->conf.user && !e->token;
+	return e->conf.user && *e->conf.user && !e->auth;
 }
 
-static void auth_done(struct ereq *r, const char *body, size_t len)
+/* The token is a credential: not left lying in freed memory. */
+static void forget_token(struct zdu_etcd *e)
 {
-	json_t *o = json_loadb(body, len, 0, NULL);
-	json_t *t = json_object_get(o, "token");
+	if (e->auth)
+		memset(e->auth, 0, strlen(e->auth));
+	free(e->auth);
+	e->auth = NULL;
+}
 
-	if (json_is_string(t)) {
-		free(r->e->token);
-		r->e->token = strdup(json_string_value(t));
+int zdu_etcd_auth_header(const char *body, size_t len, char **header, char *err, size_t err_size)
+{
+	static const char name[] = "Authorization: ";
+	json_error_t je;
+	json_t *o = json_loadb(body, len, 0, &je);
+	json_t *t = json_object_get(o, "token");
+	const char *v = json_string_value(t);
+	size_t n = json_string_length(t), i;
+
+	*header = NULL;
+	if (!o) {
+		snprintf(err, err_size, "authentication answer is not JSON: %s", je.text);
+		msg_clean(err, err_size);
+		goto bad;
 	}
+	if (!json_is_string(t)) {
+		snprintf(err, err_size, "authentication answered without a token");
+		goto bad;
+	}
+	if (n == 0) {
+		snprintf(err, err_size, "authentication answered with an empty token");
+		goto bad;
+	}
+	if (n > ZDU_ETCD_MAX_TOKEN) {
+		snprintf(err, err_size, "authentication token of %zu bytes is over the client's limit of %u bytes",
+			 n, ZDU_ETCD_MAX_TOKEN);
+		goto bad;
+	}
+	/* A header ends at a line break: nothing the token holds may add a
+	 * header or end it early (etcd's tokens are base64url and dots). */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f) {
+			snprintf(err, err_size,
+				 "authentication token has byte 0x%02x at offset %zu, which a header cannot carry",
+				 (unsigned char)v[i], i);
+			goto bad;
+		}
+	*header = malloc(sizeof(name) + n);
+	if (!*header) {
+		snprintf(err, err_size, "out of memory");
+		goto bad;
+	}
+	memcpy(*header, name, sizeof(name) - 1);
+	memcpy(*header + sizeof(name) - 1, v, n + 1);
 	json_decref(o);
+	return 0;
+bad:
+	json_decref(o);
+	return -1;
 }
 
 /* curl's words for a server refusing a client without a certificate vary
@@ -586,8 +633,7 @@ static void on_req_done(const struct zdu_http_result *hres, void *data)
 	if ((hres->status == 401 || code == 16) && e->conf.user && *e->conf.user && !r->auth_retried &&
 	    r->kind == R_CALL) {
 		/* The token expired (etcd drops simple tokens after a while). */
-		free(e->token);
-		e->token = NULL;
+		forget_token(e);
 		r->auth_retried = 1;
 		req_send(r);
 		return;
@@ -607,13 +653,15 @@ static void on_req_done(const struct zdu_http_result *hres, void *data)
 		return;
 	}
 	if (r->kind == R_AUTH) {
-		auth_done(r, hres->body, hres->len);
-		if (!e->token) {
+		char *auth, why[200];
+
+		if (zdu_etcd_auth_header(hres->body, hres->len, &auth, why, sizeof(why)) < 0) {
 			res.err = ZDU_ERR_PROTO;
-			snprintf(res.msg, sizeof(res.msg), "etcd %s: authentication answered without a token",
-				 endpoint(e, r->ep));
+			snprintf(res.msg, sizeof(res.msg), "etcd %s: %s", endpoint(e, r->ep), why);
 			goto auth_failed;
 		}
+		forget_token(e);
+		e->auth = auth;
 		if (r->then_req)
 			req_send(r->then_req);
 		if (r->then_watch)
@@ -993,8 +1041,7 @@ static void on_watch_done(const struct zdu_http_result *hres, void *data)
 		endpoint_failed(w->e, w->ep);
 		snprintf(msg, sizeof(msg), "watch on %s: %s", endpoint(w->e, w->ep), hres->curl_msg);
 	} else if (hres->status == 401) {
-		free(w->e->token);
-		w->e->token = NULL;
+		forget_token(w->e);
 		snprintf(msg, sizeof(msg), "watch on %s: authentication token refused", endpoint(w->e, w->ep));
 	} else if (hres->status != 200) {
 		struct zdu_etcd_watch_msg m;
@@ -1179,7 +1226,7 @@ void zdu_etcd_free(struct zdu_etcd *e)
 		/* Not left lying in freed memory. */
 		memset((char *)e->conf.password, 0, strlen(e->conf.password));
 	free((char *)e->conf.password);
-	free(e->token);
+	forget_token(e);
 	/* Freed once the reaper's handle closed. */
 	uv_close((uv_handle_t *)&e->reaper, etcd_closed);
 }

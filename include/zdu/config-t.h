@@ -94,6 +94,7 @@ struct zdu_config {
 	 * itself (zdu_config_read_secret()). */
 	char *etcd_password_file_at;
 	int etcd_password_unread;
+	int etcd_allow_plaintext_password; /* no warning for http:// with a password */
 };
 
 enum zdu_config_type {

@@ -45,6 +45,10 @@ void zdu_config_etcd_conf(const struct zdu_config *cfg, struct zdu_etcd_conf *ec
  * authenticate first and renew a token once, each attempt trying every
  * endpoint for etcd.timeout_ms. */
 int64_t zdu_config_etcd_answer_ms(const struct zdu_config *cfg);
+/* 1 with msg saying so when etcd.user's password (and its tokens) would
+ * cross the network in clear: an http:// endpoint, a password, and
+ * etcd.allow_plaintext_password not set; 0 otherwise. */
+int zdu_config_etcd_plaintext(const struct zdu_config *cfg, char *msg, size_t size);
 
 /* Parses "host:port", "[v6]:port" or "*:port" into a sockaddr; 0 on success. */
 struct sockaddr_storage;

@@ -10,6 +10,12 @@
  * request limit is 1.5 MiB. */
 #define ZDU_ETCD_MAX_VALUE (2u * 1024 * 1024)
 
+/* The longest authentication token the client accepts. etcd's simple
+ * tokens are 16 letters and an index; its JWTs carry a signature as long
+ * as the key (about 800 characters with RS256 and a 4096-bit key). A
+ * token past this is refused with an error, never cut short. */
+#define ZDU_ETCD_MAX_TOKEN 16384u
+
 /* Where the cluster is and how to speak to it (the client keeps copies). */
 struct zdu_etcd_conf {
 	char **endpoints; /* "http://127.0.0.21:2379", tried in turn */

@@ -75,6 +75,12 @@ void zdu_etcd_watch_msg_free(struct zdu_etcd_watch_msg *m);
  * res->kvs must be freed with zdu_etcd_result_clear(). */
 int zdu_etcd_parse_answer(const char *body, size_t len, struct zdu_etcd_result *res);
 void zdu_etcd_result_clear(struct zdu_etcd_result *res);
+/* Reads the token from an answer of /v3/auth/authenticate and makes the
+ * request header carrying it ("Authorization: TOKEN", malloc'd, into
+ * *header). A token of any length up to ZDU_ETCD_MAX_TOKEN is kept whole;
+ * returns -1 with err saying why when there is none, it is longer, or it
+ * holds a byte a header cannot carry (a space, a control character). */
+int zdu_etcd_auth_header(const char *body, size_t len, char **header, char *err, size_t err_size);
 
 /* Base64 as the gateway wants it (standard alphabet, padded). encode
  * returns a malloc'd string; decode returns the length, or -1. */

@@ -7,14 +7,18 @@
  *
  * The message goes into the agent's log and --status (etcd.publish.error,
  * flag.etcd.last_error) and the CLI's error. That it is one printable
- * line is checked too (the fuzzer once found jansson's quoted bytes there). */
+ * line is checked too (the fuzzer once found jansson's quoted bytes there).
+ *
+ * The same bytes, as an answer of /v3/auth/authenticate, go through
+ * zdu_etcd_auth_header(): either a header "Authorization: TOKEN" of one
+ * line within ZDU_ETCD_MAX_TOKEN, or no header and a printable reason. */
 #include "fuzz_common.h"
 #include "zdu/etcd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct zdu_etcd_result res;
-	char *body = malloc(size ? size : 1);
+	char *body = malloc(size ? size : 1), *header = NULL, why[200];
 	size_t i;
 	int rc;
 
@@ -24,6 +28,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(body, data, size);
 	memset(&res, 0, sizeof(res));
 	rc = zdu_etcd_parse_answer(body, size, &res);
+	why[0] = '\0';
+	if (zdu_etcd_auth_header(body, size, &header, why, sizeof(why)) == 0) {
+		FUZZ_CHECK(header && strncmp(header, "Authorization: ", 15) == 0, "header \"%.40s\"",
+			   header ? header : "(null)");
+		FUZZ_CHECK(strlen(header) > 15 && strlen(header) - 15 <= ZDU_ETCD_MAX_TOKEN, "header of %zu bytes",
+			   strlen(header));
+		for (i = 15; header[i]; i++)
+			FUZZ_CHECK((unsigned char)header[i] > 0x20 && (unsigned char)header[i] < 0x7f,
+				   "byte 0x%02x in the header", (unsigned char)header[i]);
+		free(header);
+	} else {
+		FUZZ_CHECK(!header, "refused, but a header");
+		FUZZ_CHECK(why[0] && fuzz_printable_line(why, sizeof(why)), "reason \"%s\"", why);
+	}
 	free(body);
 	FUZZ_CHECK(rc == 0 || rc == -1, "returned %d", rc);
 	FUZZ_CHECK(memchr(res.msg, '\0', sizeof(res.msg)), "msg not terminated");
