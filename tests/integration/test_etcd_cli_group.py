@@ -128,6 +128,8 @@ def group_test(work, binary, uid, ec):
 
     settings = agent_etcd_settings(ec, node=NODE, user='zdu-agent-n1', password_file=secret)
     settings['control'] = {'group': GROUP, 'mode': '0660'}
+    # Loopback: the password over http:// is on purpose here (else --check-config warns).
+    settings['etcd']['allow_plaintext_password'] = True
     agent = Agent(workdir=work, name=NODE, settings=settings)
 
     def op(*args, want_rc=0, config=None, timeout=60):
