@@ -134,7 +134,14 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 
 	/* In flag mode lb the text opens with "lb-managed": a load balancer
 	 * shows the text (last_agt), and that is how zdu-coordinator tells a
-	 * reply of mode lb from any other (zdu_last_agt_is_lb_mode). */
+	 * reply of mode lb from any other (zdu_last_agt_is_lb_mode). Minimal
+	 * detail keeps that word alone: it says nothing about the node that
+	 * the tokens do not, and the cutover needs it. */
+	if (node->detail == ZDU_DETAIL_MINIMAL) {
+		if (flag->mode == ZDU_FLAG_LB)
+			reason(&b, ZDU_REPLY_LB_WORD, NULL);
+		goto end;
+	}
 	if (flag->mode == ZDU_FLAG_LB)
 		flag_reason(&b, flag);
 	if (down)
@@ -151,7 +158,7 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 	} else if (h->health == ZDU_HEALTH_UNKNOWN) {
 		reason(&b, "nova-api", "not probed yet");
 	}
-
+end:
 	buf[b.len++] = '\n';
 	buf[b.len] = '\0';
 	return b.len;

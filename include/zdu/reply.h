@@ -15,7 +15,8 @@ const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node);
  * administrative token (ready/drain/maint; none in flag mode "lb") and the
  * operational token (up/down) once the health is known, so one reply fully
  * states the node and a missed probe never leaves HAProxy in a stale mix.
- * Free text after '#' says why. */
+ * Free text after '#' says why; with node->detail ZDU_DETAIL_MINIMAL there
+ * is none, except the word "lb-managed" alone in flag mode lb. */
 size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t size);
 
 /* The word that opens the text after '#' of every reply in flag mode "lb",

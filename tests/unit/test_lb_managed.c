@@ -8,7 +8,7 @@
  * contains "lb-managed" must not pass. Three parts: reply lines, what
  * HAProxy shows of them in `show stat`'s last_agt, and every reply the
  * agent itself can send (every flag mode, health, on_failure, reply
- * detail, with hostile reasons) read back both ways. */
+ * detail full and minimal, with hostile reasons) read back both ways. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -234,7 +234,7 @@ static void set_flag(struct zdu_flag *f, enum fmode fm, const char *reason)
 }
 
 struct combo {
-	int fm, health, on_failure, disabled, version, src;
+	int fm, health, on_failure, disabled, version, src, detail;
 	const char *reason;
 };
 
@@ -249,6 +249,7 @@ static void check_combo(const struct combo *c)
 	n.on_failure = (enum zdu_fail_action)c->on_failure;
 	n.health.health = (enum zdu_health)c->health;
 	n.health.disabled = c->disabled;
+	n.detail = (enum zdu_reply_detail)c->detail;
 	if (c->health == ZDU_HEALTH_DOWN)
 		strcpy(n.health.reason, "nova-api: HTTP 500");
 	if (c->disabled)
@@ -258,8 +259,8 @@ static void check_combo(const struct combo *c)
 	set_flag(&n.flag[c->src], (enum fmode)c->fm, c->reason);
 	zdu_reply_format(&n, reply, sizeof(reply));
 	haproxy_last_agt(reply, agt, sizeof(agt));
-	snprintf(what, sizeof(what), "flag %d (source %d) health %d on_failure %d disabled %d reason \"%s\"",
-		 c->fm, c->src, c->health, c->on_failure, c->disabled, c->reason);
+	snprintf(what, sizeof(what), "flag %d (source %d) health %d on_failure %d disabled %d detail %d "
+		 "reason \"%s\"", c->fm, c->src, c->health, c->on_failure, c->disabled, c->detail, c->reason);
 	if (zdu_reply_is_lb_mode(reply) != lb)
 		fail_msg("%s: reply \"%s\" read as lb mode %d", what, reply, !lb);
 	/* A reply without a health word leaves no text on the load balancer:
@@ -282,12 +283,13 @@ static void test_agent_replies(void **state)
 	for (c.disabled = 0; c.disabled <= 1; c.disabled++)
 	for (c.version = 0; c.version <= 1; c.version++)
 	for (c.src = 0; c.src < ZDU_SRC_MAX; c.src++)
+	for (c.detail = ZDU_DETAIL_FULL; c.detail <= ZDU_DETAIL_MINIMAL; c.detail++)
 	for (r = 0; r < ZDU_ARRAY_SIZE(hostile); r++) {
 		c.reason = hostile[r];
 		check_combo(&c);
 		count++;
 	}
-	assert_int_equal(count, FM_N * 4 * 3 * 2 * 2 * ZDU_SRC_MAX * (int)ZDU_ARRAY_SIZE(hostile));
+	assert_int_equal(count, FM_N * 4 * 3 * 2 * 2 * ZDU_SRC_MAX * 2 * (int)ZDU_ARRAY_SIZE(hostile));
 }
 
 int main(void)
