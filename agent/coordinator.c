@@ -441,6 +441,12 @@ static void preflight(struct coord *c)
 			     c->plan->lbs[i].runtime, v->err);
 			return;
 		}
+		if (!v->be.found) {
+			fail(c, ZDU_COORD_REFUSED, "no backend %s on load balancer %s (%s); backends there: %s",
+			     c->plan->backend, c->plan->lbs[i].name, c->plan->lbs[i].runtime,
+			     v->be.backends[0] ? v->be.backends : "none");
+			return;
+		}
 		s = zdu_lb_find(&v->be, n->server);
 		if (!s) {
 			fail(c, ZDU_COORD_REFUSED, "load balancer %s has no server %s in backend %s",
@@ -534,8 +540,9 @@ static const struct zdu_lb_server *lb_server(struct coord *c, size_t i, const ch
 	size_t len = strlen(state);
 
 	if (!s)
-		snprintf(state + len, size - len, "%s/%s: %s; ", c->plan->lbs[i].name, server,
-			 v->ok ? "missing" : v->err);
+		snprintf(state + len, size - len, "%s/%s: %s%s; ", c->plan->lbs[i].name, server,
+			 !v->ok ? v->err : v->be.found ? "missing" : "no backend ",
+			 v->ok && !v->be.found ? c->plan->backend : "");
 	return s;
 }
 
