@@ -18,6 +18,7 @@
 
 static const char *const log_levels[] = { "error", "warning", "notice", "info", "debug", NULL };
 static const char *const fail_actions[] = { "down", "drain", "zero", NULL };
+static const char *const reply_details[] = { "full", "minimal", NULL };
 
 #define OFF(field) offsetof(struct zdu_config, field)
 #define KEY_INT(g, n, f, lo, hi, d, doc) { g, n, ZDU_CT_INT, OFF(f), lo, hi, NULL, d, NULL, doc }
@@ -42,6 +43,14 @@ static const struct zdu_config_key keys[] = {
 	KEY_INT("agent", "max_request_bytes", max_request_bytes, 0, 1048576, 1024,
 		"Most bytes read and discarded from a peer (HAProxy's agent-send string); a peer sending "
 		"more is disconnected."),
+	KEY_ENUM("agent", "reply_detail", reply_detail, reply_details, 0,
+		 "What a reply says after its tokens. \"full\": why, after '#' (the maintenance reason, "
+		 "nova-api's error or version), which HAProxy shows in show stat and its logs. "
+		 "\"minimal\": the tokens and the weight only (\"up drain\", \"down ready 100%\"; in flag "
+		 "mode lb \"up 100% #lb-managed\", the word zdu-coordinator's cutover reads). Anyone who "
+		 "can connect to the agent port gets the reply: use \"minimal\" when it can be reached "
+		 "from networks other than the load balancers'. --status and the control socket keep "
+		 "every detail."),
 	KEY_STR("flag", "file", flag_file, "/var/lib/zdu-agent/maintenance",
 		"The maintenance flag file. Its presence means maintenance; see zdu-agent(8) for its format."),
 	KEY_INT("flag", "poll_interval_ms", flag_poll_ms, 50, 600000, 1000,

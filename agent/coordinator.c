@@ -16,6 +16,7 @@
 #include "zdu/link.h"
 #include "zdu/nova.h"
 #include "zdu/plan.h"
+#include "zdu/reply.h"
 #include "zdu/spawn.h"
 
 enum step {
@@ -612,6 +613,12 @@ static void preflight(struct coord *c)
 			     c->plan->lbs[i].runtime, v->err);
 			return;
 		}
+		if (!v->be.found) {
+			fail(c, ZDU_COORD_REFUSED, "no backend %s on load balancer %s (%s); backends there: %s",
+			     c->plan->backend, c->plan->lbs[i].name, c->plan->lbs[i].runtime,
+			     v->be.backends[0] ? v->be.backends : "none");
+			return;
+		}
 		s = zdu_lb_find(&v->be, n->server);
 		if (!s) {
 			fail(c, ZDU_COORD_REFUSED, "load balancer %s has no server %s in backend %s",
@@ -698,8 +705,9 @@ static const struct zdu_lb_server *lb_server(struct coord *c, size_t i, const ch
 	size_t len = strlen(state);
 
 	if (!s)
-		snprintf(state + len, size - len, "%s/%s: %s; ", c->plan->lbs[i].name, server,
-			 v->ok ? "missing" : v->err);
+		snprintf(state + len, size - len, "%s/%s: %s%s; ", c->plan->lbs[i].name, server,
+			 !v->ok ? v->err : v->be.found ? "missing" : "no backend ",
+			 v->ok && !v->be.found ? c->plan->backend : "");
 	return s;
 }
 
@@ -827,7 +835,9 @@ static void wait_up(struct coord *c)
  * 1  every agent in flag mode lb: replies keep only up/down and weight, so
  *    no agent undoes what the runtime API sets next
  * 2  every load balancer has applied an lb-mode reply from every agent
- *    (last_agt says lb-managed): no reply read before the change is left
+ *    (last_agt's text opens with lb-managed, zdu_last_agt_is_lb_mode; a
+ *    reason that only contains the word does not count): no reply read
+ *    before the change is left
  * 3  one runtime request per load balancer: first group ready, then the
  *    old group drain, applied in order
  * 4  confirm on every load balancer
@@ -897,6 +907,7 @@ static void sw_flag_done(json_t *status, const char *err, void *data)
 {
 	struct coord *c = data;
 	const struct zdu_plan_node *n = &c->plan->nodes[c->order[c->sw_i]];
+	const char *reply;
 
 	if (c->finished)
 		return;
@@ -904,8 +915,18 @@ static void sw_flag_done(json_t *status, const char *err, void *data)
 		fail(c, ZDU_COORD_FAILED, "switch: cannot set the flag of %s: %s", n->name, err);
 		return;
 	}
-	say(c, n->name, step_names[S_SWITCH], "ok", "agent replies \"%s\"",
-	    json_string_value(json_object_get(status, "reply")) ? json_string_value(json_object_get(status, "reply")) : "");
+	reply = json_string_value(json_object_get(status, "reply"));
+	/* Mode lb asked for, but the agent still asserts ready/drain/maint
+	 * (a local flag file wins over etcd): it would undo the switch. */
+	if (c->sw_step == SW_LB_FLAGS && reply && !zdu_reply_is_lb_mode(reply)) {
+		fail(c, ZDU_COORD_FAILED,
+		     "switch: the flag of %s is set to mode lb, but its agent replies \"%s\", not a reply of "
+		     "mode lb (no ready/drain/maint, text opening with \"" ZDU_REPLY_LB_WORD "\"): is a "
+		     "local flag file set on the node (it wins over etcd), or is the agent older than the "
+		     "coordinator?", n->name, reply);
+		return;
+	}
+	say(c, n->name, step_names[S_SWITCH], "ok", "agent replies \"%s\"", reply ? reply : "");
 	c->sw_i++;
 	switch_step(c);
 }
@@ -1161,7 +1182,7 @@ static void switch_evaluate(struct coord *c)
 				 * own check (DRAIN before a switch, UP when a resumed
 				 * switch was applied already; not DOWN or MAINT): made
 				 * ready while DOWN, it would leave nobody serving. */
-				good = strstr(s->last_agt, "lb-managed") != NULL &&
+				good = zdu_last_agt_is_lb_mode(s->last_agt) &&
 				       (!in_first(c, k) || strstr(s->status, "DRAIN") != NULL ||
 					zdu_lb_server_up(s));
 			else

@@ -544,6 +544,18 @@ static int start_control(struct zdu_daemon *d, char *err, size_t err_size)
 	return zdu_control_start(&d->control, &d->loop, &d->cfg, &h, err, err_size);
 }
 
+/* agent.reply_detail: how much the agent port's replies say. */
+static void apply_detail(struct zdu_daemon *d, const char *why)
+{
+	char cause[96];
+	struct zdu_event ev = { .kind = ZDU_EV_DETAIL, .cause = cause,
+				.detail = (enum zdu_reply_detail)d->cfg.reply_detail };
+
+	snprintf(cause, sizeof(cause), "%s: agent.reply_detail %s", why,
+		 ev.detail == ZDU_DETAIL_MINIMAL ? "minimal" : "full");
+	zdu_state_apply(&d->state, &ev);
+}
+
 /* Reload: a new configuration that fails anywhere leaves the running one
  * untouched. What can fail (binding addresses, finding the flag directory)
  * is done first, on new objects; only then are the old ones swapped out. */
@@ -612,6 +624,7 @@ static void reload(struct zdu_daemon *d)
 
 		zdu_state_apply(&d->state, &fa);
 	}
+	apply_detail(d, "configuration reloaded");
 	zdu_slowstart_configure(d->slowstart, &d->cfg);
 	apply_probe(d);
 	if (apply_drain(d, err, sizeof(err)) < 0)
@@ -779,6 +792,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	zdu_state_init(&d->state, (unsigned)d->cfg.weight, (enum zdu_fail_action)d->cfg.probe_on_failure,
 		       d->cfg.probe_enabled ? ZDU_HEALTH_UNKNOWN : ZDU_HEALTH_UNCHECKED);
 	zdu_state_observe(&d->state, on_state_change, d);
+	apply_detail(d, "configuration");
 	d->slowstart = zdu_slowstart_new(&d->loop, &d->state);
 	if (!d->slowstart) {
 		zdu_log_error("out of memory");

@@ -61,6 +61,23 @@ static long to_long(const char *s)
 
 #define MAX_FIELDS 128
 
+/* Adds a backend's name to b->backends, or ", ..." once it is full. */
+static void note_backend(struct zdu_lb_backend *b, const char *name)
+{
+	char clean[ZDU_LB_NAME_MAX];
+	size_t len = strlen(b->backends), room = sizeof(b->backends) - len;
+
+	if (len >= 5 && strcmp(b->backends + len - 5, ", ...") == 0)
+		return;
+	zdu_text_sanitize(clean, sizeof(clean), name, strlen(name));
+	/* Keep room for ", ..." after whatever is written now. */
+	if (strlen(clean) + 2 + 5 >= room) {
+		snprintf(b->backends + len, room, "%s...", len ? ", " : "");
+		return;
+	}
+	snprintf(b->backends + len, room, "%s%s", len ? ", " : "", clean);
+}
+
 int zdu_stat_parse(const char *csv, size_t len, const char *backend, struct zdu_lb_backend *out,
 		   char *err, size_t err_size)
 {
@@ -124,6 +141,10 @@ int zdu_stat_parse(const char *csv, size_t len, const char *backend, struct zdu_
 			if (short_row)
 				continue;
 		}
+		if (strcmp(fields[idx[C_SV]], "BACKEND") == 0)
+			note_backend(out, fields[idx[C_PX]]);
+		if (strcmp(fields[idx[C_PX]], backend) == 0 && strcmp(fields[idx[C_SV]], "FRONTEND") != 0)
+			out->found = 1;
 		if (strcmp(fields[idx[C_PX]], backend) != 0 || strcmp(fields[idx[C_SV]], "BACKEND") == 0 ||
 		    strcmp(fields[idx[C_SV]], "FRONTEND") == 0)
 			continue;

@@ -291,10 +291,24 @@ static enum zdu_err load_cutover(struct ploader *ld, config_t *lc, const char *c
 		return pfail(ld, ZDU_ERR_RANGE, fg ? fg : config_lookup(lc, "strategy"),
 			     "cutover: the first group has %zu of %zu nodes; each group needs at least one", n1,
 			     p->nnodes);
-	if ((size_t)p->min_ready > n1 || (size_t)p->min_ready > p->nnodes - n1)
+	if ((size_t)p->min_ready > n1 || (size_t)p->min_ready > p->nnodes - n1) {
+		size_t m = (size_t)p->min_ready, small = n1 < p->nnodes - n1 ? n1 : p->nnodes - n1;
+		char other[128];
+
+		/* The fixes: a smaller min_ready, other groups, or more nodes. */
+		if (p->nnodes < 2 * m)
+			snprintf(other, sizeof(other), "add nodes (min_ready %zu needs at least %zu, two groups of %zu)",
+				 m, 2 * m, m);
+		else if (p->nnodes - m == m)
+			snprintf(other, sizeof(other), "name %zu nodes in cutover.first_group", m);
+		else
+			snprintf(other, sizeof(other), "name %zu to %zu nodes in cutover.first_group", m,
+				 p->nnodes - m);
 		return pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "min_ready"),
-			     "min_ready: %d, but with cutover each group serves alone (groups of %zu and %zu)",
-			     p->min_ready, n1, p->nnodes - n1);
+			     "min_ready: %d, but with cutover each group serves alone (groups of %zu and %zu): "
+			     "set min_ready = %zu (the smaller group) or less, or %s",
+			     p->min_ready, n1, p->nnodes - n1, small, other);
+	}
 	return ZDU_OK;
 }
 
@@ -526,8 +540,8 @@ static enum zdu_err load(struct ploader *ld, config_t *lc)
 		goto out;
 	if ((size_t)p->min_ready > p->nnodes - 1 && p->nnodes > 0) {
 		rc = pfail(ld, ZDU_ERR_RANGE, config_lookup(lc, "min_ready"),
-			   "min_ready: %d other servers can never stay ready with %zu nodes", p->min_ready,
-			   p->nnodes);
+			   "min_ready: %d other servers can never stay ready with %zu nodes: set min_ready = %zu "
+			   "(every other node) or less, or add nodes", p->min_ready, p->nnodes, p->nnodes - 1);
 		goto out;
 	}
 	rc = ZDU_OK;

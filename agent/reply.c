@@ -1,5 +1,7 @@
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "zdu/common.h"
 #include "zdu/flag.h"
@@ -47,6 +49,22 @@ static void reason(struct reply_buf *b, const char *prefix, const char *text)
 		if (*prefix)
 			put(b, ": ");
 		put(b, text);
+	}
+}
+
+/* The flag's part of the text: "maintenance" or "lb-managed", then the
+ * operator's reason (or why the flag file is not understood). */
+static void flag_reason(struct reply_buf *b, const struct zdu_flag *flag)
+{
+	const char *what = flag->mode == ZDU_FLAG_LB ? ZDU_REPLY_LB_WORD : "maintenance";
+
+	if (flag->error[0]) {
+		char text[ZDU_REASON_MAX + 32];
+
+		snprintf(text, sizeof(text), "bad flag: %s", flag->error);
+		reason(b, what, text);
+	} else {
+		reason(b, what, flag->reason);
 	}
 }
 
@@ -114,22 +132,24 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 		token(&b, pct);
 	}
 
+	/* In flag mode lb the text opens with "lb-managed": a load balancer
+	 * shows the text (last_agt), and that is how zdu-coordinator tells a
+	 * reply of mode lb from any other (zdu_last_agt_is_lb_mode). Minimal
+	 * detail keeps that word alone: it says nothing about the node that
+	 * the tokens do not, and the cutover needs it. */
+	if (node->detail == ZDU_DETAIL_MINIMAL) {
+		if (flag->mode == ZDU_FLAG_LB)
+			reason(&b, ZDU_REPLY_LB_WORD, NULL);
+		goto end;
+	}
+	if (flag->mode == ZDU_FLAG_LB)
+		flag_reason(&b, flag);
 	if (down)
 		reason(&b, "", h->reason[0] ? h->reason : "nova-api: unhealthy");
 	else if (h->disabled)
 		reason(&b, "", h->disabled_reason[0] ? h->disabled_reason : "nova-api: disabled");
-	if (flag->mode != ZDU_FLAG_OFF) {
-		const char *what = flag->mode == ZDU_FLAG_LB ? "lb-managed" : "maintenance";
-
-		if (flag->error[0]) {
-			char text[ZDU_REASON_MAX + 32];
-
-			snprintf(text, sizeof(text), "bad flag: %s", flag->error);
-			reason(&b, what, text);
-		} else {
-			reason(&b, what, flag->reason);
-		}
-	}
+	if (flag->mode != ZDU_FLAG_OFF && flag->mode != ZDU_FLAG_LB)
+		flag_reason(&b, flag);
 	if (!down && h->health == ZDU_HEALTH_UP && h->version[0]) {
 		char v[ZDU_VERSION_MAX + 16];
 
@@ -138,8 +158,73 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 	} else if (h->health == ZDU_HEALTH_UNKNOWN) {
 		reason(&b, "nova-api", "not probed yet");
 	}
-
+end:
 	buf[b.len++] = '\n';
 	buf[b.len] = '\0';
 	return b.len;
+}
+
+/* ---- reading replies back: is this a reply of flag mode lb? ---------- */
+
+static int word_is(const char *w, size_t n, const char *what)
+{
+	return n == strlen(what) && strncasecmp(w, what, n) == 0;
+}
+
+/* HAProxy's health words (src/tcpcheck.c, tcpcheck_agent_expect_reply). */
+static int health_word(const char *w, size_t n)
+{
+	return word_is(w, n, "up") || word_is(w, n, "down") || word_is(w, n, "stopped") ||
+	       word_is(w, n, "fail");
+}
+
+/* TEXT opens with the lb part: the word, then the end or one of ENDS. */
+static int opens_lb(const char *text, const char *ends)
+{
+	size_t n = strlen(ZDU_REPLY_LB_WORD);
+
+	return strncmp(text, ZDU_REPLY_LB_WORD, n) == 0 && (text[n] == '\0' || strchr(ends, text[n]));
+}
+
+int zdu_reply_is_lb_mode(const char *reply)
+{
+	const char *p = reply;
+
+	for (;;) {
+		size_t n;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0' || *p == '\r' || *p == '\n')
+			return 0; /* no text: nothing says lb */
+		if (*p == '#')
+			break;
+		n = strcspn(p, " \t,\r\n");
+		/* An administrative word is exactly what mode lb never sends;
+		 * a word HAProxy does not know would replace the text it shows. */
+		if (!health_word(p, n) && !(isdigit((unsigned char)*p) && memchr(p, '%', n)) &&
+		    !(n > 8 && strncasecmp(p, "maxconn:", 8) == 0))
+			return 0;
+		p += n;
+	}
+	p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return opens_lb(p, ":;\r\n");
+}
+
+int zdu_last_agt_is_lb_mode(const char *last_agt)
+{
+	static const char via[] = "via agent : ";
+	const char *p;
+	size_t n;
+
+	if (strncmp(last_agt, via, sizeof(via) - 1) != 0)
+		return 0;
+	p = last_agt + sizeof(via) - 1;
+	n = strcspn(p, " ");
+	if (!health_word(p, n) || strncmp(p + n, " (", 2) != 0)
+		return 0;
+	/* The text may end cut short (HAProxy keeps 127 bytes) or with ')'. */
+	return opens_lb(p + n + 2, ":;)");
 }

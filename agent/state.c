@@ -83,6 +83,11 @@ int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
 			return 0;
 		n->on_failure = ev->on_failure;
 		break;
+	case ZDU_EV_DETAIL:
+		if (n->detail == ev->detail)
+			return 0;
+		n->detail = ev->detail;
+		break;
 	default:
 		return 0;
 	}

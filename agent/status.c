@@ -80,6 +80,10 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 		json_object_set_new(o, "drained", json_boolean(dr->drained));
 	}
 	json_object_set_new(o, "control", zdu_control_status_json(&d->control));
+	/* "reply" is what the agent port sends; with "minimal" the reasons are
+	 * still here, under flag and health. */
+	json_object_set_new(o, "reply_detail",
+			    json_string(st->node.detail == ZDU_DETAIL_MINIMAL ? "minimal" : "full"));
 	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
 	json_object_set_new(o, "etcd",
 			    d->publish ? json_pack("{s:s,s:o}", "node", d->cfg.etcd_node, "publish",

@@ -28,6 +28,7 @@ struct zdu_config {
 	int max_connections;
 	int connection_timeout_ms;
 	int max_request_bytes;
+	int reply_detail; /* enum zdu_reply_detail */
 
 	/* flag: the maintenance flag file */
 	char *flag_file;

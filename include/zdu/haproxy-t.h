@@ -18,6 +18,8 @@ struct zdu_lb_server {
 struct zdu_lb_backend {
 	struct zdu_lb_server *servers;
 	size_t n;
+	int found;          /* the answer has the backend (its BACKEND row or a server) */
+	char backends[256]; /* every backend in the answer, ", " between, cut with ", ..." */
 };
 
 #endif

@@ -11,7 +11,9 @@
 
 /* Parses `show stat` output and keeps the server rows of backend. Returns
  * 0, or -1 with err (a missing column is named). out->servers is malloc'd:
- * zdu_lb_backend_free(). */
+ * zdu_lb_backend_free(). out->found says whether the backend is there at
+ * all, and out->backends names every backend there (for a message when it
+ * is not). */
 int zdu_stat_parse(const char *csv, size_t len, const char *backend, struct zdu_lb_backend *out,
 		   char *err, size_t err_size);
 void zdu_lb_backend_free(struct zdu_lb_backend *b);

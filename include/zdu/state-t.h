@@ -32,6 +32,12 @@ enum zdu_fail_action {
 	ZDU_FAIL_ZERO,     /* weight "0%": stays UP and ready but gets nothing new */
 };
 
+/* How much a reply says after its tokens (agent.reply_detail). */
+enum zdu_reply_detail {
+	ZDU_DETAIL_FULL = 0, /* why: reasons, errors, the nova-api version */
+	ZDU_DETAIL_MINIMAL,  /* tokens and weight only ("lb-managed" alone in mode lb) */
+};
+
 struct zdu_health_state {
 	enum zdu_health health;
 	/* Why the node is unhealthy ("nova-api: connection refused"). */
@@ -60,6 +66,7 @@ struct zdu_node_state {
 	struct zdu_drain_state drain;
 	enum zdu_fail_action on_failure;
 	unsigned weight_pct; /* weight of a ready reply, slow start applied */
+	enum zdu_reply_detail detail;
 };
 
 #endif

@@ -15,7 +15,8 @@ enum zdu_event_kind {
 	ZDU_EV_HEALTH,     /* the probe reached a verdict: health */
 	ZDU_EV_WEIGHT,     /* slow start or configuration changed the weight */
 	ZDU_EV_FAIL_ACTION, /* configuration changed what unhealthy replies */
-	ZDU_EV_DRAIN       /* connections were counted: drain */
+	ZDU_EV_DRAIN,      /* connections were counted: drain */
+	ZDU_EV_DETAIL      /* configuration changed how much replies say: detail */
 };
 
 struct zdu_event {
@@ -27,6 +28,7 @@ struct zdu_event {
 	const struct zdu_drain_state *drain;
 	unsigned weight_pct;
 	enum zdu_fail_action on_failure;
+	enum zdu_reply_detail detail;
 };
 
 struct zdu_state;

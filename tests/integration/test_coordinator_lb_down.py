@@ -5,6 +5,10 @@ reaches a load balancer's runtime API over TCP (host:port) as well as over a uni
   1. lb2's runtime given as a wrong socket path (lb2 itself running): exit 4 naming lb2 and
      the path; nothing changed (no flag, no journal step, no upgrade).
   2. lb2's runtime as 127.0.0.1:PORT where nothing listens: exit 4 naming lb2 and the address.
+  2b. the plan names a backend the load balancers do not have (the sample plan's "nova_api"
+     against this cluster's "nova-api"), run and --dry-run: exit 4 with "no backend nova_api on
+     load balancer lb1 (RUNTIME); backends there: nova-api", not "has no server node1";
+     nothing changed.
   3. lb1 through `stats socket ipv4@127.0.0.1:PORT level admin` (host:port), lb2 through its
      unix socket: a full rollout completes, every node drained on both before its upgrade.
   4. lb2 stopped: exit 4 naming lb2; nothing changed."""
@@ -62,6 +66,20 @@ def run():
         plan = cl.write_plan(cmd, lbs=[('lb1', unix1), ('lb2', dead)])
         refused(cl, plan, 'lb2', dead, 'dead TCP address')
         nothing_changed(cl, record, 'dead TCP address')
+
+        # 2b. a backend the load balancers do not have
+        plan = cl.write_plan(cmd, backend='nova_api')
+        for args in (('--plan', plan), ('--plan', plan, '--dry-run')):
+            r = cl.coordinator(*args)
+            print(r.stdout, r.stderr, sep='\n')
+            what = 'missing backend (%s)' % ' '.join(args[2:]) if len(args) > 2 else 'missing backend'
+            check(r.returncode == 4, '%s: exit 4 (preflight refused)' % what, r.returncode)
+            lines = [line for line in r.stdout.splitlines() if ' fail ' in line or 'no backend' in line]
+            want = 'no backend nova_api on load balancer lb1 (%s); backends there: nova-api' % unix1
+            check(lines and want in lines[0], '%s: "%s"' % (what, want), lines)
+            check('has no server' not in r.stdout, '%s: not reported as a missing server' % what,
+                  r.stdout)
+            nothing_changed(cl, record, what)
 
         # 3. lb1 over TCP: a full rollout
         tcp1 = '127.0.0.1:%d' % rt_port

@@ -18,7 +18,7 @@ Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workd
       (unix: links to the agents' control sockets, runtime = the LBs' stats sockets);
       overrides: min_ready, expect_version, timeouts (dict), nodes (list of names), extra,
       lbs (list of (name, runtime)), journal, node_entries (list of dicts name/server/agent
-      written as they are, instead of NODES)
+      written as they are, instead of NODES), backend (default 'nova-api')
   upgrade_map(fail=(), version='2.93') -> (mapfile, record)   (re)writes the JSON map of
       fake_upgrade.py (see there) for this cluster; upgrade_command(mapfile, arg='{node}')
       is the plan's command running it
@@ -126,12 +126,13 @@ class Cluster:
         wait_until(ok, timeout=timeout, interval=0.05, message='every server UP weight 100')
 
     def write_plan(self, upgrade_command, name='plan.conf', min_ready=1, expect_version=None,
-                   timeouts=None, nodes=None, extra='', lbs=None, journal=None, node_entries=None):
+                   timeouts=None, nodes=None, extra='', lbs=None, journal=None, node_entries=None,
+                   backend='nova-api'):
         t = dict(drain_ms=20000, upgrade_ms=30000, health_ms=20000, up_ms=20000, poll_ms=100,
                  request_ms=3000)
         t.update(timeouts or {})
         names = nodes or [n['name'] for n in self.nodes]
-        lines = ['backend = "nova-api";',
+        lines = ['backend = %s;' % libconfig_str(backend),
                  'upgrade_command = %s;' % libconfig_str(upgrade_command),
                  'journal = %s;' % libconfig_str(journal or os.path.join(self.workdir, 'journal')),
                  'min_ready = %d;' % min_ready]

@@ -191,7 +191,7 @@ static void test_leaving_already_out(void **state)
 
 static void test_empty_backend(void **state)
 {
-	struct zdu_lb_backend b = { NULL, 0 };
+	struct zdu_lb_backend b = { .servers = NULL, .n = 0 };
 	struct zdu_capacity cap = { 7, 7, 7 };
 	char why[8] = "x";
 

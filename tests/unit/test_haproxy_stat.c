@@ -276,6 +276,68 @@ static void test_capture_2_6(void **state)
 	free(csv);
 }
 
+/* Whether the backend is there at all, and which are: a plan naming a
+ * backend a load balancer does not have is told so, with the names there
+ * (not "has no server node1"). */
+static void test_backend_found(void **state)
+{
+	struct zdu_lb_backend b;
+	char err[256];
+	size_t len;
+	char *csv = read_data(CAPTURE, &len);
+
+	(void)state;
+	assert_int_equal(parse_n(csv, len, BACKEND, &b, err, sizeof(err)), 0);
+	assert_true(b.found);
+	assert_string_equal(b.backends, "nova-api");
+	zdu_lb_backend_free(&b);
+	/* the sample's spelling, on a load balancer with the README's */
+	assert_int_equal(parse_n(csv, len, "nova_api", &b, err, sizeof(err)), 0);
+	assert_false(b.found);
+	assert_int_equal(b.n, 0);
+	assert_string_equal(b.backends, "nova-api");
+	zdu_lb_backend_free(&b);
+	/* a frontend is not a backend */
+	assert_int_equal(parse_n(csv, len, "fe_nova-api", &b, err, sizeof(err)), 0);
+	assert_false(b.found);
+	zdu_lb_backend_free(&b);
+	free(csv);
+
+	{
+		static const char csv2[] =
+			"# pxname,svname,status,scur,weight,\n"
+			"stats,FRONTEND,OPEN,0,,\n"
+			"stats,BACKEND,UP,0,0,\n"
+			"nova-api,BACKEND,DOWN,0,0,\n"      /* a backend without servers is there */
+			"glance\x01" "api,g1,UP,0,1,\n"
+			"glance\x01" "api,BACKEND,UP,0,1,\n";
+		char big[4096];
+		size_t o = 0;
+		int i;
+
+		assert_int_equal(parse_n(csv2, sizeof(csv2) - 1, "nova-api", &b, err, sizeof(err)), 0);
+		assert_true(b.found);
+		assert_int_equal(b.n, 0);
+		zdu_lb_backend_free(&b);
+		assert_int_equal(parse_n(csv2, sizeof(csv2) - 1, "nova_api", &b, err, sizeof(err)), 0);
+		assert_false(b.found);
+		assert_string_equal(b.backends, "stats, nova-api, glance?api");
+		zdu_lb_backend_free(&b);
+
+		/* many backends: the list is cut, and says so */
+		o = (size_t)snprintf(big, sizeof(big), "# pxname,svname,status,scur,weight,\n");
+		for (i = 0; i < 60; i++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o, "backend-number-%02d,BACKEND,UP,0,1,\n", i);
+		assert_true(o < sizeof(big));
+		assert_int_equal(parse_n(big, o, "nova_api", &b, err, sizeof(err)), 0);
+		assert_false(b.found);
+		assert_true(strncmp(b.backends, "backend-number-00, backend-number-01, ", 38) == 0);
+		assert_true(strlen(b.backends) < sizeof(b.backends));
+		assert_string_equal(b.backends + strlen(b.backends) - 5, ", ...");
+		zdu_lb_backend_free(&b);
+	}
+}
+
 /* CRLF line ends (a proxy in between, a capture saved on Windows). */
 static void test_capture_crlf(void **state)
 {
@@ -746,6 +808,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_capture_2_6),
+		cmocka_unit_test(test_backend_found),
 		cmocka_unit_test(test_capture_crlf),
 		cmocka_unit_test(test_header_2_0),
 		cmocka_unit_test(test_header_old),

@@ -567,6 +567,70 @@ static void test_min_ready(void **state)
 	zdu_plan_free(&p);
 	expect_err(plan_with(3, "min_ready = 3;"), ZDU_ERR_RANGE, 3, "min_ready", "with 3 nodes");
 	expect_err(plan_with(3, "min_ready = 1000;"), ZDU_ERR_RANGE, 3, "min_ready", "with 3 nodes");
+	/* the message names the fix */
+	expect_err(plan_with(3, "min_ready = 3;"), ZDU_ERR_RANGE, 3, "min_ready",
+		   "with 3 nodes: set min_ready = 2 (every other node) or less, or add nodes");
+}
+
+/* A cutover plan of N nodes (n1..nN), min_ready M, first group FIRST (a
+ * libconfig list, or NULL for the default). Static buffer; min_ready on
+ * line 3. */
+static const char *cutover_plan(int n, int m, const char *first)
+{
+	static char buf[2048];
+	size_t o;
+	int i;
+
+	o = (size_t)snprintf(buf, sizeof(buf),
+			     "backend = \"nova_api\";\nstrategy = \"cutover\";\nmin_ready = %d;\n"
+			     "upgrade_command = \"true\";\njournal = \"/var/lib/zdu/j\";\n"
+			     "load_balancers = ( { name = \"lb1\"; runtime = \"/run/haproxy.sock\"; } );\nnodes = (\n",
+			     m);
+	for (i = 1; i <= n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "  { name = \"n%d\"; agent = \"ssh:n%d\"; }%s\n", i,
+				      i, i < n ? "," : "");
+	o += (size_t)snprintf(buf + o, sizeof(buf) - o, ");\n");
+	if (first)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "cutover: { first_group = %s; };\n", first);
+	assert_true(o < sizeof(buf));
+	return buf;
+}
+
+/* With cutover each group serves alone: a min_ready no group can hold is
+ * refused with the cause (the groups' sizes) and the fix: the largest
+ * min_ready that works, and the first groups that would hold the given one
+ * or the number of nodes it needs. Each fix named is then accepted. */
+static void test_min_ready_cutover_fix(void **state)
+{
+	struct zdu_plan p;
+
+	(void)state;
+	/* the sample plan's three nodes with its rolling min_ready 2 */
+	expect_err(cutover_plan(3, 2, NULL), ZDU_ERR_RANGE, 3, "min_ready",
+		   "min_ready: 2, but with cutover each group serves alone (groups of 1 and 2): set min_ready = 1 "
+		   "(the smaller group) or less, or add nodes (min_ready 2 needs at least 4, two groups of 2)");
+	load_ok(cutover_plan(3, 1, NULL), &p);
+	zdu_plan_free(&p);
+	expect_err(cutover_plan(3, 1, "[ \"n1\", \"n2\", \"n3\" ]"), ZDU_ERR_RANGE, 12, "cutover",
+		   "each group needs at least one");
+
+	/* four nodes: the other first group that works */
+	expect_err(cutover_plan(4, 2, "[ \"n1\" ]"), ZDU_ERR_RANGE, 3, "min_ready",
+		   "(groups of 1 and 3): set min_ready = 1 (the smaller group) or less, or name 2 nodes in "
+		   "cutover.first_group");
+	load_ok(cutover_plan(4, 1, "[ \"n1\" ]"), &p);
+	zdu_plan_free(&p);
+	load_ok(cutover_plan(4, 2, "[ \"n1\", \"n2\" ]"), &p);
+	zdu_plan_free(&p);
+	load_ok(cutover_plan(4, 2, NULL), &p);
+	zdu_plan_free(&p);
+
+	/* five nodes: a range of first groups */
+	expect_err(cutover_plan(5, 2, "[ \"n1\", \"n2\", \"n3\", \"n4\" ]"), ZDU_ERR_RANGE, 3, "min_ready",
+		   "(groups of 4 and 1): set min_ready = 1 (the smaller group) or less, or name 2 to 3 nodes in "
+		   "cutover.first_group");
+	load_ok(cutover_plan(5, 2, "[ \"n1\", \"n2\", \"n3\" ]"), &p);
+	zdu_plan_free(&p);
 }
 
 static void test_bad_expect_version(void **state)
@@ -723,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_bad_agent),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_min_ready),
+		cmocka_unit_test(test_min_ready_cutover_fix),
 		cmocka_unit_test(test_bad_expect_version),
 		cmocka_unit_test(test_bad_strategy),
 		cmocka_unit_test(test_include_refused),

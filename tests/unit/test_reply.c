@@ -175,9 +175,11 @@ static void test_lb_mode(void **state)
 	assert_string_equal(fmt(&n), "up 50% #lb-managed: switching by runtime API\n");
 	n.health.health = ZDU_HEALTH_DOWN;
 	strcpy(n.health.reason, "nova-api: connection refused");
-	assert_string_equal(fmt(&n), "down 50% #nova-api: connection refused; lb-managed: switching by runtime API\n");
+	/* "lb-managed" opens the text, before any reason of nova-api's: it
+	 * is how the coordinator recognises the reply (see test_lb_managed.c) */
+	assert_string_equal(fmt(&n), "down 50% #lb-managed: switching by runtime API; nova-api: connection refused\n");
 	n.on_failure = ZDU_FAIL_ZERO;
-	assert_string_equal(fmt(&n), "up 0% #nova-api: connection refused; lb-managed: switching by runtime API\n");
+	assert_string_equal(fmt(&n), "up 0% #lb-managed: switching by runtime API; nova-api: connection refused\n");
 }
 
 static void test_disabled_by_service(void **state)
@@ -574,6 +576,73 @@ static void test_all_combinations_etcd(void **state)
 	assert_true(count > 0);
 }
 
+/* ---- agent.reply_detail = "minimal" ------------------------------------
+ *
+ * For agent ports reachable from other networks than the load balancers':
+ * the tokens and the weight only, never a reason, an error or a version;
+ * in flag mode lb the word "lb-managed" alone (the coordinator's cutover
+ * reads it on the load balancers). */
+
+static void test_minimal_detail(void **state)
+{
+	struct zdu_node_state n;
+
+	(void)state;
+	node_init(&n);
+	n.detail = ZDU_DETAIL_MINIMAL;
+	strcpy(n.health.version, "2.93");
+	assert_string_equal(fmt(&n), "up ready 100%\n");
+	set_flag(&n.flag[ZDU_SRC_FILE], ZDU_FLAG_DRAIN, "secret customer migration");
+	assert_string_equal(fmt(&n), "up drain\n");
+	n.health.health = ZDU_HEALTH_DOWN;
+	strcpy(n.health.reason, "nova-api: TLS: certificate verify failed for api1.internal");
+	assert_string_equal(fmt(&n), "down drain\n");
+	n.flag[ZDU_SRC_FILE].mode = ZDU_FLAG_MAINT;
+	assert_string_equal(fmt(&n), "down maint\n");
+	n.flag[ZDU_SRC_FILE].mode = ZDU_FLAG_LB;
+	assert_string_equal(fmt(&n), "down 100% #lb-managed\n");
+	n.health.health = ZDU_HEALTH_UNKNOWN;
+	assert_string_equal(fmt(&n), "100% #lb-managed\n");
+	set_flag(&n.flag[ZDU_SRC_FILE], ZDU_FLAG_OFF, "");
+	assert_string_equal(fmt(&n), "ready 100%\n");
+	/* a flag file not understood: drains, and says no more */
+	{
+		static const char bad[] = "mode=bogus\n";
+
+		assert_int_equal(zdu_flag_parse(bad, sizeof(bad) - 1, &n.flag[ZDU_SRC_FILE]), ZDU_ERR_PARSE);
+		assert_string_equal(fmt(&n), "drain\n");
+	}
+}
+
+/* Every combination: the minimal reply is the full one's tokens, with
+ * " #lb-managed" in flag mode lb and nothing else. */
+static void check_combo_minimal(const struct combo *c)
+{
+	struct zdu_node_state n;
+	char full[ZDU_REPLY_MAX], want[ZDU_REPLY_MAX];
+	const char *hash;
+
+	combo_node(c, &n);
+	strcpy(full, fmt(&n));
+	hash = strchr(full, '#');
+	snprintf(want, sizeof(want), "%.*s%s\n", (int)(hash ? hash - full - 1 : (int)strlen(full) - 1), full,
+		 c->fm == FM_LB ? " #lb-managed" : "");
+	n.detail = ZDU_DETAIL_MINIMAL;
+	if (strcmp(fmt(&n), want) != 0)
+		fail_msg("flag=%s health=%s on_failure=%s disabled=%d version=%d: minimal \"%s\", want \"%s\" "
+			 "(full \"%s\")", fmode_names[c->fm], health_names[c->health], fail_names[c->on_failure],
+			 c->disabled, c->version, fmt(&n), want, full);
+}
+
+static void test_all_combinations_minimal(void **state)
+{
+	int count;
+
+	(void)state;
+	for_each_combo(check_combo_minimal, &count);
+	assert_int_equal(count, FM_N * 4 * 3 * 2 * 2);
+}
+
 /* ---- fixed bugs: regression tests --------------
  *
  * Was a bug (zdu_reply_format, case ZDU_FLAG_LB): in flag mode
@@ -632,6 +701,8 @@ int main(void)
 		cmocka_unit_test(test_small_buffers),
 		cmocka_unit_test(test_all_combinations),
 		cmocka_unit_test(test_all_combinations_etcd),
+		cmocka_unit_test(test_minimal_detail),
+		cmocka_unit_test(test_all_combinations_minimal),
 		cmocka_unit_test(test_fixed_lb_mode_unhealthy_node_keeps_traffic),
 	};
 
