@@ -61,7 +61,7 @@ static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, 
 		sp->last_ms = p->v_latency;
 		if (p->v_latency > sp->max_ms)
 			sp->max_ms = p->v_latency;
-		sp->answered = p->v_http != 0;
+		sp->answered = p->v_answered;
 		zdu_strlcpy(p->slow_reason, p->v_slow_reason, sizeof(p->slow_reason));
 		p->stats.slow++;
 	}
@@ -70,14 +70,21 @@ static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, 
 
 		sp->active = 1;
 		sp->for_ms = p->hyst.slow_for_ms;
-		if (!prev->slow)
+		if (!prev->slow) {
+			char what[48];
+
+			if (p->v_answered)
+				zdu_duration_text(p->v_latency, what, sizeof(what));
+			else
+				snprintf(what, sizeof(what), "no answer in %s",
+					 zdu_duration_text((uint64_t)p->v_limit, a, sizeof(a)));
 			zdu_log_notice("probe: nova-api slow: %s, over probe.timeout_ms (%ld ms): weight %u%%, "
-				       "down if still slow after %s (probe.dead_after_ms)",
-				       p->v_http ? zdu_duration_text(p->v_latency, a, sizeof(a)) : "no answer",
-				       p->timeout_ms, pct, zdu_duration_text(p->dead_after_ms, b, sizeof(b)));
-		else if (pct != sp->weight_pct)
+				       "down if still slow after %s (probe.dead_after_ms)", what, p->timeout_ms, pct,
+				       zdu_duration_text(p->dead_after_ms, b, sizeof(b)));
+		} else if (pct != sp->weight_pct) {
 			zdu_log_notice("probe: nova-api slow for %s: weight %u%%",
 				       zdu_duration_text(sp->for_ms, a, sizeof(a)), pct);
+		}
 		sp->weight_pct = pct;
 		return;
 	}
@@ -185,6 +192,7 @@ static void on_version(const struct zdu_http_result *res, void *data)
 	p->v_class = zdu_nova_classify(res, p->timeout_ms, p->v_limit, &p->v_version, p->v_reason,
 				       sizeof(p->v_reason), p->v_slow_reason, sizeof(p->v_slow_reason));
 	p->v_ok = p->v_class == ZDU_PROBE_OK;
+	p->v_answered = res->curl == CURLE_OK;
 	if (!p->v_ok)
 		zdu_log_debug("probe: curl code %d (%s), HTTP %ld, %s, %llu ms", (int)res->curl, res->curl_msg,
 			      res->status, res->connected ? "connected" : "not connected",

@@ -47,6 +47,7 @@ struct zdu_probe {
 	uint64_t dead_after_ms;
 	/* results of the cycle in flight */
 	int v_done, h_done, v_ok, h_disabled;
+	int v_answered; /* a whole answer came (else: cut by the timeout) */
 	enum zdu_probe_class v_class;
 	long v_http, h_http, v_limit;
 	uint64_t v_started, v_latency;
