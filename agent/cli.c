@@ -175,6 +175,30 @@ static void print_sources(json_t *flag)
 		       json_is_true(json_object_get(fe, "cached")) ? " (from the cache)" : "");
 }
 
+static long long jint(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* A slow node: since when, how long, at what weight, and when it would go
+ * down. */
+static void print_slow(json_t *slow)
+{
+	char f[32], last[32], max[32], dead[32];
+
+	if (!json_is_object(slow))
+		return;
+	zdu_duration_text((uint64_t)jint(slow, "for_ms"), f, sizeof(f));
+	zdu_duration_text((uint64_t)jint(slow, "last_ms"), last, sizeof(last));
+	zdu_duration_text((uint64_t)jint(slow, "max_ms"), max, sizeof(max));
+	zdu_duration_text((uint64_t)jint(slow, "dead_after_ms"), dead, sizeof(dead));
+	printf("  slow:      since %s (for %s), weight %lld%%; last probe %s%s, slowest %s, %lld slow "
+	       "probe%s\n", jstr(slow, "since"), f, jint(slow, "weight_percent"),
+	       json_is_true(json_object_get(slow, "answered")) ? "" : "no answer in ", last, max,
+	       jint(slow, "probes"), jint(slow, "probes") == 1 ? "" : "s");
+	printf("             down if still slow after %s (probe.dead_after_ms)\n", dead);
+}
+
 static void print_status(json_t *st)
 {
 	json_t *flag = json_object_get(st, "flag");
@@ -198,7 +222,10 @@ static void print_status(json_t *st)
 		printf(", nova-api %s (min %s)", jstr(st, "health.version"), jstr(st, "health.min_version"));
 	if (*jstr(st, "health.reason"))
 		printf(", %s", jstr(st, "health.reason"));
+	if (strcmp(jstr(st, "health.state"), "down") == 0 && *jstr(st, "health.fault"))
+		printf(" (%s)", strcmp(jstr(st, "health.fault"), "soft") == 0 ? "slow too long" : "failure");
 	printf("\n");
+	print_slow(json_object_get(json_object_get(st, "health"), "slow"));
 	if (json_is_object(json_object_get(st, "drain"))) {
 		json_t *dr = json_object_get(st, "drain");
 

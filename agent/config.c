@@ -81,6 +81,18 @@ static const struct zdu_config_key keys[] = {
 		"Successful probes in a row before the node counts as healthy."),
 	KEY_INT("probe", "fall", probe_fall, 1, 1000, 3,
 		"Failed probes in a row before the node counts as unhealthy."),
+	KEY_INT("probe", "dead_after_ms", probe_dead_after_ms, 0, 86400000, 60000,
+		"A healthy node whose nova-api still accepts connections but answers later than "
+		"timeout_ms is slow, not failed: its weight drops to 50 %, then 25 %, then 10 % over "
+		"the three thirds of this time, and it goes down only once it has been slow for this "
+		"long (and never before fall probes). The default outlasts a 30-second slowdown of "
+		"every node with room to spare: a load spike must not empty the backend. Refused or "
+		"reset connections, connect timeouts, 5xx and wrong documents still count toward fall. "
+		"0: a slow probe is a failure like any other."),
+	KEY_INT("probe", "slow_timeout_ms", probe_slow_timeout_ms, 10, 600000, 5000,
+		"How long the probe of a healthy node may wait for its answer past timeout_ms, to "
+		"measure how slow the node is (\"nova-api: slow: 1.2 s\"); the next probe starts when "
+		"it ends, one at a time. Values below timeout_ms mean timeout_ms."),
 	KEY_INT("probe", "max_body_bytes", probe_max_body_bytes, 256, 16777216, 65536,
 		"Largest version document accepted; a larger body is a failed probe."),
 	KEY_ENUM("probe", "on_failure", probe_on_failure, fail_actions, 0,

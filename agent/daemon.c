@@ -83,6 +83,7 @@ static json_t *publish_make(void *data)
 	json_object_del(o, "connections");
 	json_object_del(o, "etcd");
 	json_object_del(json_object_get(json_object_get(o, "flag"), "etcd"), "unreachable_s");
+	json_object_del(json_object_get(json_object_get(o, "health"), "slow"), "for_ms");
 	json_object_set_new(o, "node", json_string(d->cfg.etcd_node));
 	return o;
 }
@@ -184,9 +185,28 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 	return 0;
 }
 
+/* systemd's STATUS: the reply, and for a slow node since when and for how
+ * long (the reply changes with each slow probe, so this stays current). */
+static const char *notify_text(const struct zdu_state *st, char *buf, size_t size)
+{
+	const struct zdu_health_state *h = &st->node.health;
+	char reply[ZDU_REPLY_MAX], since[40], d[32];
+	uint64_t now = zdu_now_ms();
+
+	zdu_state_reply_text(st, reply, sizeof(reply));
+	if (h->health != ZDU_HEALTH_UP || !h->slow.active) {
+		zdu_strlcpy(buf, reply, size);
+		return buf;
+	}
+	snprintf(buf, size, "%s (slow since %s, for %s)", reply,
+		 zdu_utc_ms(h->slow.since_unix_ms, since, sizeof(since)),
+		 zdu_duration_text(now > h->slow.since_ms ? now - h->slow.since_ms : 0, d, sizeof(d)));
+	return buf;
+}
+
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
-	char reply[ZDU_REPLY_MAX];
+	char text[ZDU_REPLY_MAX + 96];
 
 	struct zdu_daemon *d = data;
 
@@ -194,7 +214,7 @@ static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 		zdu_publish_kick(d->publish);
 
 	if (reply_changed)
-		zdu_notify_status(zdu_state_reply_text(st, reply, sizeof(reply)));
+		zdu_notify_status(notify_text(st, text, sizeof(text)));
 	if (st->node.drain.drained)
 		answer_waiters(d);
 }

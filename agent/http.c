@@ -88,6 +88,14 @@ static void check_done(struct zdu_http *h)
 		res.too_big = r->too_big;
 		res.max_body = r->max;
 		res.tls = r->tls;
+		{
+			curl_off_t us = 0;
+
+			/* Set once the TCP connection is made, even when the
+			 * transfer then times out: tells slow from unreachable. */
+			if (curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &us) == CURLE_OK)
+				res.connected = us > 0;
+		}
 		res.elapsed_ms = zdu_now_ms() - r->started_ms;
 		r->cb(&res, r->data);
 		req_free(r);

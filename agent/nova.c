@@ -155,6 +155,36 @@ int zdu_nova_judge(const struct zdu_http_result *res, long timeout_ms, struct zd
 	return 0;
 }
 
+enum zdu_probe_class zdu_nova_classify(const struct zdu_http_result *res, long timeout_ms, long limit_ms,
+				       struct zdu_nova_version *out, char *reason, size_t reason_size,
+				       char *slow_reason, size_t slow_size)
+{
+	char d[32];
+
+	slow_reason[0] = '\0';
+	if (zdu_nova_judge(res, timeout_ms, out, reason, reason_size) == 0) {
+		/* A good document that came after probe.timeout_ms: only a
+		 * request allowed to run longer can bring one. */
+		if (limit_ms <= timeout_ms || res->elapsed_ms <= (uint64_t)timeout_ms)
+			return ZDU_PROBE_OK;
+		snprintf(reason, reason_size, "nova-api: timeout after %ld ms", timeout_ms);
+		snprintf(slow_reason, slow_size, "nova-api: slow: %s",
+			 zdu_duration_text(res->elapsed_ms, d, sizeof(d)));
+		return ZDU_PROBE_SLOW;
+	}
+	if (res->curl != CURLE_OPERATION_TIMEDOUT || res->too_big)
+		return ZDU_PROBE_FAILED;
+	if (!res->connected) {
+		/* Nobody took the connection: a listen queue full or a
+		 * firewall dropping, not an API at work. */
+		snprintf(reason, reason_size, "nova-api: connect timeout");
+		return ZDU_PROBE_FAILED;
+	}
+	snprintf(slow_reason, slow_size, "nova-api: slow: no answer in %s",
+		 zdu_duration_text((uint64_t)limit_ms, d, sizeof(d)));
+	return ZDU_PROBE_SLOW;
+}
+
 int zdu_nova_healthcheck_disabled(const struct zdu_http_result *res)
 {
 	return res->curl == CURLE_OK && res->status == 503 && res->len > 0 &&

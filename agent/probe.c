@@ -27,51 +27,152 @@ static const char *health_word(enum zdu_health h)
 	return h == ZDU_HEALTH_UP ? "up" : h == ZDU_HEALTH_DOWN ? "down" : "unknown";
 }
 
+static const char *class_name(enum zdu_probe_class c)
+{
+	return c == ZDU_PROBE_OK ? "ok" : c == ZDU_PROBE_SLOW ? "slow" : "failed";
+}
+
 static void on_tick(uv_timer_t *t);
+
+static int64_t wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The slow spell's bookkeeping and its log lines: when it began, each step
+ * of the weight, and how it ended, with durations. prev is the hysteresis
+ * before this probe's result. */
+static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, int counted_slow,
+			uint64_t now)
+{
+	struct zdu_slow_state *sp = &p->spell;
+	char a[32], b[32], c[32];
+
+	if (counted_slow) {
+		if (!prev->slow) {
+			memset(sp, 0, sizeof(*sp));
+			sp->since_ms = p->v_started;
+			sp->since_unix_ms = wall_ms() - (int64_t)(now - p->v_started);
+		}
+		sp->probes++;
+		sp->last_ms = p->v_latency;
+		if (p->v_latency > sp->max_ms)
+			sp->max_ms = p->v_latency;
+		sp->answered = p->v_answered;
+		zdu_strlcpy(p->slow_reason, p->v_slow_reason, sizeof(p->slow_reason));
+		p->stats.slow++;
+	}
+	if (p->hyst.slow) {
+		unsigned pct = zdu_slow_weight_pct(p->hyst.slow_for_ms, p->dead_after_ms);
+
+		sp->active = 1;
+		sp->for_ms = p->hyst.slow_for_ms;
+		if (!prev->slow) {
+			char what[48];
+
+			if (p->v_answered)
+				zdu_duration_text(p->v_latency, what, sizeof(what));
+			else
+				snprintf(what, sizeof(what), "no answer in %s",
+					 zdu_duration_text((uint64_t)p->v_limit, a, sizeof(a)));
+			zdu_log_notice("probe: nova-api slow: %s, over probe.timeout_ms (%ld ms): weight %u%%, "
+				       "down if still slow after %s (probe.dead_after_ms)", what, p->timeout_ms, pct,
+				       zdu_duration_text(p->dead_after_ms, b, sizeof(b)));
+		} else if (pct != sp->weight_pct) {
+			zdu_log_notice("probe: nova-api slow for %s: weight %u%%",
+				       zdu_duration_text(sp->for_ms, a, sizeof(a)), pct);
+		}
+		sp->weight_pct = pct;
+		return;
+	}
+	if (!prev->slow)
+		return;
+	/* The spell is over: how long it lasted, counted to this result. */
+	sp->for_ms = now > sp->since_ms ? now - sp->since_ms : 0;
+	zdu_duration_text(sp->for_ms, a, sizeof(a));
+	zdu_duration_text(sp->max_ms, b, sizeof(b));
+	if (p->hyst.verdict == ZDU_HEALTH_UP)
+		zdu_log_notice("probe: nova-api answers in time again (%s) after %s slow "
+			       "(%u slow probes, slowest %s)",
+			       zdu_duration_text(p->v_latency, c, sizeof(c)), a, sp->probes, b);
+	else if (p->hyst.fault == ZDU_FAULT_SOFT)
+		zdu_log_notice("probe: nova-api slow for %s, probe.dead_after_ms (%s) reached: down "
+			       "(%u slow probes, slowest %s)", a,
+			       zdu_duration_text(p->dead_after_ms, c, sizeof(c)), sp->probes, b);
+	else
+		zdu_log_notice("probe: nova-api failing after %s slow: %s: down", a, p->v_reason);
+	sp->active = 0;
+}
 
 /* Both requests of the cycle are in: one verdict enters the state. */
 static void cycle_done(struct zdu_probe *p)
 {
 	struct zdu_health_state hs;
 	struct zdu_event ev = { .kind = ZDU_EV_HEALTH, .health = &hs };
+	struct zdu_hysteresis prev = p->hyst;
 	enum zdu_health verdict;
-	struct timeval tv;
-	char cause[ZDU_REASON_MAX + 64];
+	uint64_t now = zdu_now_ms();
+	/* Slow counts as slow only for an up node; otherwise a failure. */
+	int counted_slow = p->v_class == ZDU_PROBE_SLOW && p->dead_after_ms &&
+			   prev.verdict == ZDU_HEALTH_UP;
+	const char *why;
+	char cause[ZDU_REASON_MAX + 64], d[32];
 
-	gettimeofday(&tv, NULL);
 	p->stats.probes++;
-	p->stats.last_unix_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	p->stats.last_unix_ms = wall_ms();
 	p->stats.last_latency_ms = p->v_latency;
 	p->stats.last_http = p->v_http;
 	p->stats.last_ok = p->v_ok;
+	p->stats.last_class = p->v_class;
 	p->stats.hc_http = p->h_http;
 	p->stats.hc_disabled = p->h_disabled;
+	/* A late but good document still tells the version. */
+	if (p->v_class != ZDU_PROBE_FAILED && p->v_version.version[0])
+		p->stats.last_version = p->v_version;
+	why = counted_slow ? p->v_slow_reason : p->v_reason;
 	if (p->v_ok) {
 		p->stats.last_reason[0] = '\0';
-		p->stats.last_version = p->v_version;
 	} else {
 		p->stats.failures++;
-		zdu_strlcpy(p->stats.last_reason, p->v_reason, sizeof(p->stats.last_reason));
-		zdu_strlcpy(p->down_reason, p->v_reason, sizeof(p->down_reason));
-		zdu_log_debug("probe failed: %s", p->v_reason);
+		zdu_strlcpy(p->stats.last_reason, why, sizeof(p->stats.last_reason));
+		zdu_log_debug("probe %s: %s", class_name(p->v_class), why);
 	}
 
-	verdict = zdu_hysteresis_feed(&p->hyst, p->v_ok);
+	verdict = zdu_hysteresis_feed_class(&p->hyst, p->v_class, p->v_started, now);
+	track_spell(p, &prev, counted_slow, now);
+	if (!p->v_ok) {
+		if (verdict == ZDU_HEALTH_DOWN && prev.verdict == ZDU_HEALTH_UP &&
+		    p->hyst.fault == ZDU_FAULT_SOFT)
+			snprintf(p->down_reason, sizeof(p->down_reason), "nova-api: slow for %s",
+				 zdu_duration_text(p->spell.for_ms, d, sizeof(d)));
+		else if (!(verdict == ZDU_HEALTH_DOWN && p->hyst.fault == ZDU_FAULT_SOFT))
+			zdu_strlcpy(p->down_reason, p->v_reason, sizeof(p->down_reason));
+		/* else: still slow after going down slow: the reason stays */
+	}
+
 	memset(&hs, 0, sizeof(hs));
 	hs.health = verdict;
+	hs.fault = p->hyst.fault;
 	/* The version of the last success stays known while the node is down,
 	 * for the status; the reply shows it only while up. */
 	zdu_strlcpy(hs.version, p->stats.last_version.version, sizeof(hs.version));
 	zdu_strlcpy(hs.min_version, p->stats.last_version.min_version, sizeof(hs.min_version));
 	if (verdict == ZDU_HEALTH_DOWN)
 		zdu_strlcpy(hs.reason, p->down_reason, sizeof(hs.reason));
+	if (verdict == ZDU_HEALTH_UP && p->hyst.slow) {
+		hs.slow = p->spell;
+		zdu_strlcpy(hs.reason, p->slow_reason, sizeof(hs.reason));
+	}
 	if (p->h_disabled) {
 		hs.disabled = 1;
 		zdu_strlcpy(hs.disabled_reason, "nova-api: healthcheck disabled by file",
 			    sizeof(hs.disabled_reason));
 	}
 	snprintf(cause, sizeof(cause), "probe: nova-api %s (%s)", health_word(verdict),
-		 p->v_ok ? "answered" : p->v_reason);
+		 p->v_ok ? "answered" : why);
 	ev.cause = cause;
 	zdu_state_apply(p->state, &ev);
 	if (p->tick_pending) {
@@ -88,10 +189,14 @@ static void on_version(const struct zdu_http_result *res, void *data)
 	p->v_done = 1;
 	p->v_http = res->status;
 	p->v_latency = res->elapsed_ms;
-	p->v_ok = zdu_nova_judge(res, p->vopts.timeout_ms, &p->v_version, p->v_reason,
-				 sizeof(p->v_reason)) == 0;
+	p->v_class = zdu_nova_classify(res, p->timeout_ms, p->v_limit, &p->v_version, p->v_reason,
+				       sizeof(p->v_reason), p->v_slow_reason, sizeof(p->v_slow_reason));
+	p->v_ok = p->v_class == ZDU_PROBE_OK;
+	p->v_answered = res->curl == CURLE_OK;
 	if (!p->v_ok)
-		zdu_log_debug("probe: curl code %d (%s), HTTP %ld", (int)res->curl, res->curl_msg, res->status);
+		zdu_log_debug("probe: curl code %d (%s), HTTP %ld, %s, %llu ms", (int)res->curl, res->curl_msg,
+			      res->status, res->connected ? "connected" : "not connected",
+			      (unsigned long long)res->elapsed_ms);
 	if (p->h_done)
 		cycle_done(p);
 }
@@ -122,6 +227,12 @@ static void on_tick(uv_timer_t *t)
 	p->v_done = p->h_done = 0;
 	p->h_disabled = 0;
 	p->h_http = 0;
+	/* An up node's probe may run on past timeout_ms, to tell how slow it
+	 * is; any other's is cut at timeout_ms, where slowness is a failure. */
+	p->v_limit = p->dead_after_ms && p->hyst.verdict == ZDU_HEALTH_UP ? p->slow_timeout_ms
+									   : p->timeout_ms;
+	p->vopts.timeout_ms = p->v_limit;
+	p->v_started = zdu_now_ms();
 	p->vreq = zdu_http_request(p->http, &p->vopts, on_version, p);
 	if (!p->vreq) {
 		zdu_log_error("probe: cannot start a request (out of memory?)");
@@ -179,14 +290,22 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	};
 	p->hopts = p->vopts;
 	p->hopts.url = p->hc_url;
+	p->timeout_ms = cfg->probe_timeout_ms;
+	p->slow_timeout_ms = cfg->probe_slow_timeout_ms > cfg->probe_timeout_ms ? cfg->probe_slow_timeout_ms
+										 : cfg->probe_timeout_ms;
+	p->dead_after_ms = (uint64_t)cfg->probe_dead_after_ms;
 	zdu_hysteresis_init(&p->hyst, cfg->probe_rise, cfg->probe_fall);
 	if (inherit) {
-		p->hyst.verdict = inherit->hyst.verdict;
-		p->hyst.ok_streak = inherit->hyst.ok_streak;
-		p->hyst.fail_streak = inherit->hyst.fail_streak;
+		/* Verdict, streaks and a slow spell go on under the new settings. */
+		p->hyst = inherit->hyst;
+		p->hyst.rise = cfg->probe_rise;
+		p->hyst.fall = cfg->probe_fall;
 		p->stats = inherit->stats;
+		p->spell = inherit->spell;
 		memcpy(p->down_reason, inherit->down_reason, sizeof(p->down_reason));
+		memcpy(p->slow_reason, inherit->slow_reason, sizeof(p->slow_reason));
 	}
+	zdu_hysteresis_set_dead_after(&p->hyst, p->dead_after_ms);
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
 	uv_timer_start(&p->timer, on_tick, 0, (uint64_t)cfg->probe_interval_ms);
@@ -214,14 +333,24 @@ void zdu_probe_close(struct zdu_probe *p)
 json_t *zdu_probe_status_json(const struct zdu_probe *p)
 {
 	const struct zdu_probe_stats *s = &p->stats;
+	json_t *o;
 
-	return json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:b}", "url",
-			 p->url, "healthcheck_url", p->hc_url, "probes", (json_int_t)s->probes, "failures",
-			 (json_int_t)s->failures, "last_unix_ms", (json_int_t)s->last_unix_ms,
-			 "last_latency_ms", (json_int_t)s->last_latency_ms, "last_http",
-			 (json_int_t)s->last_http, "last_ok", s->last_ok, "last_reason", s->last_reason,
-			 "version", s->last_version.version, "min_version", s->last_version.min_version,
-			 "ok_streak", p->hyst.ok_streak, "fail_streak", p->hyst.fail_streak, "rise",
-			 p->hyst.rise, "fall", p->hyst.fall, "healthcheck_http", (json_int_t)s->hc_http,
-			 "healthcheck_disabled", s->hc_disabled);
+	o = json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:I,s:b}", "url",
+		      p->url, "healthcheck_url", p->hc_url, "probes", (json_int_t)s->probes, "failures",
+		      (json_int_t)s->failures, "last_unix_ms", (json_int_t)s->last_unix_ms,
+		      "last_latency_ms", (json_int_t)s->last_latency_ms, "last_http",
+		      (json_int_t)s->last_http, "last_ok", s->last_ok, "last_reason", s->last_reason,
+		      "version", s->last_version.version, "min_version", s->last_version.min_version,
+		      "ok_streak", p->hyst.ok_streak, "fail_streak", p->hyst.fail_streak, "rise",
+		      p->hyst.rise, "fall", p->hyst.fall, "healthcheck_http", (json_int_t)s->hc_http,
+		      "healthcheck_disabled", s->hc_disabled);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "last_class", json_string(s->probes ? class_name(s->last_class) : ""));
+	json_object_set_new(o, "slow_probes", json_integer((json_int_t)s->slow));
+	json_object_set_new(o, "hard_streak", json_integer(p->hyst.hard_streak));
+	json_object_set_new(o, "timeout_ms", json_integer(p->timeout_ms));
+	json_object_set_new(o, "slow_timeout_ms", json_integer(p->slow_timeout_ms));
+	json_object_set_new(o, "dead_after_ms", json_integer((json_int_t)p->dead_after_ms));
+	return o;
 }

@@ -74,6 +74,7 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 	const struct zdu_health_state *h = &node->health;
 	const struct zdu_flag *flag = zdu_node_flag(node);
 	int down = h->health == ZDU_HEALTH_DOWN;
+	int slow = h->health == ZDU_HEALTH_UP && h->slow.active;
 	const char *op = NULL, *admin = NULL;
 	int weighted = 0, zero = 0;
 	char pct[16];
@@ -128,6 +129,14 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 	if (weighted) {
 		unsigned w = (zero || (down && node->on_failure == ZDU_FAIL_ZERO)) ? 0 : node->weight_pct;
 
+		/* Slow: a share of the weight, never 0 from a nonzero one (0
+		 * would take the node out, which slowness alone must not). */
+		if (w && slow) {
+			unsigned s = w * (h->slow.weight_pct > 100 ? 100 : h->slow.weight_pct) / 100;
+
+			w = s ? s : 1;
+		}
+
 		snprintf(pct, sizeof(pct), "%u%%", w);
 		token(&b, pct);
 	}
@@ -146,7 +155,9 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 		flag_reason(&b, flag);
 	if (down)
 		reason(&b, "", h->reason[0] ? h->reason : "nova-api: unhealthy");
-	else if (h->disabled)
+	else if (slow)
+		reason(&b, "", h->reason[0] ? h->reason : "nova-api: slow");
+	if (!down && h->disabled)
 		reason(&b, "", h->disabled_reason[0] ? h->disabled_reason : "nova-api: disabled");
 	if (flag->mode != ZDU_FLAG_OFF && flag->mode != ZDU_FLAG_LB)
 		flag_reason(&b, flag);

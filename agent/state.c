@@ -29,18 +29,40 @@ const char *zdu_state_reply_text(const struct zdu_state *st, char *buf, size_t s
 	return buf;
 }
 
+static int slow_equal(const struct zdu_slow_state *a, const struct zdu_slow_state *b)
+{
+	return a->active == b->active && a->weight_pct == b->weight_pct && a->since_ms == b->since_ms &&
+	       a->since_unix_ms == b->since_unix_ms && a->last_ms == b->last_ms && a->max_ms == b->max_ms &&
+	       a->for_ms == b->for_ms && a->probes == b->probes && a->answered == b->answered;
+}
+
 static int health_equal(const struct zdu_health_state *a, const struct zdu_health_state *b)
 {
-	return a->health == b->health && a->disabled == b->disabled &&
+	return a->health == b->health && a->disabled == b->disabled && a->fault == b->fault &&
 	       strcmp(a->reason, b->reason) == 0 && strcmp(a->version, b->version) == 0 &&
 	       strcmp(a->min_version, b->min_version) == 0 &&
-	       strcmp(a->disabled_reason, b->disabled_reason) == 0;
+	       strcmp(a->disabled_reason, b->disabled_reason) == 0 && slow_equal(&a->slow, &b->slow);
+}
+
+/* How loud a reply change is logged. Slow-start steps are frequent and
+ * expected; so is a slow node's next measure ("slow: 1.2 s" -> "1.4 s"),
+ * which the probe's own lines already frame (slow since, weight steps,
+ * recovery): quieter. */
+static enum zdu_log_level change_level(const struct zdu_health_state *old, const struct zdu_event *ev)
+{
+	if (ev->kind == ZDU_EV_WEIGHT)
+		return ZDU_LOG_INFO;
+	if (ev->kind == ZDU_EV_HEALTH && old->slow.active && ev->health->slow.active &&
+	    old->health == ev->health->health && old->slow.weight_pct == ev->health->slow.weight_pct)
+		return ZDU_LOG_INFO;
+	return ZDU_LOG_NOTICE;
 }
 
 int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
 {
 	struct zdu_node_state *n = &st->node;
 	char reply[ZDU_REPLY_MAX];
+	struct zdu_health_state old_health = n->health;
 	size_t len;
 	int reply_changed;
 	size_t i;
@@ -95,8 +117,7 @@ int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
 	len = zdu_reply_format(n, reply, sizeof(reply));
 	reply_changed = len != st->reply_len || memcmp(reply, st->reply, len) != 0;
 	if (reply_changed) {
-		/* Slow-start steps are frequent and expected: log them quieter. */
-		enum zdu_log_level lvl = ev->kind == ZDU_EV_WEIGHT ? ZDU_LOG_INFO : ZDU_LOG_NOTICE;
+		enum zdu_log_level lvl = change_level(&old_health, ev);
 
 		zdu_log(lvl, "reply now \"%.*s\" (was \"%.*s\"): %s", (int)len - 1, reply,
 			(int)st->reply_len - 1, st->reply, ev->cause ? ev->cause : "?");

@@ -17,6 +17,31 @@ static const char *health_name(enum zdu_health h)
 	return "?";
 }
 
+static const char *fault_name(enum zdu_fault f)
+{
+	return f == ZDU_FAULT_SOFT ? "soft" : f == ZDU_FAULT_HARD ? "hard" : "none";
+}
+
+/* An up node that answers late: since when (wall clock, fixed for the
+ * spell, so the published state does not move) and for how long (now:
+ * "for_ms", left out of the published state). */
+static json_t *slow_json(const struct zdu_health_state *h, const struct zdu_daemon *d)
+{
+	const struct zdu_slow_state *s = &h->slow;
+	char since[40];
+	uint64_t now = zdu_now_ms();
+
+	if (h->health != ZDU_HEALTH_UP || !s->active)
+		return json_null();
+	return json_pack("{s:s,s:I,s:I,s:i,s:I,s:I,s:i,s:b,s:i}", "since",
+			 zdu_utc_ms(s->since_unix_ms, since, sizeof(since)), "since_unix_ms",
+			 (json_int_t)s->since_unix_ms, "for_ms",
+			 (json_int_t)(now > s->since_ms ? now - s->since_ms : 0), "weight_percent",
+			 (int)s->weight_pct, "last_ms", (json_int_t)s->last_ms, "max_ms", (json_int_t)s->max_ms,
+			 "probes", (int)s->probes, "answered", s->answered, "dead_after_ms",
+			 d->cfg.probe_dead_after_ms);
+}
+
 static json_t *flag_json(const struct zdu_flag *f)
 {
 	json_t *o = json_pack("{s:b,s:s}", "active", f->mode != ZDU_FLAG_OFF, "mode",
@@ -52,6 +77,8 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 
 	health = json_pack("{s:s,s:s,s:s,s:s,s:b}", "state", health_name(h->health), "reason", h->reason,
 			   "version", h->version, "min_version", h->min_version, "disabled", h->disabled);
+	json_object_set_new(health, "fault", json_string(fault_name(h->fault)));
+	json_object_set_new(health, "slow", slow_json(h, d));
 
 	conns = json_pack("{s:I,s:I,s:I,s:I,s:I}", "current", (json_int_t)d->listener->stats.current,
 			  "accepted", (json_int_t)d->listener->stats.accepted, "evicted",

@@ -212,14 +212,35 @@ int zdu_read_first_line(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+const char *zdu_duration_text(uint64_t ms, char *buf, size_t size)
+{
+	if (ms < 1000)
+		snprintf(buf, size, "%llu ms", (unsigned long long)ms);
+	else
+		snprintf(buf, size, "%.1f s", (double)ms / 1000.0);
+	return buf;
+}
+
+const char *zdu_utc_ms(int64_t unix_ms, char *buf, size_t size)
+{
+	time_t sec = (time_t)(unix_ms / 1000);
+	long ms = (long)(unix_ms % 1000);
+	struct tm tm;
+
+	if (ms < 0) {
+		ms += 1000;
+		sec--;
+	}
+	gmtime_r(&sec, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	return buf;
+}
+
 const char *zdu_utc_now_ms(char *buf, size_t size)
 {
 	struct timespec ts;
-	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-	return buf;
+	return zdu_utc_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, buf, size);
 }

@@ -63,6 +63,11 @@ int zdu_read_first_line(const char *path, char *buf, size_t size);
 
 /* The wall clock as "2026-11-25T02:11:38.123Z" in buf; returns buf. */
 const char *zdu_utc_now_ms(char *buf, size_t size);
+/* The same for a wall-clock time in milliseconds since the epoch. */
+const char *zdu_utc_ms(int64_t unix_ms, char *buf, size_t size);
+
+/* "1.2 s", or "450 ms" under a second: a duration as people read it. */
+const char *zdu_duration_text(uint64_t ms, char *buf, size_t size);
 
 /* Monotonic milliseconds, for timers and latencies (never the wall clock). */
 uint64_t zdu_now_ms(void);

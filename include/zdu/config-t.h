@@ -52,6 +52,8 @@ struct zdu_config {
 	int probe_connect_timeout_ms;
 	int probe_rise;
 	int probe_fall;
+	int probe_dead_after_ms;   /* slow this long: down; 0: slow is a failure */
+	int probe_slow_timeout_ms; /* how long the probe of an up node may run */
 	int probe_max_body_bytes;
 	int probe_on_failure; /* enum zdu_fail_action */
 	char *probe_healthcheck_url;

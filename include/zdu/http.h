@@ -46,6 +46,7 @@ struct zdu_http_result {
 	int too_big;        /* the body went over max_body */
 	size_t max_body;
 	int tls;            /* the URL was https */
+	int connected;      /* the TCP connection was made (curl's connect time) */
 	uint64_t elapsed_ms;
 };
 

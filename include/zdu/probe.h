@@ -1,6 +1,9 @@
-/* The nova-api probe: timer -> HTTP GET (libcurl on the loop) -> verdict
- * of nova.c -> hysteresis -> one ZDU_EV_HEALTH into the state. Optionally
- * oslo's healthcheck in the same cycle: disabled by file means drained. */
+/* The nova-api probe: timer -> HTTP GET (libcurl on the loop) -> class of
+ * nova.c (ok, slow, failed) -> hysteresis with the slow/dead split -> one
+ * ZDU_EV_HEALTH into the state. Optionally oslo's healthcheck in the same
+ * cycle: disabled by file means drained. The probe of an up node may run
+ * until probe.slow_timeout_ms, to measure how slow it is; one probe at a
+ * time, the next starting as soon as a late one ends. */
 #ifndef ZDU_PROBE_H
 #define ZDU_PROBE_H
 
@@ -16,11 +19,13 @@
 
 struct zdu_probe_stats {
 	uint64_t probes;
-	uint64_t failures;
+	uint64_t failures; /* probes not OK, slow ones included */
+	uint64_t slow;     /* probes counted as slow (of an up node) */
 	int64_t last_unix_ms; /* wall clock of the last finished probe, informational */
 	uint64_t last_latency_ms;
 	long last_http;
 	int last_ok;
+	enum zdu_probe_class last_class;
 	char last_reason[ZDU_REASON_MAX];
 	struct zdu_nova_version last_version; /* of the last success */
 	long hc_http;    /* last healthcheck status, 0 when none */
@@ -38,14 +43,21 @@ struct zdu_probe {
 	size_t nheaders;
 	struct zdu_http_req *vreq, *hreq;
 	int tick_pending; /* a tick came while a cycle was still in flight */
+	long timeout_ms, slow_timeout_ms; /* the latter at least the former */
+	uint64_t dead_after_ms;
 	/* results of the cycle in flight */
 	int v_done, h_done, v_ok, h_disabled;
-	long v_http, h_http;
-	uint64_t v_latency;
-	char v_reason[ZDU_REASON_MAX];
+	int v_answered; /* a whole answer came (else: cut by the timeout) */
+	enum zdu_probe_class v_class;
+	long v_http, h_http, v_limit;
+	uint64_t v_started, v_latency;
+	char v_reason[ZDU_REASON_MAX], v_slow_reason[ZDU_REASON_MAX];
 	struct zdu_nova_version v_version;
 	struct zdu_hysteresis hyst;
 	char down_reason[ZDU_REASON_MAX]; /* last failure: said while down */
+	/* The slow spell of an up node, for the reply, status and logs. */
+	char slow_reason[ZDU_REASON_MAX];
+	struct zdu_slow_state spell;
 	struct zdu_probe_stats stats;
 };
 

@@ -25,6 +25,30 @@ enum zdu_health {
 	ZDU_HEALTH_UNCHECKED,   /* probing disabled in the configuration: assumed up */
 };
 
+/* What kind of trouble the probe sees. Soft: the API accepts connections
+ * but answers late (slow); it lowers the weight of an up node and takes it
+ * down only after probe.dead_after_ms. Hard: refused or reset connection,
+ * connect timeout, 5xx, wrong document; it takes the node down after fall
+ * probes. While down: what took the node down. */
+enum zdu_fault {
+	ZDU_FAULT_NONE = 0,
+	ZDU_FAULT_SOFT,
+	ZDU_FAULT_HARD,
+};
+
+/* An up node that answers late: how long, since when, at what weight. */
+struct zdu_slow_state {
+	int active;
+	unsigned weight_pct;        /* share of the weight left while slow */
+	uint64_t since_ms;          /* monotonic start of the first slow probe */
+	int64_t since_unix_ms;      /* the same instant on the wall clock, for people */
+	uint64_t last_ms;           /* how long the last slow probe took */
+	uint64_t max_ms;            /* the slowest probe of this spell */
+	uint64_t for_ms;            /* how long the spell had lasted at the last probe */
+	unsigned probes;            /* slow probes in this spell */
+	int answered;               /* the last slow probe got its answer (else: cut) */
+};
+
 /* What an unhealthy node replies. */
 enum zdu_fail_action {
 	ZDU_FAIL_DOWN = 0, /* "down": HAProxy marks the server DOWN (agent) */
@@ -48,6 +72,10 @@ struct zdu_health_state {
 	 * treated as drained, with disabled_reason. */
 	int disabled;
 	char disabled_reason[ZDU_REASON_MAX];
+	enum zdu_fault fault;
+	/* Up but slow: the reason says "nova-api: slow: 1.2 s" and the reply
+	 * weight is weight_pct x slow.weight_pct. Never set while not up. */
+	struct zdu_slow_state slow;
 };
 
 /* Connections to the local API, counted through sock_diag: the node is

@@ -1,5 +1,6 @@
-/* nova-api's answers: zdu_nova_judge() gets a zdu_http_result as the HTTP
- * client hands it to the probe (agent/http.c check_done), and
+/* nova-api's answers: zdu_nova_judge() and zdu_nova_classify() get a
+ * zdu_http_result as the HTTP client hands it to the probe (agent/http.c
+ * check_done), the latter connected or not, in time or late, and
  * zdu_nova_parse_version() the body alone. The reasons go into the reply
  * line HAProxy shows: printable, one line, prefixed "nova-api: ".
  *
@@ -73,6 +74,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   reason);
 	}
 	(void)zdu_nova_healthcheck_disabled(&res);
+
+	/* The slow/failed split agrees with the judge, for each way the
+	 * request could have gone (connected or not, in time or late). */
+	for (int k = 0; k < 4; k++) {
+		char r2[ZDU_REASON_MAX], sr[ZDU_REASON_MAX];
+		enum zdu_probe_class c;
+
+		res.connected = k & 1;
+		res.elapsed_ms = k & 2 ? 3000 : 3;
+		c = zdu_nova_classify(&res, TIMEOUT_MS, 5000, &v2, r2, sizeof(r2), sr, sizeof(sr));
+		if (rc == 0)
+			FUZZ_CHECK(c == (k & 2 ? ZDU_PROBE_SLOW : ZDU_PROBE_OK), "good answer classed %d", (int)c);
+		else
+			FUZZ_CHECK(c == ZDU_PROBE_FAILED ||
+				   (c == ZDU_PROBE_SLOW && res.curl == CURLE_OPERATION_TIMEDOUT && res.connected &&
+				    !res.too_big), "failed answer classed %d", (int)c);
+		if (c != ZDU_PROBE_OK)
+			FUZZ_CHECK(strncmp(r2, "nova-api: ", 10) == 0 && fuzz_printable_line(r2, sizeof(r2)),
+				   "reason \"%s\"", r2);
+		if (c == ZDU_PROBE_SLOW)
+			FUZZ_CHECK(strncmp(sr, "nova-api: slow: ", 16) == 0 && fuzz_printable_line(sr, sizeof(sr)),
+				   "slow reason \"%s\"", sr);
+		else
+			FUZZ_CHECK(sr[0] == '\0', "slow reason \"%s\" for class %d", sr, (int)c);
+	}
+	res.connected = 0;
+	res.elapsed_ms = 3;
 
 	why[0] = '\0';
 	rc2 = zdu_nova_parse_version(res.body, res.len, &v2, why, sizeof(why));

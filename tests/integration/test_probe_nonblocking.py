@@ -19,6 +19,9 @@ at least 6 cycles with the expected result, and fake_nova saw the requests).
 On a loaded machine a measurement that misses the bound is repeated (up to 3 times):
 a probe blocking the loop would show up in every attempt (about one reply in six
 would wait for up to the 250 ms timeout), a busy machine does not.
+
+probe.dead_after_ms = 0: hang and trickle are a slow nova-api, which since issue 15 keeps an up
+node up; this test wants them to fail every cycle, as before.
 """
 
 import statistics
@@ -95,7 +98,7 @@ def run():
     nova = NovaProc(wd)
     try:
         settings = probe_settings(nova.url, interval_ms=INTERVAL, timeout_ms=TIMEOUT,
-                                  connect_timeout_ms=TIMEOUT, rise=2, fall=3)
+                                  connect_timeout_ms=TIMEOUT, rise=2, fall=3, dead_after_ms=0)
         with Agent(settings=settings) as a:
             watch(a, lambda s: s['reply'] == HEALTHY_REPLY, timeout=10, what='healthy')
             timeout_reason = 'nova-api: timeout after %d ms' % TIMEOUT

@@ -68,6 +68,9 @@ version=, min_version= (override the constructor values)):
                             {"versions": [{... "status": "CURRENT" ...}]}
     html                    200 text/html page
     healthcheck_disabled    healthy, but /healthcheck -> 503 DISABLED BY FILE
+    slow       [delay_ms=1200]  healthy, but every answer (all paths) comes
+                            delay_ms late: an API that accepts at once and is
+                            busy (the probe's "slow", not a failure)
     close                   (extra) reads the request, closes, no reply (FIN)
     reset                   (extra) reads the request, closes with RST
   badjson/oversized/wrong/html only change the version document (and /);
@@ -106,6 +109,7 @@ MODES = {
     "wrong": {"variant": str, "status": str},
     "html": {},
     "healthcheck_disabled": {},
+    "slow": {},
     "close": {},
     "reset": {},
 }
@@ -160,6 +164,8 @@ def _validate(mode, params):
         if allowed[k] in (int, float) and v < 0:
             raise ValueError("%s must be >= 0" % k)
         out[k] = v
+    if mode == "slow" and "delay_ms" not in params:
+        out["delay_ms"] = 1200.0
     if mode == "trickle" and out["chunk"] < 1:
         raise ValueError("chunk must be >= 1")
     if mode == "http500" and not 100 <= out["code"] <= 599:

@@ -137,6 +137,18 @@ class InProcess(unittest.TestCase):
         json.loads(body)
         self.assertGreater(dt, 0.07)
 
+    def test_slow(self):
+        # the default delay, then a chosen one; the document is the healthy one
+        for params, want in (({}, 1.2), ({"delay_ms": 300}, 0.3)):
+            self.fn.set_mode("slow", **params)
+            t0 = time.monotonic()
+            st, _, body = get(self.port)
+            dt = time.monotonic() - t0
+            self.assertEqual(st, 200)
+            self.assertEqual(json.loads(body)["version"]["status"], "CURRENT")
+            self.assertGreaterEqual(dt, want)
+            self.assertLess(dt, want + 1.0)
+
     def test_stop_with_hung_and_trickling_clients(self):
         self.fn.set_mode("trickle")
         socks = []

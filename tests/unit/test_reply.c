@@ -195,6 +195,81 @@ static void test_disabled_by_service(void **state)
 	assert_string_equal(fmt(&n), "up drain #nova-api: disabled\n");
 }
 
+/* Up but slow (issue 15): the weight is the slow share of the weight, the
+ * reason says how slow, the version stays; slowness never makes a 0. */
+static void slow_node(struct zdu_node_state *n, unsigned pct, const char *why)
+{
+	node_init(n);
+	strcpy(n->health.version, "2.93");
+	n->health.fault = ZDU_FAULT_SOFT;
+	n->health.slow.active = 1;
+	n->health.slow.weight_pct = pct;
+	strcpy(n->health.reason, why);
+}
+
+static void test_slow(void **state)
+{
+	struct zdu_node_state n;
+
+	(void)state;
+	slow_node(&n, 50, "nova-api: slow: 1.2 s");
+	assert_string_equal(fmt(&n), "up ready 50% #nova-api: slow: 1.2 s; nova-api 2.93\n");
+	n.health.slow.weight_pct = 25;
+	assert_string_equal(fmt(&n), "up ready 25% #nova-api: slow: 1.2 s; nova-api 2.93\n");
+	n.health.slow.weight_pct = 10;
+	strcpy(n.health.reason, "nova-api: slow: no answer in 5.0 s");
+	assert_string_equal(fmt(&n), "up ready 10% #nova-api: slow: no answer in 5.0 s; nova-api 2.93\n");
+	/* of the weight slow start left: 37 % x 50 % rounds down */
+	n.health.slow.weight_pct = 50;
+	n.weight_pct = 37;
+	assert_string_equal(fmt(&n), "up ready 18% #nova-api: slow: no answer in 5.0 s; nova-api 2.93\n");
+	/* 1 % x 10 % is still 1 %: slowness alone never takes the node out */
+	n.weight_pct = 1;
+	n.health.slow.weight_pct = 10;
+	assert_string_equal(fmt(&n), "up ready 1% #nova-api: slow: no answer in 5.0 s; nova-api 2.93\n");
+	/* weight 0 stays 0 (slow start from 0) */
+	n.weight_pct = 0;
+	assert_string_equal(fmt(&n), "up ready 0% #nova-api: slow: no answer in 5.0 s; nova-api 2.93\n");
+	/* no reason given: a generic one */
+	slow_node(&n, 50, "");
+	assert_string_equal(fmt(&n), "up ready 50% #nova-api: slow; nova-api 2.93\n");
+}
+
+static void test_slow_with_flags(void **state)
+{
+	struct zdu_node_state n;
+
+	(void)state;
+	slow_node(&n, 25, "nova-api: slow: 2.4 s");
+	set_flag(&n.flag[ZDU_SRC_FILE], ZDU_FLAG_DRAIN, "upgrade");
+	assert_string_equal(fmt(&n), "up drain #nova-api: slow: 2.4 s; maintenance: upgrade; nova-api 2.93\n");
+	set_flag(&n.flag[ZDU_SRC_FILE], ZDU_FLAG_LB, "cutover");
+	assert_string_equal(fmt(&n), "up 25% #nova-api: slow: 2.4 s; lb-managed: cutover; nova-api 2.93\n");
+	/* the service disabled itself and is slow: drained, both said */
+	n.flag[ZDU_SRC_FILE].mode = ZDU_FLAG_OFF;
+	n.health.disabled = 1;
+	strcpy(n.health.disabled_reason, "nova-api: healthcheck disabled by file");
+	assert_string_equal(fmt(&n), "up drain #nova-api: slow: 2.4 s; nova-api: healthcheck disabled by file; "
+				     "nova-api 2.93\n");
+}
+
+/* Slow data left in a node that is not up changes nothing: down and
+ * unknown replies are as they always were. */
+static void test_slow_only_when_up(void **state)
+{
+	struct zdu_node_state n;
+
+	(void)state;
+	slow_node(&n, 10, "nova-api: slow for 60.2 s");
+	n.health.health = ZDU_HEALTH_DOWN;
+	assert_string_equal(fmt(&n), "down ready 100% #nova-api: slow for 60.2 s\n");
+	n.health.health = ZDU_HEALTH_UNKNOWN;
+	n.health.reason[0] = '\0';
+	assert_string_equal(fmt(&n), "ready 100% #nova-api: not probed yet\n");
+	n.health.health = ZDU_HEALTH_UNCHECKED;
+	assert_string_equal(fmt(&n), "up ready 100%\n");
+}
+
 static void test_unknown_health(void **state)
 {
 	struct zdu_node_state n;
@@ -695,6 +770,9 @@ int main(void)
 		cmocka_unit_test(test_lb_mode),
 		cmocka_unit_test(test_disabled_by_service),
 		cmocka_unit_test(test_unknown_health),
+		cmocka_unit_test(test_slow),
+		cmocka_unit_test(test_slow_with_flags),
+		cmocka_unit_test(test_slow_only_when_up),
 		cmocka_unit_test(test_bad_flag),
 		cmocka_unit_test(test_local_flag_wins),
 		cmocka_unit_test(test_long_reasons_cut),
