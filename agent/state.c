@@ -58,7 +58,7 @@ static enum zdu_log_level change_level(const struct zdu_health_state *old, const
 	return ZDU_LOG_NOTICE;
 }
 
-int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
+static int apply_one(struct zdu_state *st, const struct zdu_event *ev)
 {
 	struct zdu_node_state *n = &st->node;
 	char reply[ZDU_REPLY_MAX];
@@ -131,6 +131,77 @@ int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
 		if (st->obs[i].cb)
 			st->obs[i].cb(st, reply_changed, st->obs[i].data);
 	return 1;
+}
+
+/* Keeps a change made during another for later, with copies of what it
+ * points to. */
+static void enqueue(struct zdu_state *st, const struct zdu_event *ev)
+{
+	struct zdu_queued_event *q;
+
+	if (st->qlen == ZDU_STATE_QUEUE) {
+		st->dropped++;
+		zdu_log_error("state: %u changes already wait; dropped \"%s\" (a loop between observers?)",
+			      st->qlen, ev->cause ? ev->cause : "?");
+		return;
+	}
+	q = &st->queue[(st->qhead + st->qlen++) % ZDU_STATE_QUEUE];
+	q->ev = *ev;
+	zdu_strlcpy(q->cause, ev->cause ? ev->cause : "?", sizeof(q->cause));
+	q->ev.cause = q->cause;
+	q->ev.flag = NULL;
+	q->ev.health = NULL;
+	q->ev.drain = NULL;
+	if (ev->kind == ZDU_EV_FLAG && ev->flag) {
+		q->u.flag = *ev->flag;
+		q->ev.flag = &q->u.flag;
+	} else if (ev->kind == ZDU_EV_HEALTH && ev->health) {
+		q->u.health = *ev->health;
+		q->ev.health = &q->u.health;
+	} else if (ev->kind == ZDU_EV_DRAIN && ev->drain) {
+		q->u.drain = *ev->drain;
+		q->ev.drain = &q->u.drain;
+	}
+}
+
+int zdu_state_apply(struct zdu_state *st, const struct zdu_event *ev)
+{
+	int changed, n;
+
+	if (st->applying) {
+		enqueue(st, ev);
+		return 0;
+	}
+	st->applying = 1;
+	changed = apply_one(st, ev);
+	for (n = 0; st->qlen; n++) {
+		struct zdu_queued_event next = st->queue[st->qhead];
+
+		if (n == ZDU_STATE_DERIVED_MAX) {
+			/* Observers that keep answering each other's changes
+			 * would never end: cut, and say so. */
+			st->dropped += st->qlen;
+			zdu_log_error("state: %d changes followed \"%s\"; %u more dropped (a loop between "
+				      "observers?)", n, ev->cause ? ev->cause : "?", st->qlen);
+			st->qlen = 0;
+			break;
+		}
+
+		/* The copy's pointers lead into the queue slot: aim them at
+		 * the copy before the slot can be reused. */
+		if (next.ev.flag)
+			next.ev.flag = &next.u.flag;
+		if (next.ev.health)
+			next.ev.health = &next.u.health;
+		if (next.ev.drain)
+			next.ev.drain = &next.u.drain;
+		next.ev.cause = next.cause;
+		st->qhead = (st->qhead + 1) % ZDU_STATE_QUEUE;
+		st->qlen--;
+		apply_one(st, &next.ev);
+	}
+	st->applying = 0;
+	return changed;
 }
 
 int zdu_state_observe(struct zdu_state *st, zdu_state_cb cb, void *data)

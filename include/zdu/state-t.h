@@ -3,6 +3,7 @@
 #ifndef ZDU_STATE_T_H
 #define ZDU_STATE_T_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "zdu/flag-t.h"
@@ -96,5 +97,67 @@ struct zdu_node_state {
 	unsigned weight_pct; /* weight of a ready reply, slow start applied */
 	enum zdu_reply_detail detail;
 };
+
+enum zdu_event_kind {
+	ZDU_EV_FLAG,       /* a flag source read its flag: src, flag */
+	ZDU_EV_HEALTH,     /* the probe reached a verdict: health */
+	ZDU_EV_WEIGHT,     /* slow start or configuration changed the weight */
+	ZDU_EV_FAIL_ACTION, /* configuration changed what unhealthy replies */
+	ZDU_EV_DRAIN,      /* connections were counted: drain */
+	ZDU_EV_DETAIL      /* configuration changed how much replies say: detail */
+};
+
+struct zdu_event {
+	enum zdu_event_kind kind;
+	const char *cause; /* why, for the log: "flag file changed", "probe" */
+	enum zdu_flag_src src;
+	const struct zdu_flag *flag;
+	const struct zdu_health_state *health;
+	const struct zdu_drain_state *drain;
+	unsigned weight_pct;
+	enum zdu_fail_action on_failure;
+	enum zdu_reply_detail detail;
+};
+
+/* A change waiting for its turn, with copies of what it points to (the
+ * caller's storage is gone by then). */
+#define ZDU_STATE_QUEUE 16
+#define ZDU_STATE_DERIVED_MAX 64 /* changes that may follow one change */
+struct zdu_queued_event {
+	struct zdu_event ev;
+	char cause[128];
+	union {
+		struct zdu_flag flag;
+		struct zdu_health_state health;
+		struct zdu_drain_state drain;
+	} u;
+};
+
+struct zdu_state;
+/* Called after every change of the node state; reply_changed says whether
+ * the reply line changed too. */
+typedef void (*zdu_state_cb)(struct zdu_state *st, int reply_changed, void *data);
+
+#define ZDU_STATE_OBSERVERS 8
+
+struct zdu_state {
+	struct zdu_node_state node;
+	char reply[ZDU_REPLY_MAX];
+	size_t reply_len;
+	uint64_t generation;     /* bumped on every reply change */
+	uint64_t changed_ms;     /* monotonic time of the last reply change */
+	char last_cause[128];    /* cause of the last reply change */
+	struct {
+		zdu_state_cb cb;
+		void *data;
+	} obs[ZDU_STATE_OBSERVERS];
+	/* Changes made by observers while a change is applied wait here and
+	 * are applied after it, in the order made: never re-entered. */
+	int applying;
+	unsigned qhead, qlen;
+	uint64_t dropped; /* derived changes lost to a full queue (a bug) */
+	struct zdu_queued_event queue[ZDU_STATE_QUEUE];
+};
+
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "zdu/common.h"
 #include "zdu/flag.h"
@@ -423,6 +424,132 @@ static void test_observers(void **state)
 	assert_int_equal(c[0].calls, 3);
 }
 
+/* One change at a time: an observer that reacts with a change of its own
+ * (as slow start and drain do) gets it queued, and every observer sees the
+ * first change before the second, each logged once, in order. */
+struct seen {
+	int n;
+	enum zdu_flag_mode mode[8];
+	unsigned weight[8];
+};
+
+static void derive_cb(struct zdu_state *st, int reply_changed, void *data)
+{
+	(void)reply_changed;
+	(void)data;
+	if (st->node.weight_pct == 80) {
+		struct zdu_event ev = { .kind = ZDU_EV_WEIGHT, .cause = "derived weight", .weight_pct = 60 };
+		struct zdu_flag f = { .mode = ZDU_FLAG_DRAIN };
+		struct zdu_event ev2 = { .kind = ZDU_EV_FLAG, .cause = "derived flag", .src = ZDU_SRC_ETCD,
+					 .flag = &f };
+
+		assert_int_equal(zdu_state_apply(st, &ev), 0); /* queued, not applied yet */
+		assert_int_equal(st->node.weight_pct, 80);
+		/* the flag is copied: this stack frame is gone when it applies */
+		assert_int_equal(zdu_state_apply(st, &ev2), 0);
+		memset(&f, 0, sizeof(f));
+	}
+}
+
+static void record_cb(struct zdu_state *st, int reply_changed, void *data)
+{
+	struct seen *s = data;
+
+	(void)reply_changed;
+	if (s->n < 8) {
+		s->mode[s->n] = st->node.flag[ZDU_SRC_ETCD].mode;
+		s->weight[s->n] = st->node.weight_pct;
+	}
+	s->n++;
+}
+
+static void test_derived_changes_queued(void **state)
+{
+	struct zdu_state st;
+	struct seen seen = { 0 };
+	struct zdu_event ev = { .kind = ZDU_EV_WEIGHT, .cause = "slow start", .weight_pct = 80 };
+	char line[512];
+	int saved, lines = 0;
+	FILE *f = tmpfile();
+	const char *order[] = { "slow start", "derived weight", "derived flag" };
+
+	(void)state;
+	assert_non_null(f);
+	zdu_state_init(&st, 100, ZDU_FAIL_DOWN, ZDU_HEALTH_UP);
+	assert_int_equal(zdu_state_observe(&st, derive_cb, NULL), 0);
+	assert_int_equal(zdu_state_observe(&st, record_cb, &seen), 0);
+
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fileno(f), 2);
+	zdu_log_set_level(ZDU_LOG_INFO);
+	assert_int_equal(zdu_state_apply(&st, &ev), 1);
+	zdu_log_set_level(ZDU_LOG_ERROR);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+
+	/* the observer after the deriving one saw the first change alone first */
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.weight[0], 80);
+	assert_int_equal(seen.mode[0], ZDU_FLAG_OFF);
+	assert_int_equal(seen.weight[1], 60);
+	assert_int_equal(seen.mode[1], ZDU_FLAG_OFF);
+	assert_int_equal(seen.weight[2], 60);
+	assert_int_equal(seen.mode[2], ZDU_FLAG_DRAIN);
+	assert_string_equal(reply(&st), "up drain #maintenance");
+	assert_int_equal(st.qlen, 0);
+	assert_int_equal(st.applying, 0);
+
+	/* each reply change logged once, in the order made */
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "reply now"))
+			continue;
+		assert_true(lines < 3);
+		assert_non_null(strstr(line, order[lines]));
+		lines++;
+	}
+	assert_int_equal(lines, 3);
+	fclose(f);
+}
+
+/* Observers that answer each other's changes for ever (a bug) are cut
+ * after ZDU_STATE_DERIVED_MAX changes, and the loop ends; one that makes
+ * more changes at once than the queue holds loses the rest, counted. */
+static void flip_cb(struct zdu_state *st, int reply_changed, void *data)
+{
+	struct zdu_event ev = { .kind = ZDU_EV_WEIGHT, .cause = "flip" };
+	int i, *burst = data;
+
+	(void)reply_changed;
+	ev.weight_pct = st->node.weight_pct == 10 ? 20 : 10;
+	for (i = 0; i < *burst; i++)
+		zdu_state_apply(st, &ev);
+}
+
+static void test_derived_loop_bounded(void **state)
+{
+	struct zdu_state st;
+	struct zdu_event ev = { .kind = ZDU_EV_WEIGHT, .cause = "start", .weight_pct = 10 };
+
+	int burst = 1;
+
+	(void)state;
+	zdu_state_init(&st, 100, ZDU_FAIL_DOWN, ZDU_HEALTH_UP);
+	assert_int_equal(zdu_state_observe(&st, flip_cb, &burst), 0);
+	assert_int_equal(zdu_state_apply(&st, &ev), 1);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.qlen, 0);
+	assert_int_equal(st.applying, 0);
+	/* the state still works: a next change applies and ends */
+	burst = ZDU_STATE_QUEUE + 3;
+	ev.weight_pct = 70;
+	assert_int_equal(zdu_state_apply(&st, &ev), 1);
+	assert_true(st.dropped >= 1 + 3);
+	assert_int_equal(st.qlen, 0);
+}
+
 static void test_reply_text(void **state)
 {
 	struct zdu_state st;
@@ -526,6 +653,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_event_kind),
 		cmocka_unit_test(test_null_cause),
 		cmocka_unit_test(test_observers),
+		cmocka_unit_test(test_derived_changes_queued),
+		cmocka_unit_test(test_derived_loop_bounded),
 		cmocka_unit_test(test_reply_text),
 		cmocka_unit_test(test_random_walk),
 	};
