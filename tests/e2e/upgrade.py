@@ -736,6 +736,7 @@ def run_scenario(cl, st, sc):
     d = os.path.join(st.workdir, sc.name)
     os.makedirs(d, exist_ok=True)
     log('== %s: %s' % (sc.name, sc.doc))
+    t_scenario = time.monotonic()
     loadavg = open('/proc/loadavg').read().split()[0]
     t = time.monotonic()
     cl.reset(d, sc.agent_check)
@@ -798,7 +799,8 @@ def run_scenario(cl, st, sc):
                loadgen_cpu_s=load.get('loadgen_cpu_s'), no_server=len(nsa), no_server_lines=nsa[:5],
                hog=' '.join(hog.argv) if hog else None,
                hog_s=round(hog_s, 1) if hog_s is not None else None,
-               dead_after_ms=st.dead_after_ms, **busy, **doc_latency(records_path), **ctx.info)
+               dead_after_ms=st.dead_after_ms, scenario_s=round(time.monotonic() - t_scenario, 1),
+               **busy, **doc_latency(records_path), **ctx.info)
     problems = []
     if error:
         problems.append('harness error: %s' % error.strip().splitlines()[-1])
@@ -821,9 +823,10 @@ def run_scenario(cl, st, sc):
                           row['n406'], row['regressions'], row['wall_s'], row['max_latency'],
                           row['rate'], '' if row['ok'] else ' -- PROBLEMS: %s' % '; '.join(problems)))
     log('  machine: load average %.2f at the start, %.2f at most; CPU %.0f%% busy%s; '
-        '"no server available" %d' % (row['loadavg_start'], row['loadavg_max'], row['cpu_busy_pct'],
-                                      '; hog ran %.0fs' % hog_s if hog_s is not None else '',
-                                      row['no_server']))
+        '"no server available" %d; scenario %.0fs in all' % (
+            row['loadavg_start'], row['loadavg_max'], row['cpu_busy_pct'],
+            '; hog ran %.0fs' % hog_s if hog_s is not None else '', row['no_server'],
+            row['scenario_s']))
     log('  probes: %d (%d slow, %d failed), latency p50 %.3fs p95 %.3fs max %.3fs (%d of %d sampled '
         'over 450 ms); lowest weight %s (%s while slow, %d slow replies); version document via lb1 '
         'p50 %.3fs p99 %.3fs max %.3fs' % (
