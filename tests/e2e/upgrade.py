@@ -23,9 +23,29 @@ The table is printed and written to $ZDU_BUILD_DIR/e2e/results.{json,md}; the wo
 (logs, per-request records, coordinator output) is $ZDU_BUILD_DIR/e2e/work.
 
 Exit status: 0 when every check of the scenarios that ran holds (steady: nothing non-zero;
-naive: some failed request; zdu: no failed request and the coordinator succeeded; any scenario:
-no harness error and the nodes end at the expected release); 1 otherwise; 77 when nova-api
-cannot be installed.
+naive: some failed request; zdu: no failed request and the coordinator succeeded; cutover:
+no failed request, 406 or version regression and the coordinator succeeded; zdu-busy and
+cutover-busy: the same as zdu and cutover with the CPU hog beside them, which must have run
+throughout; any scenario with agent-check: neither load balancer logged "no server available";
+any scenario: no harness error and the nodes end at the expected release); 1 otherwise; 77 when
+nova-api cannot be installed.
+
+The busy scenarios (issue 15: the proof must not depend on a quiet machine) start Debian's
+stress-ng once the cluster is ready, before the load:
+    stress-ng --cpu HOG_CPUS --cpu-load HOG_LOAD --timeout HOG_MAX_S
+(2 workers, each busy HOG_LOAD % of the time: by default two CPU hogs that never sleep, at nice 0
+like everything else here, in their own process group). It is stopped after the load, killed
+(its group) on every exit path, dies with the harness (PR_SET_PDEATHSIG; stress-ng's workers die
+with it) and ends by itself after HOG_MAX_S in any case. A scenario whose hog ended before its
+load did fails. The rate the 24 closed-loop streams achieve falls with the machine's speed.
+
+In every scenario a sampler records, from 1 s before the hog/load to their end: the 1-minute load
+average (each second), the share of CPU time not idle (/proc/stat), every agent probe (latency,
+class and whether its node was up before it, from each agent's status every 0.25 s) and the
+agents' reply weights; the row has their summary (load avg at the start and at most, CPU busy %,
+slow and failed probes, p50/p95/max latency of the probes of up nodes, the lowest weight an up,
+serving node replied), and the version document's latency as the clients saw it through lb1
+(from the load's records).
 
 Adding a scenario: a function taking a Ctx, decorated with @scenario(name, agent_check=...,
 check=...). Ctx gives .cluster, .nodes, .lbs, .upgrade(node), .wait(...), .mark(text),
@@ -33,7 +53,10 @@ check=...). Ctx gives .cluster, .nodes, .lbs, .upgrade(node), .wait(...), .mark(
 
 Environment: ZDU_E2E_RATE (300), ZDU_E2E_STREAMS (24), ZDU_E2E_PROCS (3), ZDU_E2E_PRE_S (5),
 ZDU_E2E_POST_S (5), ZDU_E2E_STEADY_S (30), ZDU_E2E_ADDRS ("127.0.0.11 127.0.0.12 127.0.0.13"),
-ZDU_E2E_DEPS_DONE=1 (skip tests/nova/install-deps), ZDU_E2E_DIR (default $ZDU_BUILD_DIR/e2e).
+ZDU_E2E_DEPS_DONE=1 (skip tests/nova/install-deps), ZDU_E2E_DIR (default $ZDU_BUILD_DIR/e2e),
+ZDU_E2E_HOG_CPUS (2), ZDU_E2E_HOG_LOAD (100), ZDU_E2E_HOG_MAX_S (300), ZDU_E2E_DEAD_AFTER_MS
+(unset: the agent's default probe.dead_after_ms; 0 gives the behaviour before issue 15, every slow
+probe a failure: the busy scenarios' control, which must then fail).
 """
 
 import collections
@@ -65,6 +88,7 @@ LOADGEN = os.path.join(HERE, 'loadgen.py')
 OLD, NEW = '2.90', '2.93'
 NOVA_PORT = 8774
 LOCK = '/tmp/zdu-e2e.lock'      # the node addresses and port are fixed: one run at a time
+HOG_LOAD = 100                  # stress-ng --cpu-load of the busy scenarios (see the docstring)
 
 T0 = time.monotonic()
 
@@ -98,6 +122,11 @@ class Settings:
         self.post_s = env_num('ZDU_E2E_POST_S', 5.0)
         self.steady_s = env_num('ZDU_E2E_STEADY_S', 30.0)
         self.addrs = os.environ.get('ZDU_E2E_ADDRS', '127.0.0.11 127.0.0.12 127.0.0.13').split()
+        self.hog_cpus = env_num('ZDU_E2E_HOG_CPUS', 2)
+        self.hog_load = env_num('ZDU_E2E_HOG_LOAD', HOG_LOAD)
+        self.hog_max_s = env_num('ZDU_E2E_HOG_MAX_S', 300)
+        dead = os.environ.get('ZDU_E2E_DEAD_AFTER_MS', '')
+        self.dead_after_ms = int(dead) if dead else None
         build = os.environ.get('ZDU_BUILD_DIR') or os.path.dirname(os.path.dirname(agent_binary()))
         self.outdir = os.path.abspath(os.environ.get('ZDU_E2E_DIR') or os.path.join(build, 'e2e'))
         self.workdir = os.path.join(self.outdir, 'work')
@@ -200,11 +229,16 @@ class Cluster:
         t = time.monotonic()
         parallel(lambda n: self.set_release(n, OLD), self.nodes)
         log('3 nova-api nodes started at %s in %.1fs' % (OLD, time.monotonic() - t))
+        if self.st.dead_after_ms is not None:
+            log('agents: probe.dead_after_ms = %d (ZDU_E2E_DEAD_AFTER_MS)' % self.st.dead_after_ms)
         for n in self.nodes:
+            probe = {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (n.addr, n.port),
+                     'interval_ms': 500, 'timeout_ms': 450, 'connect_timeout_ms': 400,
+                     'rise': 2, 'fall': 2}
+            if self.st.dead_after_ms is not None:
+                probe['dead_after_ms'] = self.st.dead_after_ms
             n.agent = Agent(workdir=os.path.join(n.dir, 'agent'), addr=n.addr, name=n.name, settings={
-                'probe': {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (n.addr, n.port),
-                          'interval_ms': 500, 'timeout_ms': 450, 'connect_timeout_ms': 400,
-                          'rise': 2, 'fall': 2},
+                'probe': probe,
                 'drain': {'ports': [n.port], 'local': [n.addr],
                           'settle_ms': 1500, 'interval_ms': 250},
                 'flag': {'poll_interval_ms': 1000},
@@ -287,19 +321,248 @@ class Cluster:
                 time.sleep(0.5)
 
 
+# ------------------------------------------------------------------ a busy machine, measured
+
+class Hog:
+    """stress-ng --cpu CPUS --cpu-load LOAD --timeout MAX_S in its own process group, output to
+    LOG. Bounded three ways: stop() (SIGTERM to the group, SIGKILL after 10 s), the harness's
+    death (PR_SET_PDEATHSIG; the workers die with stress-ng) and --timeout."""
+
+    def __init__(self, st, log_path):
+        self.argv = ['stress-ng', '--cpu', str(st.hog_cpus), '--cpu-load', str(st.hog_load),
+                     '--timeout', '%ds' % st.hog_max_s]
+        self.log_path = log_path
+        self.p = None
+        self.started = self.ended = None
+
+    def start(self):
+        exe = shutil.which('stress-ng')
+        if not exe:
+            raise RuntimeError('stress-ng not found (tests/install-deps installs Debian\'s stress-ng)')
+        with open(self.log_path, 'ab') as out:
+            self.p = subprocess.Popen([exe] + self.argv[1:], stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True,
+                                      preexec_fn=_pdeathsig_preexec)
+        _hogs.append(self)
+        self.started = time.monotonic()
+        # Running means its workers exist (the group has more than stress-ng itself).
+        wait_until(lambda: self.p.poll() is not None or len(self.group()) > 1,
+                   timeout=10, interval=0.05, message='stress-ng workers running')
+        if self.p.poll() is not None:
+            raise RuntimeError('stress-ng exited with %s at once: %s' % (self.p.returncode,
+                                                                       self.log_tail()))
+
+    def group(self):
+        """Pids in the hog's process group (stress-ng and its workers)."""
+        pids = []
+        for p in os.listdir('/proc'):
+            if p.isdigit():
+                try:
+                    with open('/proc/%s/stat' % p) as f:
+                        fields = f.read().rsplit(')', 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == self.p.pid and fields[0] != 'Z':
+                    pids.append(int(p))
+        return pids
+
+    def alive(self):
+        """Still running; the first call that sees it ended notes when (the sampler calls this
+        every second)."""
+        if self.p is None:
+            return False
+        if self.p.poll() is None:
+            return True
+        if self.ended is None:
+            self.ended = time.monotonic()
+        return False
+
+    def stop(self):
+        """End the group; returns how long the hog ran (s), or None if never started."""
+        if self.p is None:
+            return None
+        if self.alive():
+            self.ended = time.monotonic()
+        for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.p.pid, sig)
+            except OSError:
+                pass
+            try:
+                self.p.wait(wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # Workers of a stress-ng that died first (they are not our children: kill, not wait).
+        for pid in self.group():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if self in _hogs:
+            _hogs.remove(self)
+        return (self.ended or time.monotonic()) - self.started
+
+    def log_tail(self, n=10):
+        try:
+            with open(self.log_path, errors='replace') as f:
+                return ''.join(f.readlines()[-n:])
+        except OSError:
+            return ''
+
+
+def cpu_times():
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
+def loadavg1():
+    with open('/proc/loadavg') as f:
+        return float(f.read().split()[0])
+
+
+def reply_weight(reply):
+    """The weight of an up, serving reply ('up ready 50% #...', 'up 100%'), else None."""
+    head = reply.split('#', 1)[0].split()
+    if not head or head[0] != 'up' or any(w in ('drain', 'maint', 'stopped', 'down') for w in head):
+        return None
+    for w in head[1:]:
+        if w.endswith('%') and w[:-1].isdigit():
+            return int(w[:-1])
+    return None
+
+
+def pct(values, q):
+    """The q-th percentile (nearest rank) of VALUES, or 0."""
+    if not values:
+        return 0
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(round(q / 100.0 * len(v) + 0.5)) - 1))]
+
+
+class Sampler(threading.Thread):
+    """What the machine and the agents went through during a scenario (see the docstring)."""
+
+    def __init__(self, nodes, hog=None):
+        super().__init__(daemon=True)
+        self.nodes = nodes
+        self.hog = hog
+        self.stopping = threading.Event()
+        self.load = []
+        self.probes = {n.name: {} for n in nodes}     # last_unix_ms -> (latency ms, class, up before)
+        self.health = {}                               # node -> health state at the last sample
+        self.counts0 = {}
+        self.counts1 = {}
+        self.weights = []                              # (node, weight, slow?)
+        self.errors = 0
+
+    def counts(self):
+        out = {}
+        for n in self.nodes:
+            try:
+                p = n.agent.status()['probe']
+                out[n.name] = (p['probes'], p['slow_probes'], p['failures'])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return out
+
+    def start(self):
+        self.counts0 = self.counts()
+        self.cpu0 = cpu_times()
+        self.load_start = loadavg1()
+        self.t0 = time.monotonic()
+        super().start()
+
+    def run(self):
+        tick = 0
+        while not self.stopping.wait(0.25):
+            if tick % 4 == 0:
+                self.load.append(loadavg1())
+                if self.hog is not None:
+                    self.hog.alive()
+            tick += 1
+            for n in self.nodes:
+                try:
+                    st = n.agent.status()
+                except (OSError, ValueError):
+                    self.errors += 1
+                    continue
+                p = st.get('probe') or {}
+                state = (st.get('health') or {}).get('state')
+                if p.get('last_unix_ms') and p['last_unix_ms'] not in self.probes[n.name]:
+                    self.probes[n.name][p['last_unix_ms']] = (p.get('last_latency_ms', 0),
+                                                              p.get('last_class', ''),
+                                                              self.health.get(n.name) == 'up')
+                self.health[n.name] = state
+                w = reply_weight(st.get('reply', ''))
+                if w is not None:
+                    self.weights.append((n.name, w, bool((st.get('health') or {}).get('slow'))))
+
+    def stop(self):
+        self.stopping.set()
+        self.join(10)
+        self.counts1 = self.counts()
+        busy0, total0 = self.cpu0
+        busy1, total1 = cpu_times()
+        # The version document's latency on serving nodes: probes of a node that was up before
+        # them (the one that took it down included), not those of a node down or starting (cut
+        # at timeout_ms; uwsgi accepts connections before nova has loaded).
+        lats = [ms for per in self.probes.values() for ms, _, up in per.values() if up]
+        d = {name: [b - a for a, b in zip(self.counts0[name], self.counts1[name])]
+             for name in self.counts0 if name in self.counts1}
+        all_w = [w for _, w, _ in self.weights]
+        slow_w = [w for _, w, slow in self.weights if slow]
+        return dict(
+            loadavg_start=round(self.load_start, 2),
+            loadavg_max=round(max(self.load + [self.load_start]), 2),
+            cpu_busy_pct=round(100.0 * (busy1 - busy0) / max(1, total1 - total0), 1),
+            probes=sum(v[0] for v in d.values()), slow_probes=sum(v[1] for v in d.values()),
+            failed_probes=sum(v[2] for v in d.values()), probes_by_node=d,
+            probe_p50_s=pct(lats, 50) / 1000.0, probe_p95_s=pct(lats, 95) / 1000.0,
+            probe_max_s=max(lats or [0]) / 1000.0, probes_sampled=len(lats),
+            probes_over_timeout=sum(1 for x in lats if x > 450),
+            min_weight=min(all_w) if all_w else None,
+            min_weight_slow=min(slow_w) if slow_w else None,
+            slow_replies=len(slow_w), sampler_errors=self.errors)
+
+
+def doc_latency(records_path):
+    """Latency (s) of the version document (GET /v2.1/) as the clients saw it through lb1."""
+    lats = []
+    try:
+        with open(records_path) as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get('p') == '/v2.1/' and r.get('st') == 200:
+                    lats.append(r['lat'])
+    except (OSError, ValueError):
+        pass
+    return dict(doc_p50_s=round(pct(lats, 50), 3), doc_p99_s=round(pct(lats, 99), 3),
+                doc_max_s=round(max(lats or [0]), 3))
+
+
+def no_server_lines(lbs):
+    """HAProxy's 'backend ... has no server available!' lines, from every load balancer's log."""
+    return ['%s: %s' % (lb.name, ln.strip()) for lb in lbs for ln in lb.log_text().splitlines()
+            if 'no server available' in ln]
+
+
 # ------------------------------------------------------------------ scenarios
 
-Scenario = collections.namedtuple('Scenario', 'name fn agent_check end_release check doc')
+Scenario = collections.namedtuple('Scenario', 'name fn agent_check end_release check doc hog')
 SCENARIOS = collections.OrderedDict()
 
 
-def scenario(name, agent_check, end_release=NEW, check=None):
+def scenario(name, agent_check, end_release=NEW, check=None, hog=False):
     """Register fn(ctx) as a scenario. AGENT_CHECK: the servers are agent-checked by zdu-agent.
     END_RELEASE: what every node must run afterwards. CHECK(row) -> list of problems (the run
-    fails on any)."""
+    fails on any). HOG: a CPU hog (stress-ng, see the docstring) runs beside the load."""
     def deco(fn):
         SCENARIOS[name] = Scenario(name, fn, agent_check, end_release, check or (lambda r: []),
-                                   ' '.join((fn.__doc__ or '').split()))
+                                   ' '.join((fn.__doc__ or '').split()), hog)
         return fn
     return deco
 
@@ -307,6 +570,15 @@ def scenario(name, agent_check, end_release=NEW, check=None):
 def expect_clean(row):
     return ['%s = %s, want 0' % (k, row[k]) for k in ('failed', 'n406', 'regressions', 'other_status')
             if row[k]]
+
+
+def expect_no_failed(row):
+    return ['%d failed request(s)' % row['failed']] if row['failed'] else []
+
+
+def expect_coordinator_ok(row):
+    rc = row.get('coordinator_exit')
+    return ['coordinator exit %s' % rc] if rc != 0 else []
 
 
 class Ctx:
@@ -424,19 +696,13 @@ def manual(ctx):
         ctx.mark('%s UP weight 100 on both LBs' % n.name)
 
 
-@scenario('zdu', agent_check=True,
-          check=lambda r: (['%d failed request(s)' % r['failed']] if r['failed'] else [])
-          + (['coordinator exit %s' % r.get('coordinator_exit')] if r.get('coordinator_exit') != 0
-             else []))
+@scenario('zdu', agent_check=True, check=lambda r: expect_no_failed(r) + expect_coordinator_ok(r))
 def zdu(ctx):
     """zdu-coordinator rolls the three nodes through their agents, on both LBs."""
     ctx.coordinator(ctx.write_plan())
 
 
-@scenario('cutover', agent_check=True,
-          check=lambda r: expect_clean(r)
-          + (['coordinator exit %s' % r.get('coordinator_exit')] if r.get('coordinator_exit') != 0
-             else []))
+@scenario('cutover', agent_check=True, check=lambda r: expect_clean(r) + expect_coordinator_ok(r))
 def cutover(ctx):
     """zdu-coordinator, strategy cutover: node1 upgraded out of service, one runtime request per
     LB switches traffic to it, then node2 and node3 upgrade; must show 0 failed, 0 406s and 0
@@ -444,46 +710,85 @@ def cutover(ctx):
     ctx.coordinator(ctx.write_plan(strategy='cutover'))
 
 
+@scenario('zdu-busy', agent_check=True, hog=True,
+          check=lambda r: expect_no_failed(r) + expect_coordinator_ok(r))
+def zdu_busy(ctx):
+    """zdu's plan with a CPU hog (stress-ng) beside it: slow probes must not take nodes out;
+    must show no failed request."""
+    zdu(ctx)
+
+
+@scenario('cutover-busy', agent_check=True, hog=True,
+          check=lambda r: expect_clean(r) + expect_coordinator_ok(r))
+def cutover_busy(ctx):
+    """cutover's plan with a CPU hog (stress-ng) beside it; must show 0 failed, 0 406s and 0
+    version regressions."""
+    cutover(ctx)
+
+
 # ------------------------------------------------------------------ running
 
 _children = []       # subprocess.Popen objects to end at exit (the coordinator)
+_hogs = []           # Hog objects running (ended by run_scenario, or by cleanup())
 
 
 def run_scenario(cl, st, sc):
     d = os.path.join(st.workdir, sc.name)
     os.makedirs(d, exist_ok=True)
     log('== %s: %s' % (sc.name, sc.doc))
+    t_scenario = time.monotonic()
     loadavg = open('/proc/loadavg').read().split()[0]
     t = time.monotonic()
     cl.reset(d, sc.agent_check)
     ctx = Ctx(cl, st, d)
     log('  cluster ready in %.1fs (%s agent-check)' % (time.monotonic() - t,
                                                        'with' if sc.agent_check else 'no'))
-    summary_path = os.path.join(d, 'load.json')
-    lg = Proc([PY, LOADGEN, '--url', 'http://127.0.0.1:%d' % cl.lb_ports[0], '--rate', st.rate,
-               '--streams', st.streams, '--procs', st.procs,
-               '--records', os.path.join(d, 'records.jsonl'), '--summary', summary_path],
-              os.path.join(d, 'loadgen.log'))
-    time.sleep(st.pre_s)
+    hog = Hog(st, os.path.join(d, 'stress-ng.log')) if sc.hog else None
+    sampler = Sampler(cl.nodes, hog)
+    sampler.start()
     error = None
-    ctx.mark('rollout start')
-    t0 = time.monotonic()
+    wall = 0.0
+    hog_lived = True
+    lg = None
+    summary_path = os.path.join(d, 'load.json')
+    records_path = os.path.join(d, 'records.jsonl')
     try:
-        sc.fn(ctx)
-    except Exception:  # noqa: B902 - reported in the row
-        error = traceback.format_exc()
+        if hog:
+            time.sleep(1)           # the sampler's 'before' figures, quiet
+            hog.start()
+            log('  CPU hog: %s (pid %d)' % (' '.join(hog.argv), hog.p.pid))
+        lg = Proc([PY, LOADGEN, '--url', 'http://127.0.0.1:%d' % cl.lb_ports[0], '--rate', st.rate,
+                   '--streams', st.streams, '--procs', st.procs,
+                   '--records', records_path, '--summary', summary_path],
+                  os.path.join(d, 'loadgen.log'))
+        time.sleep(st.pre_s)
+        ctx.mark('rollout start')
+        t0 = time.monotonic()
+        try:
+            sc.fn(ctx)
+        except Exception:  # noqa: B902 - reported in the row
+            error = traceback.format_exc()
+            log(error)
+        wall = time.monotonic() - t0
+        ctx.mark('rollout end (%.1fs)' % wall)
+        time.sleep(st.post_s)
+        hog_lived = hog is None or hog.alive()
+    except Exception:  # noqa: B902 - the hog failed to start, or the load: reported in the row
+        error = (error or '') + traceback.format_exc()
         log(error)
-    wall = time.monotonic() - t0
-    ctx.mark('rollout end (%.1fs)' % wall)
-    time.sleep(st.post_s)
-    rc = lg.stop(timeout=30)
+    finally:
+        rc = lg.stop(timeout=30) if lg else None
+        hog_s = hog.stop() if hog else None
+        busy = sampler.stop()
     try:
         with open(summary_path) as f:
             load = json.load(f)
     except (OSError, ValueError) as e:
         load = {}
-        error = (error or '') + 'loadgen (exit %s) wrote no summary: %s\n%s' % (rc, e, lg.log_tail())
+        error = (error or '') + 'loadgen (exit %s) wrote no summary: %s\n%s' % (
+            rc, e, lg.log_tail() if lg else '')
     ends = {n.name: cl.release(n) for n in cl.nodes}
+    nsa = no_server_lines(cl.lbs)
     row = dict(scenario=sc.name, requests=load.get('requests', 0), failed=load.get('failed', 0),
                n406=load.get('n406', 0), regressions=load.get('regressions', 0),
                other_status=load.get('other_status', 0), wall_s=round(wall, 1),
@@ -491,7 +796,11 @@ def run_scenario(cl, st, sc):
                rate=load.get('achieved_rate', 0), failed_by_kind=load.get('failed_by_kind', {}),
                regressed_streams=load.get('regressed_streams', 0), status=load.get('status', {}),
                end_release=ends, marks=ctx.marks, error=error, loadavg=loadavg,
-               loadgen_cpu_s=load.get('loadgen_cpu_s'), **ctx.info)
+               loadgen_cpu_s=load.get('loadgen_cpu_s'), no_server=len(nsa), no_server_lines=nsa[:5],
+               hog=' '.join(hog.argv) if hog else None,
+               hog_s=round(hog_s, 1) if hog_s is not None else None,
+               dead_after_ms=st.dead_after_ms, scenario_s=round(time.monotonic() - t_scenario, 1),
+               **busy, **doc_latency(records_path), **ctx.info)
     problems = []
     if error:
         problems.append('harness error: %s' % error.strip().splitlines()[-1])
@@ -501,6 +810,11 @@ def run_scenario(cl, st, sc):
         problems.append('no request made')
     elif row['rate'] < 0.9 * st.rate:
         log('  note: achieved %.0f req/s of %.0f' % (row['rate'], st.rate))
+    if hog and not hog_lived:
+        problems.append('the CPU hog ended before the load (after %.0fs; --timeout %ds): %s'
+                        % (hog_s or 0, st.hog_max_s, hog.log_tail(3).strip()))
+    if sc.agent_check and nsa:
+        problems.append('HAProxy logged "no server available" %d time(s): %s' % (len(nsa), nsa[0]))
     problems += sc.check(row)
     row['problems'] = problems
     row['ok'] = not problems
@@ -508,18 +822,40 @@ def run_scenario(cl, st, sc):
         '%.0f req/s%s' % (sc.name, row['requests'], row['failed'], row['failed_by_kind'] or '',
                           row['n406'], row['regressions'], row['wall_s'], row['max_latency'],
                           row['rate'], '' if row['ok'] else ' -- PROBLEMS: %s' % '; '.join(problems)))
+    log('  machine: load average %.2f at the start, %.2f at most; CPU %.0f%% busy%s; '
+        '"no server available" %d; scenario %.0fs in all' % (
+            row['loadavg_start'], row['loadavg_max'], row['cpu_busy_pct'],
+            '; hog ran %.0fs' % hog_s if hog_s is not None else '', row['no_server'],
+            row['scenario_s']))
+    log('  probes: %d (%d slow, %d failed), latency p50 %.3fs p95 %.3fs max %.3fs (%d of %d sampled '
+        'over 450 ms); lowest weight %s (%s while slow, %d slow replies); version document via lb1 '
+        'p50 %.3fs p99 %.3fs max %.3fs' % (
+            row['probes'], row['slow_probes'], row['failed_probes'], row['probe_p50_s'],
+            row['probe_p95_s'], row['probe_max_s'], row['probes_over_timeout'], row['probes_sampled'],
+            fmt_weight(row['min_weight']), fmt_weight(row['min_weight_slow']), row['slow_replies'],
+            row['doc_p50_s'], row['doc_p99_s'], row['doc_max_s']))
     return row
+
+
+def fmt_weight(w):
+    return '-' if w is None else '%d%%' % w
 
 
 COLUMNS = [('scenario', 'scenario', '%s'), ('requests', 'requests', '%d'), ('failed', 'failed', '%d'),
            ('n406', '406s', '%d'), ('regressions', 'version regressions', '%d'),
            ('wall_s', 'rollout wall (s)', '%.1f'), ('max_latency', 'max latency (s)', '%.3f'),
-           ('p99_latency', 'p99 latency (s)', '%.3f'), ('rate', 'req/s', '%.0f'), ('ok', 'check', '%s')]
+           ('p99_latency', 'p99 latency (s)', '%.3f'), ('rate', 'req/s', '%.0f'),
+           ('loadavg_max', 'load avg max', '%.1f'), ('cpu_busy_pct', 'CPU busy %', '%.0f'),
+           ('probe_p95_s', 'probe p95 (s)', '%.2f'), ('probe_max_s', 'probe max (s)', '%.2f'),
+           ('slow_probes', 'slow probes', '%d'), ('min_weight', 'lowest weight', '%d%%'),
+           ('no_server', '"no server"', '%d'), ('ok', 'check', '%s')]
 
 
 def cell(row, key, fmt):
     if key == 'ok':
         return 'ok' if row['ok'] else 'FAIL'
+    if row.get(key) is None:
+        return '-'
     return fmt % row[key]
 
 
@@ -540,9 +876,22 @@ def write_results(st, rows, meta):
         json.dump(dict(meta, scenarios=rows), f, indent=1)
     lines = ['# zdu end-to-end rollout results', '',
              '%s; load %.0f req/s target, %d streams through lb1; 3 real nova-api nodes %s -> %s, '
-             '2 HAProxy; machine load average at start %s.' % (
-                 meta['date'], st.rate, st.streams, OLD, NEW, meta['loadavg']), '',
+             '2 HAProxy; machine load average at start %s. Busy scenarios: `stress-ng --cpu %d '
+             '--cpu-load %d` beside the load%s.' % (
+                 meta['date'], st.rate, st.streams, OLD, NEW, meta['loadavg'], st.hog_cpus,
+                 st.hog_load, '' if st.dead_after_ms is None else
+                 '; agents with probe.dead_after_ms = %d' % st.dead_after_ms), '',
              table(rows, md=True), '']
+    for r in rows:
+        lines.append('- %s: load average %.2f at the start, %.2f at most, CPU %.0f%% busy%s; probes %d '
+                     '(%d slow, %d failed), p50 %.3f s, p95 %.3f s, max %.3f s; lowest weight %s (%s '
+                     'while slow); version document via lb1 p50 %.3f s, p99 %.3f s, max %.3f s' % (
+                         r['scenario'], r['loadavg_start'], r['loadavg_max'], r['cpu_busy_pct'],
+                         ', hog %.0f s' % r['hog_s'] if r.get('hog_s') is not None else '',
+                         r['probes'], r['slow_probes'], r['failed_probes'], r['probe_p50_s'],
+                         r['probe_p95_s'], r['probe_max_s'], fmt_weight(r['min_weight']),
+                         fmt_weight(r['min_weight_slow']), r['doc_p50_s'], r['doc_p99_s'],
+                         r['doc_max_s']))
     for r in rows:
         if r['failed_by_kind'] or r['problems']:
             lines.append('- %s: failures by kind %s%s' % (r['scenario'], r['failed_by_kind'] or '{}',
@@ -566,6 +915,8 @@ def install_deps():
 
 
 def cleanup(cl):
+    for h in list(_hogs):
+        h.stop()
     for p in list(_children):
         if p.poll() is None:
             p.terminate()
@@ -603,7 +954,10 @@ def main(argv):
     cl = None
     rows = []
     meta = dict(date=time.strftime('%Y-%m-%d %H:%M:%S %z'), loadavg=open('/proc/loadavg').read().split()[0],
-                rate=st.rate, streams=st.streams, nodes=st.addrs, old=OLD, new=NEW)
+                rate=st.rate, streams=st.streams, nodes=st.addrs, old=OLD, new=NEW,
+                hog='stress-ng --cpu %d --cpu-load %d --timeout %ds' % (st.hog_cpus, st.hog_load,
+                                                                         st.hog_max_s),
+                dead_after_ms=st.dead_after_ms)
     try:
         for a in st.addrs:
             node_dir = os.path.join(st.workdir, 'node%d' % (st.addrs.index(a) + 1), 'nova')
