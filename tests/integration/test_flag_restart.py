@@ -27,27 +27,6 @@ SAMPLES = int(os.environ.get('ZDU_FLAG_SAMPLES', '5'))
 READY = 'up ready 100%'
 
 
-def first_reply_after_start(agent):
-    agent.start(wait=False)
-    t0 = time.monotonic()
-    first = {}
-
-    def poll():
-        if not agent.running():
-            raise AssertionError('agent exited: %s' % agent.log_tail())
-        try:
-            data, _ = agent.probe(timeout=2)
-        except ConnectionRefusedError:
-            return None
-        first['reply'] = data.decode()
-        return True
-    wait_until(poll, timeout=15, interval=0.005, message='agent port answering')
-    print('first reply %.0f ms after the start: %r' % ((time.monotonic() - t0) * 1000,
-                                                        first['reply']), flush=True)
-    agent.wait_ready()
-    return first['reply']
-
-
 def timed_change(agent, action, want):
     """Do ACTION(); poll the port every 5 ms until the reply is WANT.
 
@@ -89,14 +68,14 @@ def run():
             rc = agent.stop()
             check(rc == 0, 'SIGTERM: exit 0', rc)
             check(os.path.exists(agent.flag_path), 'flag file still there after the stop')
-            first = first_reply_after_start(agent)
-            check(first == drain + '\n', 'restart #%d: the first reply is the drain' % (i + 1),
+            first = agent.first_reply_after_start()
+            check(first == drain, 'restart #%d: the first reply is the drain' % (i + 1),
                   first)
         r = agent.cli('--maintenance', 'off')
         check(r.returncode == 0, 'maintenance off', r.stderr)
         agent.stop()
-        first = first_reply_after_start(agent)
-        check(first == READY + '\n', 'after off + restart the first reply is ready', first)
+        first = agent.first_reply_after_start()
+        check(first == READY, 'after off + restart the first reply is ready', first)
 
         # ---------------------------------------------------------------- direct changes
         def rename_drain():

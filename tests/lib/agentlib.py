@@ -39,6 +39,8 @@ Agent(workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
   running() -> bool
   probe(send=b'', timeout=2) -> (bytes, seconds)   one agent-check connection (testutil).
   reply(send=b'') -> str            the reply line without its newline.
+  first_reply_after_start(timeout=15) -> str   start() probing the port every 5 ms: the first
+                                    reply any client got (as reply()); returns once ready.
   wait_reply(pred_or_str, timeout=5, interval=0.005) -> (reply, seconds)
                                     polls the port until the reply equals the string (or
                                     pred(reply) is true); returns it and the time waited.
@@ -294,12 +296,44 @@ class Agent:
     def probe(self, send=b'', timeout=2.0):
         return agent_probe(self.addr, self.port, send=send, timeout=timeout)
 
-    def reply(self, send=b'', timeout=2.0):
-        data, _ = self.probe(send, timeout)
+    @staticmethod
+    def _line(data):
         text = data.decode('utf-8', 'replace')
         if not text.endswith('\n') or text.count('\n') != 1:
             raise AssertionError('agent reply is not one line ending in a newline: %r' % (text,))
         return text[:-1]
+
+    def reply(self, send=b'', timeout=2.0):
+        data, _ = self.probe(send, timeout)
+        return self._line(data)
+
+    def first_reply_after_start(self, timeout=15.0):
+        """Start the daemon and probe its port every 5 ms from that moment: the reply the
+        first client that connects gets (checked and returned as reply() does: one line,
+        without its newline). Returns once the daemon is ready (wait_ready); raises
+        AgentExited at once if it exits first."""
+        self.start(wait=False)
+        t0 = time.monotonic()
+
+        def poll():
+            if not self.proc.alive():
+                return 'exited'
+            try:
+                data, _ = self.probe(timeout=2)
+            except ConnectionRefusedError:
+                return None
+            return ('answered', data)
+        res = wait_until(poll, timeout=timeout, interval=0.005,
+                         message=lambda: 'agent %s port answering; log:\n%s' % (self.name,
+                                                                               self.log_tail()))
+        if res == 'exited':
+            raise AgentExited('zdu-agent exited with %s before its port answered:\n%s'
+                              % (self.proc.wait(), self.log_tail()))
+        print('first reply %.0f ms after the start: %r' % ((time.monotonic() - t0) * 1000,
+                                                            res[1].decode('utf-8', 'replace')),
+              flush=True)
+        self.wait_ready(timeout)
+        return self._line(res[1])
 
     def wait_reply(self, want, timeout=5.0, interval=0.005):
         pred = want if callable(want) else (lambda r: r == want)
