@@ -9,13 +9,12 @@ stopped (SIGSTOP) the moment it reports the switch done: the journal ends with
 ("", "switched"), the first group's agents have no flag and the old group's are in drain mode,
 and the load balancers still agree with them a few agent intervals later.
 
---known-bugs: a first-group server whose HAProxy check fails on lb1 (its agent says healthy,
-HAProxy's own check does not pass: `set server nova-api/node1 check-port DEAD` while the
-coordinator is frozen right after node1 is healthy). The switch must not leave lb1 with no
-server UP: it should refuse before the runtime request, or undo it when it cannot be
-confirmed, and never claim "the old group still serves" when the old group was drained.
-Today (coordinator.c switch_evaluate ~903, fail ~156) the runtime request is sent anyway, lb1
-keeps no server UP after the coordinator gives up (exit 3), and it says the old group serves.
+Fixed bug, kept as a regression check (fixed_bugs): a first-group server whose HAProxy check
+fails on lb1 (its agent says healthy, HAProxy's own check does not pass: `set server
+nova-api/node1 check-port DEAD` while the coordinator is frozen right after node1 is healthy).
+The switch must not leave lb1 with no server UP: it refuses before the runtime request, or
+undoes it when it cannot be confirmed, and never claims "the old group still serves" when the
+old group was drained.
 
 Also the helpers the other test_cutover_*.py scripts import: Coord (the coordinator in the
 background with --json, events read as they come), LBSampler, journal_steps()."""

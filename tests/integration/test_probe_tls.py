@@ -17,10 +17,10 @@ for IP 127.0.0.1, one for IP 127.0.0.2, a client certificate). nova's version do
   * probe.headers reach the server (recorded per request), with the agent's User-Agent.
 No request reaches the HTTP layer in the failing cases.
 
---known-bugs (integration_probe_tls_known_bugs, WILL_FAIL): a server that requires a client
+Fixed bug, kept as a regression check (fixed_bugs): a server that requires a client
 certificate the agent does not send aborts with a TLS 1.3 alert after the handshake; curl
-says "OpenSSL SSL_read: ... tlsv13 alert certificate required" (CURLE_RECV_ERROR) but
-agent/nova.c:122-124 reports it as "nova-api: connection reset", hiding the TLS cause.
+says "OpenSSL SSL_read: ... tlsv13 alert certificate required" (CURLE_RECV_ERROR), which the
+agent once reported as "nova-api: connection reset", hiding the TLS cause.
 """
 
 import http.server

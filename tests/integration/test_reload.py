@@ -10,8 +10,8 @@
   * SIGHUP changing agent.listen -> a warning, the old port keeps answering;
   * 20 SIGHUPs in a row under probes -> always a valid reply, the daemon survives;
   * SIGTERM exits 0 and removes the control socket (the flag file stays).
-Known bug (--known-bugs, expected to fail): the config file deleted, then SIGHUP -> the
-running configuration must be kept and the log must say the file cannot be opened.
+Fixed bug, kept as a regression check: the config file deleted, then SIGHUP -> the running
+configuration is kept and the log says the file cannot be opened.
 """
 
 import os

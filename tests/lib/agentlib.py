@@ -57,8 +57,8 @@ Agent(workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
   remove_flag()
 
 check(cond, what, detail=None)      prints 'ok: WHAT' or raises AssertionError('WHAT: DETAIL').
-main(fn, known_bugs=None)           runs fn() (or known_bugs() given --known-bugs), prints
-                                    PASS/FAIL, exits 0/1; processes are stopped at exit.
+main(fn)                            runs fn(), prints PASS/FAIL, exits 0/1; processes are
+                                    stopped at exit.
 run_cli(args, timeout=30) -> CompletedProcess   the agent binary with ARGS.
 """
 
@@ -126,17 +126,8 @@ def check(cond, what, detail=None):
     print('ok: %s' % what, flush=True)
 
 
-def main(fn, known_bugs=None):
-    """Run FN(); exit 0 if it returns, 1 (with the traceback) if it raises.
-
-    With the argument --known-bugs, run KNOWN_BUGS() instead: checks that show bugs not
-    fixed yet, registered in CTest as NAME_known_bugs with WILL_FAIL (the suite stays green
-    and turns red the day a fix lands: then move the checks into FN)."""
-    if '--known-bugs' in sys.argv[1:]:
-        if known_bugs is None:
-            print('no known bugs in this test')
-            sys.exit(0)
-        fn = known_bugs
+def main(fn):
+    """Run FN(); exit 0 if it returns, 1 (with the traceback) if it raises."""
     t0 = time.monotonic()
     print('zdu-agent under test: %s' % agent_binary(), flush=True)
     try:
