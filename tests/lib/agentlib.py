@@ -57,6 +57,11 @@ Agent(workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
   remove_flag()
 
 check(cond, what, detail=None)      prints 'ok: WHAT' or raises AssertionError('WHAT: DETAIL').
+check_within(pred, timeout, what, detail=None, interval=0.05)
+                                    the check WHAT is pred() becoming true within TIMEOUT s
+                                    (testutil): prints 'ok: WHAT (after X s)' or raises.
+check_holds(pred, seconds, what, detail=None, interval=0.05)
+                                    the check WHAT is pred() staying true for SECONDS.
 main(fn)                            runs fn(), prints PASS/FAIL, exits 0/1; processes are
                                     stopped at exit.
 run_cli(args, timeout=30) -> CompletedProcess   the agent binary with ARGS.
@@ -73,10 +78,11 @@ import sys
 import time
 import traceback
 
-from testutil import (Proc, WaitTimeout, agent_probe, check_loopback, free_port, tempdir,
-                      wait_until)
+from testutil import (Proc, WaitTimeout, agent_probe, check_holds, check_loopback, check_within,
+                      free_port, tempdir, wait_until)
 
-__all__ = ['Agent', 'AgentExited', 'agent_binary', 'check', 'main', 'run_cli', 'libconfig_value']
+__all__ = ['Agent', 'AgentExited', 'agent_binary', 'check', 'check_holds', 'check_within', 'main',
+           'run_cli', 'libconfig_value']
 
 
 class AgentExited(RuntimeError):
