@@ -215,10 +215,9 @@ def check_switch_samples(sampler, lb, new, old, sw_start, new_version='2.93'):
           % (lb, sw['t1'], sw_start))
     # Before the switch the old group always serves, and a first-group node once drained
     # stays out of service.
-    for s in ss[:i_sw]:
-        if not all(is_up(s['st'][n]) for n in old):
-            raise AssertionError('%s: old group not all UP before the switch: %s' % (lb, fmt(s)))
-    check(True, '%s: the old group serves until the switch' % lb)
+    down = [fmt(s) for s in ss[:i_sw] if not all(is_up(s['st'][n]) for n in old)]
+    check(not down, '%s: the old group serves until the switch' % lb,
+          'samples with an old-group server not UP: %s' % down[:3])
     for n in new:
         first_drain = next((i for i, s in enumerate(ss) if is_drain(s['st'][n])), None)
         check(first_drain is not None and first_drain < i_sw, '%s: %s drained before the switch'
@@ -227,15 +226,13 @@ def check_switch_samples(sampler, lb, new, old, sw_start, new_version='2.93'):
         back = [fmt(s) for s in ss[first_drain:i_sw - 1] if is_up(s['st'][n])]
         check(not back, '%s: %s out of service from its drain until the switch' % (lb, n), back[:3])
     # After: the first group serves to the end; an old node is UP again only at the new version.
-    for s in ss[i_sw:]:
-        if not all(is_up(s['st'][n]) for n in new):
-            raise AssertionError('%s: first group not UP after the switch: %s' % (lb, fmt(s)))
-        for n in old:
-            if is_up(s['st'][n]) and s['ver'][n] != new_version:
-                raise AssertionError('%s: %s UP after the switch while its nova-api is still %s: %s'
-                                     % (lb, n, s['ver'][n], fmt(s)))
-    check(True, '%s: after the switch the first group stays UP and no old-group server is UP '
-          'before it reports %s' % (lb, new_version))
+    new_down = [fmt(s) for s in ss[i_sw:] if not all(is_up(s['st'][n]) for n in new)]
+    old_up = ['%s at %s: %s' % (n, s['ver'][n], fmt(s)) for s in ss[i_sw:] for n in old
+              if is_up(s['st'][n]) and s['ver'][n] != new_version]
+    check(not new_down and not old_up, '%s: after the switch the first group stays UP and no '
+          'old-group server is UP before it reports %s' % (lb, new_version),
+          'first group not UP: %s; old-group server UP at its old version: %s'
+          % (new_down[:3], old_up[:3]))
     for n in old:
         check(any(is_up(s['st'][n]) for s in ss[i_sw:]), '%s: %s back UP after its upgrade' % (lb, n))
     return i_sw

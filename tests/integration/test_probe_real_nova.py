@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from probelib import HEALTHY_REPLY, probe_settings, short, stop_clean, watch
 from testutil import free_port, tempdir
 
@@ -125,9 +125,9 @@ def run():
                   snaps[-1]['reply'])
             check(snaps[-1]['probe']['healthcheck_http'] == 503, 'real healthcheck said 503')
             os.unlink(flag)
-            snaps, secs = watch(a, lambda s: s['reply'] == HEALTHY_REPLY, timeout=10,
-                                what='ready again')
-            check(True, 'healthcheck file removed: ready after %.2fs' % secs)
+            check_within(lambda: a.status()['reply'] == HEALTHY_REPLY, 10,
+                         'healthcheck file removed: ready again', interval=0.01,
+                         detail=lambda: (a.status()['reply'], short(a.status())))
 
             # ---- stop nova -> down
             watch(a, lambda s: s['reply'] == HEALTHY_REPLY and s['probe']['fail_streak'] == 0,
