@@ -50,7 +50,7 @@ import urllib.request
 from agentlib import check, check_within, main
 from clusterlib import Cluster, coordinator_binary, libconfig_str
 from etcdlib import agent_key, node_key
-from test_probe_tls import openssl
+from pkilib import openssl
 from testutil import Proc, check_loopback, tempdir, wait_until
 
 ADDR = check_loopback('127.0.0.26')

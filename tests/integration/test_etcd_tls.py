@@ -39,7 +39,7 @@ import urllib.request
 
 from agentlib import Agent, check, check_holds, check_within, main
 from etcdlib import agent_key, etcd_state, node_key, wait_etcd_state
-from test_probe_tls import openssl
+from pkilib import make_ca, make_leaf
 from testutil import Proc, check_loopback, tempdir, wait_until
 
 ADDR = check_loopback('127.0.0.25')
@@ -56,32 +56,13 @@ WATCH_BAD_S = 2.0                   # how long a failing agent is watched never 
 # ---------------------------------------------------------------- PKI
 def make_pki(d):
     """CA, server (IP:127.0.0.25), client, and an unrelated CA; returns {name: path}."""
-    key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-
-    def ca(name, cn):
-        openssl('req', '-x509', *key, '-keyout', name + '.key', '-out', name + '.pem',
-                '-days', '2', '-subj', '/CN=' + cn,
-                '-addext', 'basicConstraints=critical,CA:TRUE',
-                '-addext', 'keyUsage=critical,keyCertSign,cRLSign', cwd=d)
-        return os.path.join(d, name + '.pem')
-
-    def leaf(name, cn, ext):
-        with open(os.path.join(d, name + '.ext'), 'w') as f:
-            f.write('basicConstraints=CA:FALSE\n' + ext)
-        openssl('req', '-new', *key, '-keyout', name + '.key', '-out', name + '.csr',
-                '-subj', '/CN=' + cn, cwd=d)
-        openssl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
-                '-CAcreateserial', '-days', '2', '-out', name + '.pem',
-                '-extfile', name + '.ext', cwd=d)
-        return os.path.join(d, name + '.pem'), os.path.join(d, name + '.key')
-
-    pki = {'ca': ca('ca', 'zdu-agent etcd test CA'),
-           'other_ca': ca('other-ca', 'zdu-agent unrelated CA')}
+    pki = {'ca': make_ca(d, 'ca', 'zdu-agent etcd test CA'),
+           'other_ca': make_ca(d, 'other-ca', 'zdu-agent unrelated CA')}
     # clientAuth too: etcd 3.4's JSON gateway dials etcd's own gRPC port with the server
     # certificate as its client certificate, which --client-cert-auth then checks.
-    pki['server'] = leaf('server', ADDR, 'subjectAltName=IP:%s\n'
-                         'extendedKeyUsage=serverAuth,clientAuth\n' % ADDR)
-    pki['client'] = leaf('client', 'zdu-agent-etcd', 'extendedKeyUsage=clientAuth\n')
+    pki['server'] = make_leaf(d, 'server', ADDR, 'subjectAltName=IP:%s\n'
+                              'extendedKeyUsage=serverAuth,clientAuth\n' % ADDR)
+    pki['client'] = make_leaf(d, 'client', 'zdu-agent-etcd', 'extendedKeyUsage=clientAuth\n')
     return pki
 
 
