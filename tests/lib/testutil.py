@@ -25,7 +25,7 @@
         (DETAIL may be a callable, evaluated at the deadline).  Use it instead
         of a wait followed by check(True, ...): the check IS the condition.
 
-    check_holds(predicate, seconds, what, detail=None, interval=0.05) -> polls
+    check_holds(predicate, seconds, what, detail=None, interval=0.05) -> n polls
         The other way round: PREDICATE stays truthy for SECONDS (exceptions
         propagate); prints 'ok: WHAT (held X s, N polls)' or raises
         AssertionError at the first falsy value.
