@@ -8,11 +8,9 @@ check for tests/hardening/report:
 
     rows = Rows()
     rows.count('flag after a SIGKILLed writer', 'strict parse: old or new', ok, detail)
-    rows.known_bug('stale temp files', 'removed at daemon start', ok, detail)   # not fatal
+    rows.add('flag after a SIGKILLed writer', 'outcome: old state', n, 0, note='informational')
     hard_main(fn)            # fn(rows); prints the rows; exit 1 if a counted check failed
-                             # (or fn raised), 77 if fn raised Skip, else 0. With
-                             # --known-bugs: exit 1 also while a known_bug check fails
-                             # (CTest NAME_known_bugs, WILL_FAIL).
+                             # (or fn raised), 77 if fn raised Skip, else 0.
 
 raise_nofile(n) -> int       raise this process's RLIMIT_NOFILE soft limit (children inherit)
 tmpfs(path, size)            context manager: a tmpfs mounted on PATH (Skip if refused)
@@ -75,17 +73,8 @@ class Rows:
         if note:
             r['note'] = note
 
-    def known_bug(self, check, tried, ok, detail=None, note='known bug'):
-        r = self._row(check, tried, note)
-        r['known_bug'] = True
-        r['times'] += 1
-        if not ok:
-            r['failures'] += 1
-            print('KNOWN BUG: %s (%s): %s' % (check, tried, detail), flush=True)
-        return ok
-
     def failures(self):
-        return sum(r['failures'] for r in self.rows.values() if not r.get('known_bug'))
+        return sum(r['failures'] for r in self.rows.values())
 
     def emit(self):
         for k in self.order:
@@ -114,11 +103,6 @@ def hard_main(fn):
     rows.emit()
     if rows.failures():
         rc = 1
-    known = [r for r in rows.rows.values() if r.get('known_bug') and r['failures']]
-    if '--known-bugs' in sys.argv[1:]:
-        # Registered as NAME_known_bugs with WILL_FAIL: fails while a known bug is there.
-        print('--known-bugs: %d known bug(s) still there' % len(known), flush=True)
-        rc = 1 if known else rc
     print('%s (%.1fs)' % ('PASS' if rc == 0 else 'FAIL', time.monotonic() - t0), flush=True)
     sys.exit(rc)
 

@@ -9,14 +9,13 @@ import os
 
 from agentlib import check, main
 from clusterlib import Cluster
-from test_coordinator_rollout import UPGRADE, write_map
 
 
 def run():
     with Cluster(nodes=3, lbs=2) as cl:
-        mapfile, record = write_map(cl)
-        plan = cl.write_plan('/usr/bin/python3 %s %s {node}' % (UPGRADE, mapfile),
-                             expect_version='2.93', extra='strategy = "cutover";')
+        mapfile, record = cl.upgrade_map()
+        plan = cl.write_plan(cl.upgrade_command(mapfile), expect_version='2.93',
+                             extra='strategy = "cutover";')
         r = cl.coordinator('--plan', plan, '--json')
         print(r.stdout[-4000:], r.stderr, sep='\n')
         check(r.returncode == 0, 'coordinator exit 0', r.returncode)

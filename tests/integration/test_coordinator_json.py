@@ -35,20 +35,23 @@ def run():
         check(r.stderr == '', 'nothing on stderr', r.stderr)
         lines = r.stdout.splitlines()
         check(len(lines) > 20, 'many lines', len(lines))
-        events = []
+        events, bad = [], []
         for i, line in enumerate(lines):
             try:
                 o = json.loads(line)
             except ValueError as e:
-                raise AssertionError('line %d is not JSON (%s): %r' % (i + 1, e, line))
+                bad.append('line %d is not JSON (%s): %r' % (i + 1, e, line))
+                continue
             if not isinstance(o, dict) or sorted(o) != ['event', 'message', 'node', 'step', 'time']:
-                raise AssertionError('line %d: not an object with time/node/step/event/message: %r'
-                                     % (i + 1, line))
-            if not TIME_RE.match(o['time']) or not isinstance(o['message'], str) \
+                bad.append('line %d: not an object with time/node/step/event/message: %r'
+                           % (i + 1, line))
+            elif not TIME_RE.match(o['time']) or not isinstance(o['message'], str) \
                     or not isinstance(o['event'], str):
-                raise AssertionError('line %d: bad time, event or message: %r' % (i + 1, line))
-            events.append(o)
-        check(True, 'every line is one JSON object with the five keys (%d lines)' % len(lines))
+                bad.append('line %d: bad time, event or message: %r' % (i + 1, line))
+            else:
+                events.append(o)
+        check(not bad, 'every line is one JSON object with the five keys (%d lines)' % len(lines),
+              bad[:5])
         times = [when(e['time']) for e in events]
         check(times == sorted(times), 'times never go back')
         check(events[0]['node'] is None and events[0]['event'] == 'start', 'first event: start',

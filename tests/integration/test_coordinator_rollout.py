@@ -5,29 +5,15 @@ runs, each back UP with weight 100 on both afterwards, every node at the new ver
 journal records every node done."""
 import json
 import os
-import sys
 
 from agentlib import check, main
 from clusterlib import Cluster
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-UPGRADE = os.path.join(HERE, '..', 'lib', 'fake_upgrade.py')
-
-
-def write_map(cl, fail=()):
-    mp = dict(lbs=[lb.sock_path for lb in cl.lbs], record=os.path.join(cl.workdir, 'record.jsonl'),
-              version='2.93', fail=list(fail),
-              nodes={n['name']: [n['addr'], n['nova'].control_port] for n in cl.nodes})
-    path = os.path.join(cl.workdir, 'map.json')
-    with open(path, 'w') as f:
-        json.dump(mp, f)
-    return path, mp['record']
-
 
 def run():
     with Cluster(nodes=3, lbs=2) as cl:
-        mapfile, record = write_map(cl)
-        plan = cl.write_plan('/usr/bin/python3 %s %s {node}' % (UPGRADE, mapfile), expect_version='2.93')
+        mapfile, record = cl.upgrade_map()
+        plan = cl.write_plan(cl.upgrade_command(mapfile), expect_version='2.93')
         r = cl.coordinator('--plan', plan, '--json')
         print(r.stdout[-3000:], r.stderr, sep='\n')
         check(r.returncode == 0, 'coordinator exit 0', r.returncode)

@@ -15,7 +15,7 @@ import os
 
 from agentlib import check, main
 from clusterlib import Cluster
-from test_cutover_switch import cutover_extra, is_up
+from cutoverlib import cutover_extra, is_up
 
 
 def line_of(path, text):

@@ -22,8 +22,8 @@ import time
 
 from agentlib import check, main
 from clusterlib import Cluster
-from test_cutover_switch import (Coord, LBSampler, check_switch_samples, cutover_extra,
-                                 event_epoch, is_drain, is_switch, is_up, journal_steps)
+from cutoverlib import (Coord, LBSampler, check_switch_samples, cutover_extra, event_epoch,
+                        is_drain, is_switch, is_up, journal_steps)
 
 
 def records(record):

@@ -17,7 +17,7 @@ import time
 
 from agentlib import check, main
 from clusterlib import Cluster
-from test_cutover_switch import Coord, event_epoch, is_switch
+from cutoverlib import Coord, event_epoch, is_switch
 from testutil import free_port, wait_until
 
 

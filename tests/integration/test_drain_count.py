@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from testutil import wait_until
 
 
@@ -142,9 +142,8 @@ def run():
             conns[1].sendall(b'z')
             conns[1].recv(1)
             return a.status()['drain']['connections'] == 1
-        wait_until(talks_and_counts, timeout=10, interval=0.1,
-                   message=lambda: 'a connection talking again counts: %r' % a.status()['drain'])
-        check(True, 'a quiet connection that talks again counts again')
+        check_within(talks_and_counts, 10, 'a quiet connection that talks again counts again',
+                     detail=lambda: a.status()['drain'], interval=0.1)
         close_all(conns)
         counts(a, 0, idle=0)
     api.close()

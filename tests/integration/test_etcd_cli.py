@@ -17,7 +17,7 @@ Agent n1 with a 3-member etcd cluster:
 import json
 import os
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from etcdlib import (EtcdCluster, agent_etcd_settings, all_key, etcd_state, node_key,
                      wait_etcd_state)
 from testutil import tempdir
@@ -54,8 +54,8 @@ def run():
             check('mode=drain' in v and 'reason=etcd cli' in v,
                   'the node key holds mode=drain, reason=etcd cli', v)
             check(not os.path.exists(agent.flag_path), 'no local flag file written')
-            agent.wait_reply('up drain #maintenance: etcd cli', timeout=5)
-            check(True, 'the agent replies the drain')
+            check_within(lambda: agent.reply() == 'up drain #maintenance: etcd cli', 5,
+                         'the agent replies the drain', detail=agent.reply, interval=0.005)
             check(etcd_state(agent).get('source') == 'node', 'status source node',
                   etcd_state(agent))
 
@@ -63,13 +63,13 @@ def run():
             v = lines(ec.get(KEY))
             check('mode=maint' in v and 'reason=etcd maint' in v, 'the node key holds mode=maint',
                   v)
-            agent.wait_reply('up maint #maintenance: etcd maint', timeout=5)
-            check(True, 'the agent replies maint')
+            check_within(lambda: agent.reply() == 'up maint #maintenance: etcd maint', 5,
+                         'the agent replies maint', detail=agent.reply, interval=0.005)
 
             cli(agent, '--maintenance', 'off')
             check(ec.get(KEY) is None, 'off: the node key is deleted', ec.get(KEY))
-            agent.wait_reply(READY, timeout=5)
-            check(True, 'off: ready')
+            check_within(lambda: agent.reply() == READY, 5,
+                         'off: ready', detail=agent.reply, interval=0.005)
 
             # ------------------------------------------------ --local
             cli(agent, '--maintenance', 'on', '--local', '--reason', 'local cli')
@@ -78,8 +78,9 @@ def run():
                 text = f.read()
             check('reason=local cli' in text.splitlines(), 'it holds the reason', text)
             check(ec.get(KEY) is None, '--local: no etcd key written', ec.get(KEY))
-            agent.wait_reply('up drain #maintenance: local cli', timeout=5)
-            check(True, '--local: the agent replies the local drain')
+            check_within(lambda: agent.reply() == 'up drain #maintenance: local cli', 5,
+                         '--local: the agent replies the local drain',
+                         detail=agent.reply, interval=0.005)
             cli(agent, '--maintenance', 'off', '--local')
             check(not os.path.exists(agent.flag_path), 'off --local: the flag file is removed')
             agent.wait_reply(READY, timeout=5)
@@ -110,8 +111,8 @@ def run():
             check('reason=while stopped' in lines(ec.get(KEY)),
                   'daemon stopped: the node key is written', ec.get(KEY))
             agent.start()
-            agent.wait_reply('up drain #maintenance: while stopped', timeout=10)
-            check(True, 'started afterwards: it drains')
+            check_within(lambda: agent.reply() == 'up drain #maintenance: while stopped', 10,
+                         'started afterwards: it drains', detail=agent.reply, interval=0.005)
             r = cli(agent, '--status', '--json')
             st = json.loads(r.stdout)
             fe = st['flag']['etcd']

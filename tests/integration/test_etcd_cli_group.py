@@ -39,7 +39,7 @@ import socket
 import subprocess
 import time
 
-from agentlib import Agent, agent_binary, check, main, run_cli
+from agentlib import Agent, agent_binary, check, check_within, main, run_cli
 from etcdlib import EtcdCluster, agent_etcd_settings, all_key, node_key, wait_etcd_state
 from testutil import tempdir
 
@@ -237,8 +237,8 @@ def group_test(work, binary, uid, ec):
         check('not running' in r.stdout and 'reason=while stopped' in lines(ec.get(KEY)),
               'daemon stopped: root writes etcd itself', (r.stdout, ec.get(KEY)))
         agent.start()
-        agent.wait_reply('up drain #maintenance: while stopped', timeout=15)
-        check(True, 'started again: the agent applies it')
+        check_within(lambda: agent.reply() == 'up drain #maintenance: while stopped', 15,
+                     'started again: the agent applies it', detail=agent.reply, interval=0.005)
         op('--maintenance', 'off')
         check(ec.get(KEY) is None and agent.reply() == READY, 'the operator clears it')
 

@@ -12,7 +12,7 @@ Three agents n1, n2, n3 (own ports, control sockets and flag files) on one 3-mem
 
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from etcdlib import (EtcdCluster, agent_etcd_settings, all_key, etcd_state, flag_value,
                      node_key, wait_etcd_state)
 from testutil import tempdir, wait_until
@@ -25,21 +25,27 @@ def drain(reason):
     return 'up drain #maintenance: %s' % reason
 
 
+def replies(agents):
+    return {a.name: a.reply() for a in agents}
+
+
+def replies_are(agents, want):
+    """Every agent replies WANT[name] (or WANT) now."""
+    return all(r == (want[n] if isinstance(want, dict) else want)
+               for n, r in replies(agents).items())
+
+
+def check_all(agents, want, what):
+    """The check WHAT: within 10 s, every agent replies WANT[name] (or WANT)."""
+    check_within(lambda: replies_are(agents, want), 10, what,
+                 detail=lambda: 'replies %r, want %r' % (replies(agents), want), interval=0.005)
+
+
 def wait_all(agents, want, what):
     """Poll every agent until each replies WANT[name] (or WANT); returns the seconds taken."""
     t0 = time.monotonic()
-    last = {}
-
-    def poll():
-        ok = True
-        for a in agents:
-            w = want[a.name] if isinstance(want, dict) else want
-            r = a.reply()
-            last[a.name] = r
-            ok = ok and r == w
-        return ok
-    wait_until(poll, timeout=10, interval=0.005,
-               message=lambda: '%s: replies %r, want %r' % (what, last, want))
+    wait_until(lambda: replies_are(agents, want), timeout=10, interval=0.005,
+               message=lambda: '%s: replies %r, want %r' % (what, replies(agents), want))
     return time.monotonic() - t0
 
 
@@ -56,8 +62,7 @@ def run():
             wait_etcd_state(a, lambda s: s.get('reachable') is True, 'reachable', timeout=10)
         check(len({a.port for a in agents}) == 3, 'three agents on three ports',
               [a.port for a in agents])
-        wait_all(agents, READY, 'ready at first')
-        check(True, 'all three ready, connected to etcd')
+        check_all(agents, READY, 'all three ready, connected to etcd')
 
         times = []
         for rnd in range(3):
@@ -88,19 +93,17 @@ def run():
         # ---------------------------------------------------------------- node key wins
         ec.put(all_key(), flag_value('cluster'))
         ec.put(node_key('n2'), flag_value('n2 only'))
-        wait_all(agents, {'n1': drain('cluster'), 'n2': drain('n2 only'),
-                          'n3': drain('cluster')}, 'all + n2 key')
+        check_all(agents, {'n1': drain('cluster'), 'n2': drain('n2 only'), 'n3': drain('cluster')},
+                  'all + n2 key: n2 shows its own reason, the others the cluster one')
         check(etcd_state(agents[1]).get('source') == 'node', 'n2: source node',
               etcd_state(agents[1]))
         check(etcd_state(agents[0]).get('source') == 'all', 'n1: source all',
               etcd_state(agents[0]))
-        check(True, 'all + n2 key: n2 shows its own reason, the others the cluster one')
         ec.delete(all_key())
-        wait_all(agents, {'n1': READY, 'n2': drain('n2 only'), 'n3': READY}, 'all deleted')
-        check(True, 'all key deleted: n1, n3 ready, n2 still drained by its own key')
+        check_all(agents, {'n1': READY, 'n2': drain('n2 only'), 'n3': READY},
+                  'all key deleted: n1, n3 ready, n2 still drained by its own key')
         ec.delete(node_key('n2'))
-        wait_all(agents, READY, 'n2 key deleted')
-        check(True, 'n2 key deleted: all ready')
+        check_all(agents, READY, 'n2 key deleted: all ready')
         for a in agents:
             rc = a.stop()
             check(rc == 0, '%s exits 0 on SIGTERM' % a.name, rc)

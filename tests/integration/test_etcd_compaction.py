@@ -16,9 +16,9 @@ compaction and the compacted path would not be exercised):
 
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from etcdlib import (EtcdCluster, EtcdError, ReplyRecorder, agent_etcd_settings, b64,
-                     flag_value, node_key, wait_etcd_state, wait_reply_alive)
+                     etcd_state, flag_value, node_key, wait_etcd_state, wait_reply_alive)
 from testutil import tempdir, wait_until
 
 READY = 'up ready 100%'
@@ -49,9 +49,8 @@ def run():
         rec = ReplyRecorder(agent).start()
         try:
             ec.stop_member(1)
-            wait_etcd_state(agent, lambda s: s.get('reachable') is False, 'unreachable',
-                            timeout=10)
-            check(True, 'm1 stopped: the agent is disconnected')
+            check_within(lambda: etcd_state(agent).get('reachable') is False, 10,
+                         'm1 stopped: the agent is disconnected', detail=lambda: etcd_state(agent))
 
             rev_a = ec.put(KEY, flag_value('value A'))
             for i in range(5):
@@ -92,7 +91,9 @@ def run():
                 print('timing: %r %.0f ms after the write' % (want, (time.monotonic() - t0)
                                                               * 1000))
                 seen_by(rec, want)
-            check(True, 'the watch works after the compaction')
+            check(rec.sequence()[-3:] == [READY, DRAIN_B, READY],
+                  'the watch works after the compaction: delete, put B, delete all seen',
+                  rec.sequence())
         finally:
             rec.stop()
         check(rec.sequence() == [READY, DRAIN_A, READY, DRAIN_B, READY],

@@ -23,7 +23,7 @@ import time
 from agentlib import Agent, check, main
 from etcdlib import (EtcdCluster, ReplyRecorder, agent_etcd_settings, etcd_state, flag_value,
                      node_key, wait_etcd_state, wait_reply_alive)
-from testutil import tempdir, wait_until
+from testutil import tempdir
 
 READY = 'up ready 100%'
 DRAIN_A = 'up drain #maintenance: failover A'
@@ -38,27 +38,6 @@ def hold(recorders, seconds):
     while time.monotonic() < t_end:
         time.sleep(0.05)
     return [r.last() for r in recorders]
-
-
-def first_reply_after_start(agent):
-    agent.start(wait=False)
-    t0 = time.monotonic()
-    first = {}
-
-    def poll():
-        if not agent.running():
-            raise AssertionError('agent exited: %s' % agent.log_tail())
-        try:
-            data, _ = agent.probe(timeout=2)
-        except ConnectionRefusedError:
-            return None
-        first['reply'] = data.decode()
-        return True
-    wait_until(poll, timeout=15, interval=0.005, message='agent port answering')
-    print('first reply %.0f ms after the start: %r' % ((time.monotonic() - t0) * 1000,
-                                                        first['reply']), flush=True)
-    agent.wait_ready()
-    return first['reply'].rstrip('\n')
 
 
 def run():
@@ -146,7 +125,7 @@ def run():
             wait_etcd_state(a, lambda s: s.get('reachable') is False, 'unreachable', timeout=10)
             rc = a.stop()
             check(rc == 0, 'A exits 0 on SIGTERM', rc)
-            first = first_reply_after_start(a)
+            first = a.first_reply_after_start()
             check(first == DRAIN_A, 'restarted with etcd down: the first reply is the drain',
                   first)
             st = etcd_state(a)

@@ -16,7 +16,7 @@ etcd configured (node n1, prefix /zdu), an HttpStub as the server and HAProxy wi
 import random
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from etcdlib import (EtcdCluster, agent_etcd_settings, etcd_state, flag_value, node_key,
                      wait_etcd_state)
 from haproxy import HAProxy
@@ -89,17 +89,18 @@ def run():
                           'status flag (effective) is the etcd one', full['flag'])
                     timed(lb, agent, lambda: ec.delete(KEY), READY, 'UP',
                           'etcd delete #%d' % (i + 1))
-                    row = lb.wait_server('node1', {'status': 'UP', 'weight': '100'}, timeout=5)
-                    check(True, 'UP again with weight 100')
+                    check_within(lambda: lb.server_is('node1', {'status': 'UP', 'weight': '100'}),
+                                 5, 'UP again with weight 100', detail=lambda: lb.describe('node1'))
 
                 # ------------------------------------------------ local file wins
                 ec.put(KEY, flag_value('etcd reason'))
                 agent.wait_reply(drain('etcd reason'))
                 agent.write_flag('mode=drain\nreason=local reason\n')
                 agent.wait_reply(drain('local reason'))
-                lb.wait_server('node1', lambda r: r['status'] == 'DRAIN (agent)'
-                               and 'local reason' in r['last_agt'], timeout=5)
-                check(True, 'local file and etcd key set: the local reason wins (agent, HAProxy)')
+                check_within(lambda: lb.server_is('node1', lambda r: r['status'] == 'DRAIN (agent)'
+                                                  and 'local reason' in r['last_agt']), 5,
+                             'local file and etcd key set: the local reason wins (agent, HAProxy)',
+                             detail=lambda: lb.describe('node1'))
                 full = agent.status()
                 check(full['flag']['file']['active'] is True
                       and full['flag']['etcd']['active'] is True,
@@ -126,16 +127,17 @@ def run():
                 t0 = time.monotonic()
                 agent.remove_flag()
                 agent.wait_reply(drain('etcd again'), timeout=5)
-                lb.wait_server('node1', lambda r: r['status'] == 'DRAIN (agent)'
-                               and 'etcd again' in r['last_agt'], timeout=5)
+                check_within(lambda: lb.server_is('node1', lambda r: r['status'] == 'DRAIN (agent)'
+                                                  and 'etcd again' in r['last_agt']), 5,
+                             'local file removed: the etcd reason is shown (agent, HAProxy)',
+                             detail=lambda: lb.describe('node1'))
                 print('timing: local file removed -> HAProxy shows the etcd reason after %.0f ms'
                       % ((time.monotonic() - t0) * 1000))
-                check(True, 'local file removed: the etcd reason is shown (agent, HAProxy)')
 
                 ec.delete(KEY)
                 agent.wait_reply(READY, timeout=5)
-                lb.wait_server('node1', {'status': 'UP', 'weight': '100'}, timeout=5)
-                check(True, 'both cleared: UP, weight 100')
+                check_within(lambda: lb.server_is('node1', {'status': 'UP', 'weight': '100'}), 5,
+                             'both cleared: UP, weight 100', detail=lambda: lb.describe('node1'))
             rc = agent.stop()
             check(rc == 0, 'agent exits 0 on SIGTERM', rc)
     nova.close()

@@ -47,10 +47,10 @@ import time
 import urllib.error
 import urllib.request
 
-from agentlib import check, main
+from agentlib import check, check_within, main
 from clusterlib import Cluster, coordinator_binary, libconfig_str
 from etcdlib import agent_key, node_key
-from test_probe_tls import openssl
+from pkilib import openssl
 from testutil import Proc, check_loopback, tempdir, wait_until
 
 ADDR = check_loopback('127.0.0.26')
@@ -320,22 +320,21 @@ def jwt(work):
         check(state.get('node') == NODE and ready(state.get('reply', '')),
               'the coordinator reads %s: node %s, %s' % (agent_key(NODE), NODE, READY),
               (state.get('node'), state.get('reply')))
-        wait_until(lambda: not etcd_errors(a), timeout=10,
-                   message=lambda: 'no etcd error in the agent status: %r' % etcd_errors(a))
-        check(True, 'the agent\'s status shows etcd reachable, no error')
+        check_within(lambda: not etcd_errors(a), 10,
+                     'the agent\'s status shows etcd reachable, no error',
+                     detail=lambda: etcd_errors(a))
         # Issued after the agent's own token: once etcd refuses it, the agent's has expired.
         agent_mark = token_of(AGENT_USER)
         lease = get(agent_key(NODE))['lease']
 
         # -------------------------------------------- the node key drains the agent
         put(node_key(NODE), 'mode=drain\nreason=jwt drain\n')
-        _, dt = a.wait_reply(lambda r: r.startswith('up drain #maintenance: jwt drain'),
-                             timeout=10)
-        check(True, 'the coordinator\'s write of the node key drains the agent (%.0f ms)'
-              % (dt * 1000))
+        check_within(lambda: a.reply().startswith('up drain #maintenance: jwt drain'), 10,
+                     'the coordinator\'s write of the node key drains the agent',
+                     detail=a.reply, interval=0.005)
         delete(node_key(NODE))
-        a.wait_reply(ready, timeout=10)
-        check(True, 'deleting it makes the agent ready again')
+        check_within(lambda: ready(a.reply()), 10,
+                     'deleting it makes the agent ready again', detail=a.reply, interval=0.005)
 
         # -------------------------------------------- the CLI writes through etcd
         r = cli(a, '--maintenance', 'on', '--reason', 'jwt cli')
@@ -352,9 +351,8 @@ def jwt(work):
                    message=lambda: 'the published state back to ready: %r' % published())
 
         # -------------------------------------------- the agent renews its token
-        wait_until(lambda: expired(agent_mark), timeout=TOKEN_TTL_S + 5,
-                   message='the agent\'s token expires')
-        check(True, 'the token the agent got has expired (etcd refuses a later one)')
+        check_within(lambda: expired(agent_mark), TOKEN_TTL_S + 5,
+                     'the token the agent got has expired (etcd refuses a later one)')
         kv = get(agent_key(NODE))
         check(kv is not None and kv['lease'] == lease,
               'the published state kept its lease: the keepalives renewed the token',
@@ -362,11 +360,12 @@ def jwt(work):
         put(node_key(NODE), 'mode=drain\nreason=after expiry\n')
         a.wait_reply(lambda r: r.startswith('up drain #maintenance: after expiry'), timeout=10)
         delete(node_key(NODE))
-        a.wait_reply(ready, timeout=10)
-        check(True, 'the node key still drains and releases the agent')
-        wait_until(lambda: not etcd_errors(a), timeout=10,
-                   message=lambda: 'no etcd error in the agent status: %r' % etcd_errors(a))
-        check(True, 'no etcd error in the agent\'s status after its token expired')
+        check_within(lambda: ready(a.reply()), 10,
+                     'the node key still drains and releases the agent',
+                     detail=a.reply, interval=0.005)
+        check_within(lambda: not etcd_errors(a), 10,
+                     'no etcd error in the agent\'s status after its token expired',
+                     detail=lambda: etcd_errors(a))
         # A request refused for its expired token is sent again with a new one: nothing
         # reaches the log (a client that did not renew logs "invalid auth token" here).
         bad = [l for l in a.log_text().splitlines() if 'invalid auth token' in l]

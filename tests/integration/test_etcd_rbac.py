@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from etcdlib import agent_key, all_key, b64, flag_value, node_key, unb64
 from testutil import Proc, tempdir, wait_until
 
@@ -269,11 +269,13 @@ def rbac(work):
         check(a.reply() == READY, 'agent n1 ready', a.reply())
 
         put(node_key('n1'), flag_value('rbac drain'), coord)
-        a.wait_reply('up drain #maintenance: rbac drain', timeout=10)
-        check(True, 'the coordinator\'s write of n1\'s key drains agent n1')
+        check_within(lambda: a.reply() == 'up drain #maintenance: rbac drain', 10,
+                     'the coordinator\'s write of n1\'s key drains agent n1',
+                     detail=a.reply, interval=0.005)
         delete(node_key('n1'), coord)
-        a.wait_reply(READY, timeout=10)
-        check(True, 'the coordinator\'s delete makes it ready again')
+        check_within(lambda: a.reply() == READY, 10,
+                     'the coordinator\'s delete makes it ready again',
+                     detail=a.reply, interval=0.005)
 
         r = cli(a, '--maintenance', 'on', '--reason', 'rbac cli')
         check('/zdu/maintenance/nodes/n1' in r.stdout, 'the CLI names the node key', r.stdout)

@@ -37,9 +37,9 @@ import time
 import urllib.error
 import urllib.request
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_holds, check_within, main
 from etcdlib import agent_key, etcd_state, node_key, wait_etcd_state
-from test_probe_tls import openssl
+from pkilib import make_ca, make_leaf
 from testutil import Proc, check_loopback, tempdir, wait_until
 
 ADDR = check_loopback('127.0.0.25')
@@ -56,32 +56,13 @@ WATCH_BAD_S = 2.0                   # how long a failing agent is watched never 
 # ---------------------------------------------------------------- PKI
 def make_pki(d):
     """CA, server (IP:127.0.0.25), client, and an unrelated CA; returns {name: path}."""
-    key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-
-    def ca(name, cn):
-        openssl('req', '-x509', *key, '-keyout', name + '.key', '-out', name + '.pem',
-                '-days', '2', '-subj', '/CN=' + cn,
-                '-addext', 'basicConstraints=critical,CA:TRUE',
-                '-addext', 'keyUsage=critical,keyCertSign,cRLSign', cwd=d)
-        return os.path.join(d, name + '.pem')
-
-    def leaf(name, cn, ext):
-        with open(os.path.join(d, name + '.ext'), 'w') as f:
-            f.write('basicConstraints=CA:FALSE\n' + ext)
-        openssl('req', '-new', *key, '-keyout', name + '.key', '-out', name + '.csr',
-                '-subj', '/CN=' + cn, cwd=d)
-        openssl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
-                '-CAcreateserial', '-days', '2', '-out', name + '.pem',
-                '-extfile', name + '.ext', cwd=d)
-        return os.path.join(d, name + '.pem'), os.path.join(d, name + '.key')
-
-    pki = {'ca': ca('ca', 'zdu-agent etcd test CA'),
-           'other_ca': ca('other-ca', 'zdu-agent unrelated CA')}
+    pki = {'ca': make_ca(d, 'ca', 'zdu-agent etcd test CA'),
+           'other_ca': make_ca(d, 'other-ca', 'zdu-agent unrelated CA')}
     # clientAuth too: etcd 3.4's JSON gateway dials etcd's own gRPC port with the server
     # certificate as its client certificate, which --client-cert-auth then checks.
-    pki['server'] = leaf('server', ADDR, 'subjectAltName=IP:%s\n'
-                         'extendedKeyUsage=serverAuth,clientAuth\n' % ADDR)
-    pki['client'] = leaf('client', 'zdu-agent-etcd', 'extendedKeyUsage=clientAuth\n')
+    pki['server'] = make_leaf(d, 'server', ADDR, 'subjectAltName=IP:%s\n'
+                              'extendedKeyUsage=serverAuth,clientAuth\n' % ADDR)
+    pki['client'] = make_leaf(d, 'client', 'zdu-agent-etcd', 'extendedKeyUsage=clientAuth\n')
     return pki
 
 
@@ -228,12 +209,9 @@ def good_case(etcd, pki, work):
         check(st.get('last_error') is None, 'good: reachable, no last_error', st)
         check(a.reply() == READY, 'good: ready before the flag', a.reply())
 
-        t0 = time.monotonic()
         etcd.put(node_key(NODE), 'mode=drain\nreason=tls\n')
-        a.wait_reply(DRAIN, timeout=5)
-        print('good: %r %.0f ms after the put' % (DRAIN, (time.monotonic() - t0) * 1000),
-              flush=True)
-        check(True, 'good: the node key over https drains the node: %r' % DRAIN)
+        check_within(lambda: a.reply() == DRAIN, 5, 'good: the node key over https drains the '
+                     'node: %r' % DRAIN, detail=a.reply, interval=0.005)
 
         def published():
             kv = etcd.get_kv(agent_key(NODE))
@@ -256,15 +234,15 @@ def bad_case(etcd, pki, work, name, ca, client_cert, want_words, etcd_says=None)
         err = st['last_error']
         print('%s: last_error after %.0f ms: %r' % (name, dt * 1000, err), flush=True)
         seen = set()
-        while time.monotonic() - t0 < WATCH_BAD_S:
+
+        def unreachable_and_ready():
             s = etcd_state(a)
-            check_quiet(s.get('reachable') is False, '%s: never reachable' % name, s)
             seen.add(s.get('last_error'))
-            r = a.reply()
-            check_quiet(r == READY, '%s: the reply stays %r' % (name, READY), r)
-            time.sleep(0.05)
-        check(True, '%s: not reachable and %r for %.1f s (last_errors seen: %r)'
-              % (name, READY, WATCH_BAD_S, sorted(x for x in seen if x)))
+            return s.get('reachable') is False and a.reply() == READY
+        check_holds(unreachable_and_ready, t0 + WATCH_BAD_S - time.monotonic(),
+                    '%s: never reachable and the reply stays %r, %.1f s from the start'
+                    % (name, READY, WATCH_BAD_S), detail=lambda: (etcd_state(a), a.reply()))
+        print('%s: last_errors seen: %r' % (name, sorted(x for x in seen if x)), flush=True)
         check(NOT_YET not in seen, '%s: last_error never back to %r' % (name, NOT_YET), seen)
         low = err.lower()
         check(CLIENT_URL in err, '%s: last_error names the endpoint' % name, err)
@@ -282,11 +260,6 @@ def bad_case(etcd, pki, work, name, ca, client_cert, want_words, etcd_says=None)
         check(etcd_says in etcd.proc.log_text()[log0:], '%s: etcd\'s log says %r'
               % (name, etcd_says), etcd.proc.log_tail(5))
     return err
-
-
-def check_quiet(cond, what, detail=None):
-    if not cond:
-        raise AssertionError('%s: %r' % (what, detail))
 
 
 def run():

@@ -10,9 +10,9 @@
 """
 
 import os
-import time
+import signal
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_holds, check_within, main
 from haproxy import HAProxy
 from testutil import HttpStub, tempdir
 
@@ -32,18 +32,9 @@ def gone(row):
 
 def hold(lb, status, seconds, what):
     """The server keeps STATUS (and agent_status L4CON) for SECONDS, polled every 50 ms."""
-    t_end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < t_end:
-        row = lb.server('node1')
-        check_ok = row['status'] == status and agent_status(row) == 'L4CON'
-        if not check_ok:
-            raise AssertionError('%s: expected %r with agent L4CON, got status=%r agent_status=%r '
-                                 'after %d polls' % (what, status, row['status'],
-                                                     row['agent_status'], n))
-        n += 1
-        time.sleep(0.05)
-    check(True, '%s: %r with agent_status L4CON for %.1fs (%d polls)' % (what, status, seconds, n))
+    check_holds(lambda: lb.server_is('node1', lambda row: row['status'] == status and gone(row)),
+                seconds, '%s: %r with agent_status L4CON for %.1fs' % (what, status, seconds),
+                detail=lambda: lb.describe('node1'))
 
 
 def run():
@@ -53,16 +44,16 @@ def run():
     agent.start()
     servers = [dict(name='node1', addr=ADDR, port=nova.port, agent_port=agent.port, weight=100)]
     with HAProxy(work, servers=servers, agent_inter_ms=INTER_MS) as lb:
-        lb.wait_server('node1', {'status': 'UP', 'agent_status': 'L7OK'}, timeout=15)
-        check(True, 'UP with the agent answering')
+        check_within(lambda: lb.server_is('node1', {'status': 'UP', 'agent_status': 'L7OK'}), 15,
+                     'UP with the agent answering', detail=lambda: lb.describe('node1'))
 
         # --- drained, then the agent dies
         r = agent.cli('--maintenance', 'on', '--reason', 'upgrade')
         check(r.returncode == 0, 'maintenance on', r.stderr)
-        lb.wait_server('node1', 'DRAIN (agent)', timeout=5)
-        check(True, 'DRAIN (agent)')
-        agent.kill()
-        check(True, 'agent killed with SIGKILL')
+        check_within(lambda: lb.server_is('node1', 'DRAIN (agent)'), 5, 'DRAIN (agent)',
+                     detail=lambda: lb.describe('node1'))
+        rc = agent.kill()
+        check(rc == -signal.SIGKILL, 'agent killed with SIGKILL', rc)
         lb.wait_server('node1', gone, timeout=5)
         hold(lb, 'DRAIN (agent)', HOLD_S, 'drained node, agent gone')
 
@@ -76,18 +67,14 @@ def run():
               row['status'])
         check('maintenance: upgrade' in row['last_agt'], 'last_agt from the restarted agent',
               row['last_agt'])
-        for _ in range(3):     # and it stays so over the next replies
-            t = time.monotonic() + INTER_MS / 1000.0
-            while time.monotonic() < t:
-                check_row = lb.server('node1')
-                if check_row['status'] != 'DRAIN (agent)':
-                    raise AssertionError('left DRAIN after the restart: %r' % check_row)
-                time.sleep(0.05)
-        check(True, 'stays drained for 3 intervals after the restart')
+        # and it stays so over the next replies
+        check_holds(lambda: lb.server('node1')['status'] == 'DRAIN (agent)', 3 * INTER_MS / 1000.0,
+                    'stays drained for 3 intervals after the restart',
+                    detail=lambda: lb.describe('node1'))
         r = agent.cli('--maintenance', 'off')
         check(r.returncode == 0, 'maintenance off', r.stderr)
-        row = lb.wait_server('node1', {'status': 'UP', 'weight': '100'}, timeout=5)
-        check(True, 'UP, weight 100 after maintenance off')
+        check_within(lambda: lb.server_is('node1', {'status': 'UP', 'weight': '100'}), 5,
+                     'UP, weight 100 after maintenance off', detail=lambda: lb.describe('node1'))
 
         # --- killed while UP
         agent.kill()

@@ -12,7 +12,7 @@ the server (so `check` passes), zdu-agent answering on the server's address:
 import random
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from haproxy import HAProxy
 from testutil import HttpStub, tempdir
 
@@ -57,8 +57,8 @@ def run():
                 check(int(srv['srv_admin_state']) & 8, 'srv_admin_state has the drain bit (8)',
                       srv['srv_admin_state'])
                 row = timed_cli(lb, agent, ['--maintenance', 'off'], 'UP', 'undrain #%d' % (i + 1))
-                row = lb.wait_server('node1', {'status': 'UP', 'weight': '100'}, timeout=5)
-                check(row['weight'] == '100', 'UP again with weight 100', row['weight'])
+                check_within(lambda: lb.server_is('node1', {'status': 'UP', 'weight': '100'}), 5,
+                             'UP again with weight 100', detail=lambda: lb.describe('node1'))
 
             row = timed_cli(lb, agent, ['--maintenance', 'on', '--mode', 'maint', '--reason',
                                         'hardware'], 'MAINT', 'maint')
@@ -67,8 +67,8 @@ def run():
             # Leaving MAINT needs the regular check to pass again ('UP 1/3' counts as UP).
             r = agent.cli('--maintenance', 'off')
             check(r.returncode == 0, 'maintenance off after maint', r.stderr)
-            row = lb.wait_server('node1', {'status': 'UP', 'weight': '100'}, timeout=10)
-            check(True, 'back to UP, weight 100 after maint')
+            check_within(lambda: lb.server_is('node1', {'status': 'UP', 'weight': '100'}), 10,
+                         'back to UP, weight 100 after maint', detail=lambda: lb.describe('node1'))
         rc = agent.stop()
         check(rc == 0, 'agent exits 0 on SIGTERM', rc)
     nova.close()

@@ -11,9 +11,9 @@ import socket
 import sys
 import time
 
-from agentlib import Agent, AgentExited, check, main
+from agentlib import Agent, AgentExited, check, check_within, main
 from probelib import stop_clean
-from testutil import tempdir, wait_until
+from testutil import tempdir
 
 
 def ipv6_loopback_missing():
@@ -95,21 +95,19 @@ def run():
         r = a.cli('--maintenance', 'on', '--reason', 'ipv6 check')
         check(r.returncode == 0, 'CLI --maintenance on exits 0', r)
         want = 'up drain #maintenance: ipv6 check'
-        wait_until(lambda: both(a) == (want, want), timeout=5, interval=0.01,
-                   message=lambda: 'both addresses replying %r (now %r)' % (want, both(a)))
-        check(True, 'flag set: both addresses reply %r' % want)
+        check_within(lambda: both(a) == (want, want), 5, 'flag set: both addresses reply %r' % want,
+                     detail=lambda: 'now %r' % (both(a),), interval=0.01)
 
         r = a.cli('--maintenance', 'off')
         check(r.returncode == 0, 'CLI --maintenance off exits 0', r)
-        wait_until(lambda: both(a) == ('up ready 100%', 'up ready 100%'), timeout=5,
-                   interval=0.01, message=lambda: 'both back to ready (now %r)' % (both(a),))
-        check(True, 'flag cleared: both addresses reply up ready 100%')
+        check_within(lambda: both(a) == ('up ready 100%', 'up ready 100%'), 5,
+                     'flag cleared: both addresses reply up ready 100%',
+                     detail=lambda: 'now %r' % (both(a),), interval=0.01)
 
-        for i in range(20):
-            r4, r6 = both(a)
-            if r4 != r6 or r4 != 'up ready 100%':
-                raise AssertionError('round %d: replies differ: %r / %r' % (i, r4, r6))
-        check(True, '20 more probes on each address: identical replies')
+        rounds = [both(a) for _ in range(20)]
+        differ = [(i, r) for i, r in enumerate(rounds) if r != ('up ready 100%', 'up ready 100%')]
+        check(not differ, '20 more probes on each address: identical replies',
+              '(round, (IPv4, IPv6 reply)): %r' % differ[:3])
         st = a.status()
         check(st.get('reply') == 'up ready 100%', 'status reply agrees', st.get('reply'))
         stop_clean(a)

@@ -23,7 +23,7 @@ import re
 import shlex
 import os
 
-from agentlib import check, main
+from agentlib import check, check_within, main
 from clusterlib import Cluster
 from haproxy import base_status
 from testutil import wait_until
@@ -88,6 +88,10 @@ def weight_is(cl, name, w):
     return all(lb.server(name)['weight'] == str(w) for lb in cl.lbs)
 
 
+def describe(cl, name):
+    return {lb.name: lb.describe(name) for lb in cl.lbs}
+
+
 def run():
     ways = section_commands()
     a, b = ways['A'], ways['B']
@@ -101,24 +105,27 @@ def run():
     with Cluster(nodes=4, lbs=2, lb_kwargs=dict(backend='nova_api')) as cl:
         # 0. nova's guide as written, agents asserting ready
         runtime_all(cl, 'set weight nova_api/node1 0')
-        wait_until(lambda: weight_is(cl, 'node1', 100), timeout=10,
-                   message='the agent undoes set weight 0')
-        check(True, 'no precaution: "set weight nova_api/node1 0" undone by the agent')
+        check_within(lambda: weight_is(cl, 'node1', 100), 10,
+                     'no precaution: "set weight nova_api/node1 0" undone by the agent',
+                     detail=lambda: describe(cl, 'node1'))
         runtime_all(cl, 'disable server nova_api/node1')
         for lb in cl.lbs:
-            lb.wait_server('node1', 'UP', timeout=10)
-        check(True, 'no precaution: "disable server nova_api/node1" undone by the agent')
+            check_within(lambda: lb.server_is('node1', 'UP'), 10,
+                         'no precaution: "disable server nova_api/node1" undone by the agent (%s)'
+                         % lb.name, detail=lambda: lb.describe('node1'))
 
         # 1. way A
         run_everywhere(cl, a[0])
-        wait_until(lambda: all(lb.server(n['name'])['last_agt'].startswith('via agent : up (lb-managed')
-                               for lb in cl.lbs for n in cl.nodes), timeout=10,
-                   message='every load balancer: last_agt "via agent : up (lb-managed" for every server')
-        check(True, 'way A: every load balancer shows lb-managed for every server')
+        check_within(lambda: all(lb.server(n['name'])['last_agt'].startswith('via agent : up (lb-managed')
+                                 for lb in cl.lbs for n in cl.nodes), 10,
+                     'way A: every load balancer shows lb-managed (last_agt "via agent : up '
+                     '(lb-managed") for every server',
+                     detail=lambda: {(lb.name, n['name']): lb.server(n['name'])['last_agt']
+                                     for lb in cl.lbs for n in cl.nodes})
         runtime_all(cl, 'set weight nova_api/node1 0')
-        wait_until(lambda: weight_is(cl, 'node1', 100), timeout=10,
-                   message='in mode lb the agent still undoes set weight 0')
-        check(True, 'way A: "set weight 0" is still undone (the README says: use disable server)')
+        check_within(lambda: weight_is(cl, 'node1', 100), 10,
+                     'way A: "set weight 0" is still undone (the README says: use disable server)',
+                     detail=lambda: describe(cl, 'node1'))
         run_everywhere(cl, a[1])
         for lb in cl.lbs:
             lb.wait_server('node1', 'MAINT', timeout=5)
@@ -129,16 +136,18 @@ def run():
                   % lb.name, row['status'])
         run_everywhere(cl, a[2])
         for lb in cl.lbs:
-            lb.wait_server('node1', 'UP', timeout=10)
-        check(True, 'way A: enable server: node1 UP on both load balancers')
+            check_within(lambda: lb.server_is('node1', 'UP'), 10,
+                         'way A: enable server: node1 UP on %s' % lb.name,
+                         detail=lambda: lb.describe('node1'))
         run_everywhere(cl, a[3])
         for n in cl.nodes:
             n['agent'].wait_reply(lambda r: r.startswith('up ready'), timeout=5)
         wait_until(lambda: all('lb-managed' not in lb.server(n['name'])['last_agt']
                                for lb in cl.lbs for n in cl.nodes), timeout=10,
                    message='every load balancer applied the agents\' own replies again')
-        cl.wait_all_up()
-        check(True, 'way A: maintenance off: agents assert ready again, every server UP weight 100')
+        check_within(cl.all_up, 15,
+                     'way A: maintenance off: agents assert ready again, every server UP weight 100',
+                     detail=lambda: {n['name']: describe(cl, n['name']) for n in cl.nodes})
 
         # 2. way B
         run_everywhere(cl, b[0])
@@ -154,8 +163,9 @@ def run():
         runtime_all(cl, 'set weight nova_api/node1 100')
         run_everywhere(cl, b[1])
         for lb in cl.lbs:
-            lb.wait_server('node1', 'DRAIN (agent)', timeout=10)
-        check(True, 'way B: enable agent: the agents are in charge again (node1\'s flag: DRAIN)')
+            check_within(lambda: lb.server_is('node1', 'DRAIN (agent)'), 10,
+                         'way B: enable agent: the agents are in charge again (node1\'s flag: '
+                         'DRAIN on %s)' % lb.name, detail=lambda: lb.describe('node1'))
         r = cl.node('node1')['agent'].cli('--maintenance', 'off')
         check(r.returncode == 0, 'node1 flag off', r)
         cl.wait_all_up()

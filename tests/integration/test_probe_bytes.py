@@ -18,7 +18,7 @@ import socket
 import statistics
 import time
 
-from agentlib import Agent, check, main
+from agentlib import Agent, check, check_within, main
 from testutil import wait_until
 
 READY = b'up ready 100%\n'
@@ -63,10 +63,11 @@ def run():
         t = probe_stats(agent, send=b'hello\n')
         check(statistics.median(t) < AT_ONCE_S, 'agent-send "hello\\n": same reply, at once')
 
-        t = probe_stats(agent, n=20, send=os.urandom(1000))
-        check(True, 'binary garbage (1000 random bytes): same reply')
-        t = probe_stats(agent, n=5, send=bytes(range(256)) * 4)
-        check(True, 'all 256 byte values: same reply')
+        garbage = os.urandom(1000)
+        replies = {agent.probe(send=garbage, timeout=2)[0] for _ in range(20)}
+        check(replies == {READY}, 'binary garbage (1000 random bytes): same reply', replies)
+        replies = {agent.probe(send=bytes(range(256)) * 4, timeout=2)[0] for _ in range(5)}
+        check(replies == {READY}, 'all 256 byte values: same reply', replies)
 
         # ------------------------------------------------------------ oversized
         before = agent.status()['connections']['oversized']
@@ -151,9 +152,9 @@ def run():
               (rss1, rss2))
         for s in held:
             s.close()
-        wait_until(lambda: agent.status()['connections']['current'] == 0, timeout=5,
-                   message='agent current connections back to 0 after the clients closed')
-        check(True, 'all held connections released once the clients closed')
+        check_within(lambda: agent.status()['connections']['current'] == 0, 5,
+                     'all held connections released once the clients closed',
+                     detail=lambda: agent.status()['connections'])
         rc = agent.stop()
         check(rc == 0, 'SIGTERM: exit 0', rc)
 

@@ -28,17 +28,17 @@ def switch(agent, nova, mode, until, what):
     came one probe cycle after the last snapshot of the old state."""
     nova.set_mode(mode)
     snaps, secs = watch(agent, until, timeout=20, what=what)
-    for s in snaps:
-        drained = s['reply'].startswith('up drain')
-        if drained != bool(s['probe']['healthcheck_disabled']) \
-                or drained != bool(s['health']['disabled']):
-            raise AssertionError('%s: reply %r with probe.healthcheck_disabled=%r '
-                                 'health.disabled=%r' % (what, s['reply'],
-                                                         s['probe']['healthcheck_disabled'],
-                                                         s['health']['disabled']))
+    bad = [(s['reply'], s['probe']['healthcheck_disabled'], s['health']['disabled'])
+           for s in snaps
+           if s['reply'].startswith('up drain') != bool(s['probe']['healthcheck_disabled'])
+           or s['reply'].startswith('up drain') != bool(s['health']['disabled'])]
+    check(not bad, '%s: in all %d status snapshots, drain exactly when probe.healthcheck_disabled '
+          'and health.disabled' % (what, len(snaps)),
+          'reply, probe.healthcheck_disabled, health.disabled: %r' % bad[:3])
     last = snaps[-1]
+    # Not asserted (snapshots are polled, a cycle may fall between two): said when seen.
     if len(snaps) > 1 and last['probe']['probes'] == snaps[-2]['probe']['probes'] + 1:
-        check(True, '%s: the change came with the first probe cycle that saw it' % what)
+        print('%s: the change came with the first probe cycle that saw it' % what)
     print('timing: %s after %.2fs' % (what, secs), flush=True)
     return last
 

@@ -17,59 +17,16 @@
 """
 
 import os
-import subprocess
-import sys
 import time
 
-from agentlib import Agent, check, main
-from probelib import HEALTHY_REPLY, probe_settings, short, stop_clean, watch
+from agentlib import Agent, check, check_within, main
+from probelib import (HEALTHY_REPLY, nova_node, probe_settings, real_nova_or_skip, short,
+                      stop_clean, watch)
 from testutil import free_port, tempdir
 
-SRC = os.environ.get('ZDU_SOURCE_DIR') or os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                       '..', '..')
-NOVA_NODE = os.path.join(SRC, 'tests', 'nova', 'nova-node')
-INSTALL_DEPS = os.path.join(SRC, 'tests', 'nova', 'install-deps')
 ADDR = '127.0.0.11'
 INTERVAL_S, TIMEOUT_S, RISE, FALL = 1.0, 0.8, 2, 3
 SLACK_S = 2.0
-
-
-def deps_or_skip():
-    t0 = time.monotonic()
-    try:
-        r = subprocess.run([INSTALL_DEPS], capture_output=True, text=True, timeout=900)
-        out = (r.stdout + r.stderr)[-2000:]
-        rc = r.returncode
-    except (OSError, subprocess.TimeoutExpired) as e:
-        out, rc = str(e), -1
-    print('install-deps: exit %s in %.1fs' % (rc, time.monotonic() - t0), flush=True)
-    if rc == 0:
-        return
-    # Not root, no network...: fine if everything is there already.
-    have = subprocess.run(['/usr/bin/python3', '-c', 'import nova.api.openstack.compute.wsgi'],
-                          capture_output=True).returncode == 0 \
-        and any(os.access(b, os.X_OK) for b in ('/usr/bin/uwsgi', '/usr/bin/uwsgi-core'))
-    if have:
-        print('install-deps failed but python3-nova and uwsgi are installed; going on:\n%s'
-              % out, flush=True)
-        return
-    print('SKIP: python3-nova cannot be installed (tests/nova/install-deps exit %s):\n%s'
-          % (rc, out), flush=True)
-    sys.exit(77)
-
-
-def nova_node(*args, env=None, timeout=120):
-    e = dict(os.environ)
-    e.update(env or {})
-    t0 = time.monotonic()
-    r = subprocess.run([NOVA_NODE] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout, env=e)
-    dt = time.monotonic() - t0
-    if r.returncode != 0:
-        raise AssertionError('nova-node %s: exit %d\n%s\n%s' % (' '.join(map(str, args)),
-                                                                r.returncode, r.stdout[-3000:],
-                                                                r.stderr[-3000:]))
-    return dt
 
 
 def first_change(agent, before_pred, after_pred, key, want, what, timeout):
@@ -89,7 +46,7 @@ def first_change(agent, before_pred, after_pred, key, want, what, timeout):
 
 
 def run():
-    deps_or_skip()
+    real_nova_or_skip()
     wd = tempdir('zdu-it-nova-')
     node = os.path.join(wd, 'n1')
     port = free_port(ADDR)
@@ -125,9 +82,9 @@ def run():
                   snaps[-1]['reply'])
             check(snaps[-1]['probe']['healthcheck_http'] == 503, 'real healthcheck said 503')
             os.unlink(flag)
-            snaps, secs = watch(a, lambda s: s['reply'] == HEALTHY_REPLY, timeout=10,
-                                what='ready again')
-            check(True, 'healthcheck file removed: ready after %.2fs' % secs)
+            check_within(lambda: a.status()['reply'] == HEALTHY_REPLY, 10,
+                         'healthcheck file removed: ready again', interval=0.01,
+                         detail=lambda: (a.status()['reply'], short(a.status())))
 
             # ---- stop nova -> down
             watch(a, lambda s: s['reply'] == HEALTHY_REPLY and s['probe']['fail_streak'] == 0,

@@ -37,8 +37,8 @@ import threading
 import time
 
 from agentlib import check, main
+from notifylib import NotifyAgent, NotifySocket
 from probelib import HEALTHY_REPLY, NovaProc, op_token, probe_settings, short, stop_clean, watch
-from test_sd_notify import NotifyAgent, NotifySocket
 from testutil import tempdir
 
 INTERVAL, TIMEOUT, CONNECT, RISE, FALL = 500, 450, 400, 2, 2

@@ -17,10 +17,10 @@ for IP 127.0.0.1, one for IP 127.0.0.2, a client certificate). nova's version do
   * probe.headers reach the server (recorded per request), with the agent's User-Agent.
 No request reaches the HTTP layer in the failing cases.
 
---known-bugs (integration_probe_tls_known_bugs, WILL_FAIL): a server that requires a client
+Fixed bug, kept as a regression check (fixed_bugs): a server that requires a client
 certificate the agent does not send aborts with a TLS 1.3 alert after the handshake; curl
-says "OpenSSL SSL_read: ... tlsv13 alert certificate required" (CURLE_RECV_ERROR) but
-agent/nova.c:122-124 reports it as "nova-api: connection reset", hiding the TLS cause.
+says "OpenSSL SSL_read: ... tlsv13 alert certificate required" (CURLE_RECV_ERROR), which the
+agent once reported as "nova-api: connection reset", hiding the TLS cause.
 """
 
 import http.server
@@ -28,10 +28,10 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import threading
 
 from agentlib import Agent, check, main
+from pkilib import make_ca, make_leaf
 from probelib import HEALTHY_REPLY, probe_settings, short, stop_clean, watch
 from testutil import tempdir
 
@@ -43,36 +43,13 @@ TLS_OR_CONN = ('nova-api: TLS: ', 'nova-api: connection reset', 'nova-api: empty
 
 
 # ---------------------------------------------------------------- PKI
-def openssl(*args, cwd):
-    r = subprocess.run(['openssl'] + list(args), cwd=cwd, capture_output=True, text=True,
-                       stdin=subprocess.DEVNULL, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError('openssl %s: exit %d: %s' % (' '.join(args), r.returncode, r.stderr))
-
-
 def make_pki(d):
-    key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-    openssl('req', '-x509', *key, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2',
-            '-subj', '/CN=zdu-agent test CA',
-            '-addext', 'basicConstraints=critical,CA:TRUE',
-            '-addext', 'keyUsage=critical,keyCertSign,cRLSign', cwd=d)
-
-    def leaf(name, cn, ext):
-        with open(os.path.join(d, name + '.ext'), 'w') as f:
-            f.write('basicConstraints=CA:FALSE\n' + ext)
-        openssl('req', '-new', *key, '-keyout', name + '.key', '-out', name + '.csr',
-                '-subj', '/CN=' + cn, cwd=d)
-        openssl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
-                '-CAcreateserial', '-days', '2', '-out', name + '.pem',
-                '-extfile', name + '.ext', cwd=d)
-        return os.path.join(d, name + '.pem'), os.path.join(d, name + '.key')
-
-    pki = {'ca': os.path.join(d, 'ca.pem')}
-    pki['server'] = leaf('server', '127.0.0.1',
-                         'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
-    pki['other'] = leaf('other', '127.0.0.2',
-                        'subjectAltName=IP:127.0.0.2\nextendedKeyUsage=serverAuth\n')
-    pki['client'] = leaf('client', 'zdu-agent-probe', 'extendedKeyUsage=clientAuth\n')
+    pki = {'ca': make_ca(d, 'ca', 'zdu-agent test CA')}
+    pki['server'] = make_leaf(d, 'server', '127.0.0.1',
+                              'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
+    pki['other'] = make_leaf(d, 'other', '127.0.0.2',
+                             'subjectAltName=IP:127.0.0.2\nextendedKeyUsage=serverAuth\n')
+    pki['client'] = make_leaf(d, 'client', 'zdu-agent-probe', 'extendedKeyUsage=clientAuth\n')
     return pki
 
 

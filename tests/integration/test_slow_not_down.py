@@ -50,8 +50,7 @@ import time
 
 from agentlib import Agent, check, main
 from haproxy import HAProxy, base_status
-from probelib import HEALTHY_REPLY, op_token, stop_clean
-from test_probe_real_nova import deps_or_skip, nova_node
+from probelib import HEALTHY_REPLY, nova_node, op_token, real_nova_or_skip, stop_clean
 from testutil import Proc, free_port, tempdir, wait_until
 
 SRC = os.environ.get('ZDU_SOURCE_DIR') or os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -188,7 +187,7 @@ def pct(vals, q):
 
 
 def run():
-    deps_or_skip()
+    real_nova_or_skip()
     wd = tempdir('zdu-it-chaos-')
     nodes = [Node(i, a, wd) for i, a in enumerate(ADDRS)]
     lb = loadgen = None

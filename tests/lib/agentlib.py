@@ -39,6 +39,8 @@ Agent(workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
   running() -> bool
   probe(send=b'', timeout=2) -> (bytes, seconds)   one agent-check connection (testutil).
   reply(send=b'') -> str            the reply line without its newline.
+  first_reply_after_start(timeout=15) -> str   start() probing the port every 5 ms: the first
+                                    reply any client got (as reply()); returns once ready.
   wait_reply(pred_or_str, timeout=5, interval=0.005) -> (reply, seconds)
                                     polls the port until the reply equals the string (or
                                     pred(reply) is true); returns it and the time waited.
@@ -55,8 +57,13 @@ Agent(workdir=None, addr='127.0.0.1', port=None, weight=100, flag_file=None,
   remove_flag()
 
 check(cond, what, detail=None)      prints 'ok: WHAT' or raises AssertionError('WHAT: DETAIL').
-main(fn, known_bugs=None)           runs fn() (or known_bugs() given --known-bugs), prints
-                                    PASS/FAIL, exits 0/1; processes are stopped at exit.
+check_within(pred, timeout, what, detail=None, interval=0.05)
+                                    the check WHAT is pred() becoming true within TIMEOUT s
+                                    (testutil): prints 'ok: WHAT (after X s)' or raises.
+check_holds(pred, seconds, what, detail=None, interval=0.05)
+                                    the check WHAT is pred() staying true for SECONDS.
+main(fn)                            runs fn(), prints PASS/FAIL, exits 0/1; processes are
+                                    stopped at exit.
 run_cli(args, timeout=30) -> CompletedProcess   the agent binary with ARGS.
 """
 
@@ -71,10 +78,11 @@ import sys
 import time
 import traceback
 
-from testutil import (Proc, WaitTimeout, agent_probe, check_loopback, free_port, tempdir,
-                      wait_until)
+from testutil import (Proc, WaitTimeout, agent_probe, check_holds, check_loopback, check_within,
+                      free_port, tempdir, wait_until)
 
-__all__ = ['Agent', 'AgentExited', 'agent_binary', 'check', 'main', 'run_cli', 'libconfig_value']
+__all__ = ['Agent', 'AgentExited', 'agent_binary', 'check', 'check_holds', 'check_within', 'main',
+           'run_cli', 'libconfig_value']
 
 
 class AgentExited(RuntimeError):
@@ -124,17 +132,8 @@ def check(cond, what, detail=None):
     print('ok: %s' % what, flush=True)
 
 
-def main(fn, known_bugs=None):
-    """Run FN(); exit 0 if it returns, 1 (with the traceback) if it raises.
-
-    With the argument --known-bugs, run KNOWN_BUGS() instead: checks that show bugs not
-    fixed yet, registered in CTest as NAME_known_bugs with WILL_FAIL (the suite stays green
-    and turns red the day a fix lands: then move the checks into FN)."""
-    if '--known-bugs' in sys.argv[1:]:
-        if known_bugs is None:
-            print('no known bugs in this test')
-            sys.exit(0)
-        fn = known_bugs
+def main(fn):
+    """Run FN(); exit 0 if it returns, 1 (with the traceback) if it raises."""
     t0 = time.monotonic()
     print('zdu-agent under test: %s' % agent_binary(), flush=True)
     try:
@@ -294,12 +293,44 @@ class Agent:
     def probe(self, send=b'', timeout=2.0):
         return agent_probe(self.addr, self.port, send=send, timeout=timeout)
 
-    def reply(self, send=b'', timeout=2.0):
-        data, _ = self.probe(send, timeout)
+    @staticmethod
+    def _line(data):
         text = data.decode('utf-8', 'replace')
         if not text.endswith('\n') or text.count('\n') != 1:
             raise AssertionError('agent reply is not one line ending in a newline: %r' % (text,))
         return text[:-1]
+
+    def reply(self, send=b'', timeout=2.0):
+        data, _ = self.probe(send, timeout)
+        return self._line(data)
+
+    def first_reply_after_start(self, timeout=15.0):
+        """Start the daemon and probe its port every 5 ms from that moment: the reply the
+        first client that connects gets (checked and returned as reply() does: one line,
+        without its newline). Returns once the daemon is ready (wait_ready); raises
+        AgentExited at once if it exits first."""
+        self.start(wait=False)
+        t0 = time.monotonic()
+
+        def poll():
+            if not self.proc.alive():
+                return 'exited'
+            try:
+                data, _ = self.probe(timeout=2)
+            except ConnectionRefusedError:
+                return None
+            return ('answered', data)
+        res = wait_until(poll, timeout=timeout, interval=0.005,
+                         message=lambda: 'agent %s port answering; log:\n%s' % (self.name,
+                                                                               self.log_tail()))
+        if res == 'exited':
+            raise AgentExited('zdu-agent exited with %s before its port answered:\n%s'
+                              % (self.proc.wait(), self.log_tail()))
+        print('first reply %.0f ms after the start: %r' % ((time.monotonic() - t0) * 1000,
+                                                            res[1].decode('utf-8', 'replace')),
+              flush=True)
+        self.wait_ready(timeout)
+        return self._line(res[1])
 
     def wait_reply(self, want, timeout=5.0, interval=0.005):
         pred = want if callable(want) else (lambda r: r == want)

@@ -115,15 +115,17 @@ class Cluster:
     def set_version(self, name, version):
         self.node(name)['nova'].set_mode('healthy', version=version)
 
+    def all_up(self):
+        """Every server UP with weight 100 on every load balancer, now."""
+        for lb in self.lbs:
+            for n in self.nodes:
+                row = lb.server(n['name'])
+                if row['status'] != 'UP' or row['weight'] != '100':
+                    return False
+        return True
+
     def wait_all_up(self, timeout=15):
-        def ok():
-            for lb in self.lbs:
-                for n in self.nodes:
-                    row = lb.server(n['name'])
-                    if row['status'] != 'UP' or row['weight'] != '100':
-                        return False
-            return True
-        wait_until(ok, timeout=timeout, interval=0.05, message='every server UP weight 100')
+        wait_until(self.all_up, timeout=timeout, interval=0.05, message='every server UP weight 100')
 
     def write_plan(self, upgrade_command, name='plan.conf', min_ready=1, expect_version=None,
                    timeouts=None, nodes=None, extra='', lbs=None, journal=None, node_entries=None,

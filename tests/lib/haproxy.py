@@ -72,6 +72,12 @@ Methods:
                                  On timeout raises testutil.WaitTimeout naming the last row's
                                  status, weight, agent_status, agent_code, agent_desc, last_agt,
                                  check_status, check_desc, lastchg.
+  server_is(name, want, backend=None) -> dict or None
+                                 the row if it matches WANT (as wait_server) now, else None: a
+                                 predicate for testutil.check_within, with describe(name) (those
+                                 columns of the row now) as its detail:
+                                     check_within(lambda: lb.server_is('node1', 'UP'), 5,
+                                                  'node1 UP', detail=lambda: lb.describe('node1'))
   set_state(name, 'ready'|'drain'|'maint'), set_weight(name, w), disable_agent(name),
   enable_agent(name)             runtime-API shorthands on BACKEND/name (raise on error).
   log_text()                     haproxy's log so far.
@@ -355,20 +361,36 @@ class HAProxy:
     def servers_state(self, backend=None):
         return parse_servers_state(self.runtime('show servers state %s' % (backend or self.backend)))
 
-    def wait_server(self, name, want, timeout=10.0, interval=0.05, backend=None):
+    @staticmethod
+    def _server_pred(want):
+        """(pred(row) -> bool, description) for WANT: a status, a {column: value} dict, a
+        callable."""
         if callable(want):
-            pred, what = want, getattr(want, '__name__', repr(want))
-        elif isinstance(want, dict):
+            return want, getattr(want, '__name__', repr(want))
+        if isinstance(want, dict):
             exp = {k: str(v) for k, v in want.items()}
+            return (lambda row: all(row.get(k) == v for k, v in exp.items())), repr(exp)
 
-            def pred(row):
-                return all(row.get(k) == v for k, v in exp.items())
-            what = repr(exp)
-        else:
-            def pred(row):
-                st = row.get('status', '')
-                return st == want or base_status(st) == want
-            what = 'status %r' % (want,)
+        def pred(row):
+            st = row.get('status', '')
+            return st == want or base_status(st) == want
+        return pred, 'status %r' % (want,)
+
+    @staticmethod
+    def _describe_row(row):
+        if row is None:
+            return 'no row read'
+        return ', '.join('%s=%r' % (k, row[k]) for k in _REPORT_COLUMNS if k in row)
+
+    def server_is(self, name, want, backend=None):
+        row = self.server(name, backend)
+        return row if self._server_pred(want)[0](row) else None
+
+    def describe(self, name, backend=None):
+        return self._describe_row(self.server(name, backend))
+
+    def wait_server(self, name, want, timeout=10.0, interval=0.05, backend=None):
+        pred, what = self._server_pred(want)
         last = {}
 
         def poll():
@@ -377,12 +399,8 @@ class HAProxy:
             return row if pred(row) else None
 
         def message():
-            row = last.get('row')
-            if row is None:
-                desc = 'no row read'
-            else:
-                desc = ', '.join('%s=%r' % (k, row[k]) for k in _REPORT_COLUMNS if k in row)
-            return '%s/%s %s (last: %s)' % (backend or self.backend, name, what, desc)
+            return '%s/%s %s (last: %s)' % (backend or self.backend, name, what,
+                                            self._describe_row(last.get('row')))
         return wait_until(poll, timeout=timeout, interval=interval, message=message)
 
     # ------------------------------------------------------------ shorthands

@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/lib/selftest_haproxy.py [-v] [unittest args]
 
 Runs real haproxy processes on 127.0.0.x with AgentResponder threads as agents and
-HttpStub threads as nova-api. Environment:
+HttpStub threads as nova-api (ports from free_port(), on 127.0.0.1, .11-.16 and .41, not on
+etcd's fixed 127.0.0.21-27). CTest: selftest_haproxy (tests/lib/CMakeLists.txt). Environment:
   ZDU_KEEP_TMP=1               keep the temp dirs (configs, logs, sockets)
   ZDU_SAVE_HAPROXY_DATA=DIR    write show-stat-2.6.csv (with a 'DRAIN (agent)' server)
                                and show-servers-state-2.6.txt into DIR
@@ -20,8 +21,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from testutil import (HttpStub, Proc, WaitTimeout, agent_probe, free_port,  # noqa: E402
-                      tempdir, wait_until)
+from testutil import (HttpStub, Proc, WaitTimeout, agent_probe, check_holds,  # noqa: E402
+                      check_within, free_port, tempdir, wait_until)
 from haproxy import (AgentResponder, HAProxy, base_status, parse_servers_state,  # noqa: E402
                      parse_show_stat)
 
@@ -41,7 +42,7 @@ def http_get(addr, port, path='/'):
 
 class TestTestutil(unittest.TestCase):
     def test_free_port_and_loopback_only(self):
-        p = free_port('127.0.0.21')
+        p = free_port('127.0.0.41')
         self.assertTrue(1024 <= p <= 65535)
         with self.assertRaises(ValueError):
             free_port('192.0.2.1')
@@ -54,6 +55,29 @@ class TestTestutil(unittest.TestCase):
         self.assertIn('the impossible', str(cm.exception))
         self.assertIn('ZeroDivisionError', str(cm.exception))
 
+    def test_check_within(self):
+        t0 = time.monotonic()
+        self.assertEqual(check_within(lambda: time.monotonic() - t0 > 0.1 and 'v', 2, 'soon',
+                                      interval=0.01), 'v')
+        with self.assertRaises(WaitTimeout) as cm:
+            check_within(lambda: 1 / 0, 0.1, 'the impossible', detail=lambda: 'the detail',
+                         interval=0.02)
+        for part in ('the impossible: not within 0.1 s', "'the detail'", 'ZeroDivisionError'):
+            self.assertIn(part, str(cm.exception))
+        self.assertIsInstance(cm.exception, AssertionError)
+
+    def test_check_holds(self):
+        self.assertGreaterEqual(check_holds(lambda: True, 0.1, 'steady', interval=0.02), 2)
+        t0 = time.monotonic()
+        with self.assertRaises(AssertionError) as cm:
+            check_holds(lambda: time.monotonic() - t0 < 0.1, 2, 'breaks', detail='why',
+                        interval=0.01)
+        self.assertLess(time.monotonic() - t0, 1)   # at the first false value, not at the end
+        self.assertIn("breaks: broken after", str(cm.exception))
+        self.assertIn("'why'", str(cm.exception))
+        with self.assertRaises(ZeroDivisionError):     # an exception is not "not yet" here
+            check_holds(lambda: 1 / 0, 1, 'raises')
+
     def test_proc_and_tempdir(self):
         d = tempdir()
         log = os.path.join(d, 'sub', 'p.log')
@@ -64,14 +88,14 @@ class TestTestutil(unittest.TestCase):
         self.assertIn('hello', p.log_tail())
 
     def test_agent_probe(self):
-        with AgentResponder('127.0.0.21', line='up drain #maintenance: upgrade') as a:
+        with AgentResponder('127.0.0.41', line='up drain #maintenance: upgrade') as a:
             reply, secs = agent_probe(a.addr, a.port)
             self.assertEqual(reply, b'up drain #maintenance: upgrade\n')
             self.assertLess(secs, 1)
             a.delay, a.line = 1.0, 'up'
             with self.assertRaises(TimeoutError):
                 agent_probe(a.addr, a.port, timeout=0.3)
-        with AgentResponder('127.0.0.21', read_send=True, line='x') as a:
+        with AgentResponder('127.0.0.41', read_send=True, line='x') as a:
             self.assertEqual(agent_probe(a.addr, a.port, send=b'nova\n')[0], b'x\n')
             self.assertEqual(a.received, [b'nova\n'])
 
@@ -151,6 +175,9 @@ class TestAgentWithCheck(unittest.TestCase):
     def test_up_drain(self):
         self.say('up drain #maintenance: upgrade')
         row = self.lb.wait_server('node1', 'DRAIN (agent)', timeout=T)
+        self.assertEqual(self.lb.server_is('node1', 'DRAIN (agent)')['svname'], 'node1')
+        self.assertIsNone(self.lb.server_is('node1', {'status': 'UP'}))
+        self.assertIn("status='DRAIN (agent)', weight='100'", self.lb.describe('node1'))
         self.assertEqual(row['weight'], '100')
         self.assertEqual(row['last_agt'], 'via agent : up (maintenance: upgrade)')
         st = {r['srv_name']: r for r in self.lb.servers_state()}

@@ -18,6 +18,18 @@
         predicate), the elapsed time, the last value returned and the last
         exception raised.  MESSAGE may be a callable, evaluated at timeout.
 
+    check_within(predicate, timeout, what, detail=None, interval=0.05) -> value
+        A check whose condition is reached by waiting: polls PREDICATE as
+        wait_until does; prints 'ok: WHAT (after X s)' and returns its value,
+        or raises WaitTimeout 'WHAT: not within T s: DETAIL; last value ...'
+        (DETAIL may be a callable, evaluated at the deadline).  Use it instead
+        of a wait followed by check(True, ...): the check IS the condition.
+
+    check_holds(predicate, seconds, what, detail=None, interval=0.05) -> n polls
+        The other way round: PREDICATE stays truthy for SECONDS (exceptions
+        propagate); prints 'ok: WHAT (held X s, N polls)' or raises
+        AssertionError at the first falsy value.
+
     Proc(argv, log, env=None, cwd=None, die_with_parent=True)
         Starts argv with stdin=/dev/null and stdout+stderr appended to the file
         LOG (the directory is created).  .pid, .poll(), .alive(), .wait(t),
@@ -55,8 +67,8 @@ import tempfile
 import threading
 import time
 
-__all__ = ['free_port', 'tempdir', 'remove_tempdirs', 'wait_until', 'WaitTimeout',
-           'Proc', 'agent_probe', 'check_loopback', 'HttpStub']
+__all__ = ['free_port', 'tempdir', 'remove_tempdirs', 'wait_until', 'check_within', 'check_holds',
+           'WaitTimeout', 'Proc', 'agent_probe', 'check_loopback', 'HttpStub']
 
 
 def check_loopback(addr):
@@ -111,8 +123,9 @@ class WaitTimeout(AssertionError):
     """wait_until() gave up."""
 
 
-def wait_until(predicate, timeout=5.0, interval=0.05, message=None):
-    """Poll PREDICATE until truthy; return its value or raise WaitTimeout."""
+def _poll(predicate, timeout, interval):
+    """Call PREDICATE until truthy or TIMEOUT s have passed (exceptions: "not yet").
+    Returns (value, seconds, last_value, last_exc): VALUE is None on timeout."""
     start = time.monotonic()
     deadline = start + timeout
     last_value = None
@@ -125,22 +138,80 @@ def wait_until(predicate, timeout=5.0, interval=0.05, message=None):
         else:
             last_exc = None
             if value:
-                return value
+                return value, time.monotonic() - start, value, None
             last_value = value
+        if time.monotonic() >= deadline:
+            return None, time.monotonic() - start, last_value, last_exc
+        time.sleep(interval)
+
+
+def _evaluate(text):
+    """TEXT, or TEXT() if it is callable (a failure of the callable is reported, not raised)."""
+    if not callable(text):
+        return text
+    try:
+        return text()
+    except Exception as e:
+        return '(callback failed: %s: %s)' % (type(e).__name__, e)
+
+
+def _last(last_value, last_exc):
+    text = 'last value %r' % (last_value,)
+    if last_exc is not None:
+        text += '; last exception %s: %s' % (type(last_exc).__name__, last_exc)
+    return text
+
+
+def wait_until(predicate, timeout=5.0, interval=0.05, message=None):
+    """Poll PREDICATE until truthy; return its value or raise WaitTimeout."""
+    value, secs, last_value, last_exc = _poll(predicate, timeout, interval)
+    if value:
+        return value
+    what = _evaluate(message) or getattr(predicate, '__name__', repr(predicate))
+    raise WaitTimeout('timed out after %.2fs waiting for %s; %s'
+                      % (secs, what, _last(last_value, last_exc)))
+
+
+def check_within(predicate, timeout, what, detail=None, interval=0.05):
+    """The check WHAT is PREDICATE() becoming truthy within TIMEOUT seconds.
+
+    Polls like wait_until (exceptions count as "not yet"); prints 'ok: WHAT (after X s)' and
+    returns the value, or raises WaitTimeout (an AssertionError) 'WHAT: not within T s',
+    with DETAIL (a value, or a callable evaluated at the deadline), the last value and the
+    last exception."""
+    value, secs, last_value, last_exc = _poll(predicate, timeout, interval)
+    if value:
+        print('ok: %s (after %.3f s)' % (what, secs), flush=True)
+        return value
+    text = '%s: not within %.1f s' % (what, timeout)
+    if detail is not None:
+        text += ': %r' % (_evaluate(detail),)
+    raise WaitTimeout('%s; %s' % (text, _last(last_value, last_exc)))
+
+
+def check_holds(predicate, seconds, what, detail=None, interval=0.05):
+    """The check WHAT is PREDICATE() staying truthy for SECONDS, called every INTERVAL s.
+
+    Prints 'ok: WHAT (held X s, N polls)' and returns N, or raises AssertionError at the first
+    falsy value, naming when and DETAIL (a value, or a callable evaluated then). An exception
+    raised by PREDICATE is not "not yet" here: it propagates."""
+    start = time.monotonic()
+    deadline = start + seconds
+    n = 0
+    while True:
+        value = predicate()
+        n += 1
+        if not value:
+            text = '%s: broken after %.2f s (poll %d): value %r' % (
+                what, time.monotonic() - start, n, value)
+            if detail is not None:
+                text += '; %r' % (_evaluate(detail),)
+            raise AssertionError(text)
         if time.monotonic() >= deadline:
             break
         time.sleep(interval)
-    if callable(message):
-        try:
-            message = message()
-        except Exception as e:
-            message = '(message callback failed: %r)' % (e,)
-    what = message or getattr(predicate, '__name__', repr(predicate))
-    text = 'timed out after %.2fs waiting for %s; last value %r' % (
-        time.monotonic() - start, what, last_value)
-    if last_exc is not None:
-        text += '; last exception %s: %s' % (type(last_exc).__name__, last_exc)
-    raise WaitTimeout(text)
+    print('ok: %s (held %.1f s, %d polls)' % (what, time.monotonic() - start, n), flush=True)
+    return n
 
 
 # ---------------------------------------------------------------- processes

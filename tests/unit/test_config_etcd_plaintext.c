@@ -135,7 +135,7 @@ static void test_small_buffer(void **state)
 	zdu_config_free(&cfg);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_with_password),
@@ -146,7 +146,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_small_buffer),
 	};
 
-	(void)argc;
-	(void)argv;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

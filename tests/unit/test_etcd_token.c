@@ -183,7 +183,7 @@ static void test_small_err_buffer(void **state)
 	free(b);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jwt_rs256_4096_kept_whole),
@@ -194,7 +194,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_small_err_buffer),
 	};
 
-	(void)argc;
-	(void)argv;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

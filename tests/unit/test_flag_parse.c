@@ -144,7 +144,8 @@ static void test_round_trip(void **state)
 		assert_true(zdu_flag_equal(&in, &out));
 		assert_int_equal(out.mode, modes[i]);
 	}
-	/* empty reason and by survive too (an empty since: see the known bug) */
+	/* empty reason and by survive too (an empty since: see
+	 * test_fixed_empty_since_does_not_round_trip) */
 	memset(&in, 0, sizeof(in));
 	in.mode = ZDU_FLAG_MAINT;
 	strcpy(in.since, "2024-05-01T12:34:56Z");
