@@ -89,6 +89,9 @@ struct zdu_config {
 	char *etcd_user;
 	char *etcd_password;
 	char *etcd_password_file;
+
+	/* guard: the fleet guard (with etcd) */
+	int guard_min_up_percent; /* 0: off */
 };
 
 enum zdu_config_type {
