@@ -125,7 +125,7 @@ int zdu_guard_peer_parse(const char *node, const char *value, size_t len, const 
 		why(p, "empty value");
 		return 0;
 	}
-	o = json_loadb(value, len, 0, &jerr);
+	o = json_loadb(value, len, JSON_DECODE_ANY, &jerr);
 	if (!o) {
 		why(p, "not JSON: %s", jerr.text);
 		return 0;
