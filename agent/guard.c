@@ -139,6 +139,7 @@ int zdu_guard_peer_parse(const char *node, const char *value, size_t len, const 
 	if (svc && !json_is_string(svc)) {
 		why(p, "\"service\" is not a string");
 	} else if (svc && strcmp(json_string_value(svc), service) != 0) {
+		why(p, "another service: %.60s", json_string_value(svc));
 		json_decref(o);
 		return 1;
 	} else if (!json_is_string(reply = json_object_get(o, "reply"))) {
@@ -181,6 +182,9 @@ static int claim_parse(const struct zdu_etcd_kv *kv, struct zdu_guard_view *v)
 	json_t *o, *down;
 	size_t i, n;
 
+	/* An answer holding the key twice (never etcd's): the last one counts. */
+	claimed_free(v);
+	v->claim_error[0] = '\0';
 	v->claim_mod_revision = kv->mod_revision;
 	if (kv->len > CLAIM_MAX_BYTES) {
 		snprintf(v->claim_error, sizeof(v->claim_error), "over %u bytes", CLAIM_MAX_BYTES);

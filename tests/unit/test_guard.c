@@ -306,7 +306,8 @@ static void test_peer_service(void **state)
 
 	(void)state;
 	/* Another service's agent shares the prefix: not one of ours. */
-	peer_of(other, sizeof(other) - 1, 1);
+	p = peer_of(other, sizeof(other) - 1, 1);
+	assert_string_equal(p.why, "another service: glance-api");
 	p = peer_of(same, sizeof(same) - 1, 0);
 	assert_int_equal(p.state, ZDU_PEER_DOWN);
 	/* An agent from before "service" was published: one of ours. */
@@ -457,6 +458,31 @@ static void test_view_bad_claim(void **state)
 		zdu_guard_view_free(&v);
 		kvs_free(&k);
 	}
+}
+
+/* Found by fuzz_guard: an answer holding the claim key twice (etcd never
+ * sends one; a broken proxy or a fuzzer may) overflowed the claimed list. */
+static void test_view_claim_twice(void **state)
+{
+	struct kvs k = { .n = 0 };
+	struct zdu_etcd_result res;
+	struct zdu_guard_view v;
+
+	(void)state;
+	add(&k, "/zdu/guard/nova-api", "{\"down\":[\"n2\"]}", 7);
+	add(&k, "/zdu/guard/nova-api", "{\"down\":[\"n3\",\"n4\",\"n5\"]}", 9);
+	add(&k, "/zdu/guard/nova-api", "bad", 11);
+	add(&k, "/zdu/guard/nova-api", "{\"down\":[\"n6\"]}", 12);
+	memset(&res, 0, sizeof(res));
+	res.kvs = k.kv;
+	res.nkvs = k.n;
+	assert_int_equal(zdu_guard_view_parse(&res, "/zdu", "n1", "nova-api", &v), 0);
+	assert_int_equal(v.nclaimed, 1);
+	assert_string_equal(v.claimed[0], "n6");
+	assert_int_equal(v.claim_mod_revision, 12);
+	assert_string_equal(v.claim_error, "");
+	zdu_guard_view_free(&v);
+	kvs_free(&k);
 }
 
 static void test_view_empty(void **state)
@@ -632,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_peer_unprintable),
 		cmocka_unit_test(test_view),
 		cmocka_unit_test(test_view_bad_claim),
+		cmocka_unit_test(test_view_claim_twice),
 		cmocka_unit_test(test_view_empty),
 		cmocka_unit_test(test_claim_value),
 		cmocka_unit_test(test_hysteresis_guarded),
