@@ -22,6 +22,7 @@ nova answers 900 ms late. guard.min_up_percent is left at its default.
   4. etcd stopped (every member): n3 stays up, 'kept up: peers unknown (etcd unreachable)';
      etcd back: '2 of 3 nodes already down' again.
   5. every nova healthy again: all three back to 'up ready 100% #nova-api 2.93'.
+  6. SIGHUP with guard.min_up_percent 0: the guard is off (status, --status).
 Throughout, a thread samples HAProxy's show stat: the backend always has a server UP, and
 HAProxy never logs "no server available".
 
@@ -340,6 +341,19 @@ def steps(ec, lb, novas, agents):
     s3 = agents['n3'].status()
     check(s3['health']['guard'] is None and s3['health']['fault'] == 'none',
           'n3: no longer held, fault none', s3['health'])
+
+    # ---------------------------------------------------------------- 6. reloaded off
+    a3 = agents['n3']
+    a3.settings['guard'] = {'min_up_percent': 0}
+    a3.write_config()
+    log0 = a3.log_size()
+    a3.hup()
+    a3.wait_log('configuration reloaded', timeout=5, start=log0)
+    g = a3.status()['guard']
+    check(g['active'] is False and g['min_up_percent'] == 0, 'SIGHUP with guard.min_up_percent 0: '
+          'the guard is off', g)
+    check(re.search(r'^guard:       off \(guard\.min_up_percent 0%\)$', a3.cli('--status').stdout, re.M),
+          '--status says it is off')
 
 
 if __name__ == '__main__':
