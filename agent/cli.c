@@ -182,7 +182,7 @@ static long long jint(json_t *o, const char *key)
 
 /* A slow node: since when, how long, at what weight, and when it would go
  * down. */
-static void print_slow(json_t *slow)
+static void print_slow(json_t *slow, json_t *held)
 {
 	char f[32], last[32], max[32], dead[32];
 
@@ -196,7 +196,57 @@ static void print_slow(json_t *slow)
 	       "probe%s\n", jstr(slow, "since"), f, jint(slow, "weight_percent"),
 	       json_is_true(json_object_get(slow, "answered")) ? "" : "no answer in ", last, max,
 	       jint(slow, "probes"), jint(slow, "probes") == 1 ? "" : "s");
-	printf("             down if still slow after %s (probe.dead_after_ms)\n", dead);
+	if (json_is_object(held))
+		printf("             slow past probe.dead_after_ms (%s): the fleet guard keeps it up\n", dead);
+	else
+		printf("             down if still slow after %s (probe.dead_after_ms)\n", dead);
+}
+
+/* The fleet guard: holding the node up (since when, how long, what it
+ * counted), and its last read of the peers. */
+static void print_guard(json_t *st)
+{
+	json_t *held = json_object_get(json_object_get(st, "health"), "guard");
+	json_t *g = json_object_get(st, "guard"), *peers, *p;
+	char f[32];
+	size_t i;
+
+	if (json_is_object(held)) {
+		zdu_duration_text((uint64_t)jint(held, "for_ms"), f, sizeof(f));
+		if (json_is_true(json_object_get(held, "peers_unknown")))
+			printf("  guard:     kept up since %s (for %s, %lld check%s): %s\n", jstr(held, "since"), f,
+			       jint(held, "checks"), jint(held, "checks") == 1 ? "" : "s", jstr(held, "reason"));
+		else
+			printf("  guard:     kept up since %s (for %s, %lld check%s): %lld of %lld nodes already "
+			       "down; going down would leave %lld of %lld up, under guard.min_up_percent %lld%%\n",
+			       jstr(held, "since"), f, jint(held, "checks"), jint(held, "checks") == 1 ? "" : "s",
+			       jint(held, "down"), jint(held, "nodes"), jint(held, "up"), jint(held, "nodes"),
+			       jint(held, "min_up_percent"));
+	}
+	if (!json_is_object(g))
+		return;
+	if (!json_is_true(json_object_get(g, "active")))
+		printf("guard:       off (guard.min_up_percent %lld%%)\n", jint(g, "min_up_percent"));
+	else if (!json_is_object(json_object_get(g, "last")))
+		printf("guard:       on, guard.min_up_percent %lld%% of %s's nodes; no check yet (none needed)\n",
+		       jint(g, "min_up_percent"), jstr(g, "service"));
+	else
+		printf("guard:       on, guard.min_up_percent %lld%% of %s's nodes; last check %s: %s (%lld "
+		       "checks)\n", jint(g, "min_up_percent"), jstr(g, "service"), jstr(g, "last_check"),
+		       jstr(g, "last.reason"), jint(g, "checks"));
+	peers = json_object_get(g, "peers");
+	/* One line per peer, as the last check saw it; a large fleet cut short. */
+	for (i = 0; json_is_array(peers) && i < json_array_size(peers) && i < 32; i++) {
+		p = json_array_get(peers, i);
+		printf("  peer:      %s %s%s%s%s\n", jstr(p, "node"), jstr(p, "state"), *jstr(p, "why") ? " (" : "",
+		       jstr(p, "why"), *jstr(p, "why") ? ")" : "");
+	}
+	if (json_array_size(peers) > i)
+		printf("  peer:      ... and %zu more (--status --json lists them)\n", json_array_size(peers) - i);
+	if (*jstr(g, "error"))
+		printf("  error:     %s\n", jstr(g, "error"));
+	if (*jstr(g, "claim_error"))
+		printf("  claim:     %s unreadable (ignored): %s\n", jstr(g, "claim_key"), jstr(g, "claim_error"));
 }
 
 static void print_status(json_t *st)
@@ -225,7 +275,9 @@ static void print_status(json_t *st)
 	if (strcmp(jstr(st, "health.state"), "down") == 0 && *jstr(st, "health.fault"))
 		printf(" (%s)", strcmp(jstr(st, "health.fault"), "soft") == 0 ? "slow too long" : "failure");
 	printf("\n");
-	print_slow(json_object_get(json_object_get(st, "health"), "slow"));
+	print_slow(json_object_get(json_object_get(st, "health"), "slow"),
+		   json_object_get(json_object_get(st, "health"), "guard"));
+	print_guard(st);
 	if (json_is_object(json_object_get(st, "drain"))) {
 		json_t *dr = json_object_get(st, "drain");
 

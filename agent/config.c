@@ -175,6 +175,17 @@ static const struct zdu_config_key keys[] = {
 		 "flags the coordinator trusts: zdu-agent --check-config and the daemon's log at start "
 		 "and reload warn. Set this to true to say that this is on purpose (a trusted network, "
 		 "a loopback endpoint); use https:// endpoints otherwise."),
+	KEY_INT("guard", "min_up_percent", guard_min_up_percent, 0, 100, 50,
+		"With etcd: the fleet guard. A node slow for probe.dead_after_ms would go down; first it "
+		"reads the state its peers (the agents of the same service under etcd.prefix) publish, "
+		"and if going down would leave fewer than this share of the service's nodes (the peers "
+		"and itself) up, it stays up at the lowest slow weight (\"kept up: 2 of 3 nodes already "
+		"down\"), asks again at every probe, and goes down as soon as enough others are up. "
+		"Peers down, in maintenance (drain, maint), at weight 0, not probed yet or unreadable "
+		"count as not up. If etcd cannot be read, a slow node stays up (\"kept up: peers "
+		"unknown (etcd unreachable)\"). Failures (refused, 5xx, wrong document) never ask: "
+		"they take the node down after probe.fall as always. 50 is Envoy's panic threshold; "
+		"0: the guard is off; 100: slowness alone never takes a node down."),
 };
 
 const struct zdu_config_key *zdu_config_keys(size_t *n)

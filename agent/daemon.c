@@ -84,7 +84,11 @@ static json_t *publish_make(void *data)
 	json_object_del(o, "etcd");
 	json_object_del(json_object_get(json_object_get(o, "flag"), "etcd"), "unreachable_s");
 	json_object_del(json_object_get(json_object_get(o, "health"), "slow"), "for_ms");
+	json_object_del(json_object_get(json_object_get(o, "health"), "guard"), "for_ms");
+	/* The guard's last read of the peers: theirs to publish, not ours. */
+	json_object_del(o, "guard");
 	json_object_set_new(o, "node", json_string(d->cfg.etcd_node));
+	json_object_set_new(o, "service", json_string(ZDU_GUARD_SERVICE));
 	return o;
 }
 
@@ -114,10 +118,26 @@ static char *etcd_signature(const struct zdu_config *c)
 	return sig;
 }
 
+/* The probe asks the guard when there is one and guard.min_up_percent is
+ * above 0; after a reload, with the new share. */
+static void attach_guard(struct zdu_daemon *d)
+{
+	unsigned pct = (unsigned)d->cfg.guard_min_up_percent;
+
+	if (d->guard)
+		zdu_guard_set_min_up(d->guard, pct);
+	if (d->probe)
+		zdu_probe_set_guard(d->probe, d->guard && pct > 0 ? d->guard : NULL);
+}
+
 static void close_etcd(struct zdu_daemon *d)
 {
 	/* The parts first: the client's end cancels their requests without
 	 * calling back. */
+	if (d->probe)
+		zdu_probe_set_guard(d->probe, NULL);
+	zdu_guard_close(d->guard);
+	d->guard = NULL;
 	if (d->publish)
 		zdu_publish_close(d->publish);
 	if (d->flage)
@@ -176,8 +196,11 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 	d->publish = d->flage ? zdu_publish_new(&d->loop, d->etcd, key, c->etcd_lease_ttl_s,
 						c->etcd_publish_interval_ms, publish_make, d)
 			      : NULL;
-	if (!d->flage || !d->publish) {
-		if (d->flage && !d->publish)
+	d->guard = d->publish ? zdu_guard_new(d->etcd, c->etcd_prefix, c->etcd_node, ZDU_GUARD_SERVICE,
+					      (unsigned)c->guard_min_up_percent, c->etcd_lease_ttl_s)
+			      : NULL;
+	if (!d->flage || !d->publish || !d->guard) {
+		if (d->flage && (!d->publish || !d->guard))
 			snprintf(err, err_size, "etcd: out of memory");
 		close_etcd(d);
 		return -1;
@@ -651,6 +674,7 @@ static void reload(struct zdu_daemon *d)
 		zdu_log_error("reload: drain detection: %s", err);
 	if (apply_etcd(d, err, sizeof(err)) < 0)
 		zdu_log_error("reload: etcd: %s", err);
+	attach_guard(d);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
@@ -685,6 +709,7 @@ static void stop(struct zdu_daemon *d, const char *why)
 	d->drain = NULL;
 	if (d->probe)
 		zdu_probe_close(d->probe);
+	d->probe = NULL;
 	if (d->slowstart)
 		zdu_slowstart_close(d->slowstart);
 	close_etcd(d);
@@ -844,6 +869,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	}
 	if (apply_probe(d) < 0 || apply_drain(d, err, sizeof(err)) < 0)
 		goto fail;
+	attach_guard(d);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);

@@ -310,6 +310,7 @@ static int parse_answer(const char *body, size_t len, struct zdu_etcd_result *re
 	res->deleted = json_i64(json_object_get(r, "deleted"));
 	res->lease_id = json_i64(json_object_get(r, "ID"));
 	res->ttl = json_i64(json_object_get(r, "TTL"));
+	res->more = json_is_true(json_object_get(r, "more"));
 	if (kvs_append(&res->kvs, &res->nkvs, json_object_get(r, "kvs"), res->msg, sizeof(res->msg)) < 0)
 		goto bad;
 	resp = json_object_get(r, "responses");
@@ -319,6 +320,8 @@ static int parse_answer(const char *body, size_t len, struct zdu_etcd_result *re
 		if (rr && kvs_append(&res->kvs, &res->nkvs, json_object_get(rr, "kvs"), res->msg,
 				     sizeof(res->msg)) < 0)
 			goto bad;
+		if (json_is_true(json_object_get(rr, "more")))
+			res->more = 1;
 	}
 	json_decref(o);
 	return 0;
@@ -809,6 +812,68 @@ int zdu_etcd_get(struct zdu_etcd *e, const char *key, zdu_etcd_cb cb, void *data
 	return call(e, "/v3/kv/range", json_pack("{s:o}", "key", key_json(key)), cb, data);
 }
 
+size_t zdu_etcd_prefix_end(const char *prefix, char *out, size_t size)
+{
+	size_t n = strlen(prefix);
+
+	if (n > size)
+		n = size;
+	while (n > 0 && (unsigned char)prefix[n - 1] == 0xff)
+		n--;
+	if (n == 0) {
+		if (size)
+			out[0] = '\0';
+		return size ? 1 : 0;
+	}
+	memcpy(out, prefix, n);
+	out[n - 1] = (char)((unsigned char)out[n - 1] + 1);
+	return n;
+}
+
+/* A range request's body: the key, and for a prefix its range_end. */
+static json_t *range_json(const struct zdu_etcd_range *r)
+{
+	json_t *o = json_pack("{s:o}", "key", key_json(r->key));
+	size_t len = strlen(r->key) + 1;
+	char *end = malloc(len);
+
+	if (!o || !end) {
+		free(end);
+		json_decref(o);
+		return NULL;
+	}
+	if (r->prefix)
+		json_object_set_new(o, "range_end", b64_json(end, zdu_etcd_prefix_end(r->key, end, len)));
+	if (r->limit > 0)
+		json_object_set_new(o, "limit", json_sprintf("%ld", r->limit));
+	free(end);
+	return o;
+}
+
+int zdu_etcd_get_prefix(struct zdu_etcd *e, const char *prefix, long limit, zdu_etcd_cb cb, void *data)
+{
+	struct zdu_etcd_range r = { .key = prefix, .prefix = 1, .limit = limit };
+
+	return call(e, "/v3/kv/range", range_json(&r), cb, data);
+}
+
+int zdu_etcd_read(struct zdu_etcd *e, const struct zdu_etcd_range *ranges, size_t n, zdu_etcd_cb cb,
+		  void *data)
+{
+	json_t *ops = json_array();
+	size_t i;
+
+	for (i = 0; ops && i < n; i++) {
+		json_t *r = range_json(&ranges[i]);
+
+		if (!r || json_array_append_new(ops, json_pack("{s:o}", "request_range", r)) < 0) {
+			json_decref(ops);
+			return -1;
+		}
+	}
+	return call(e, "/v3/kv/txn", ops ? json_pack("{s:o}", "success", ops) : NULL, cb, data);
+}
+
 static json_t *many_json(const char *const *keys, size_t n)
 {
 	json_t *ops = json_array();
@@ -870,6 +935,19 @@ int zdu_etcd_put_guarded(struct zdu_etcd *e, const char *key, const char *value,
 		    json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:o}]}", "compare", "key", key_json(guard), "target",
 			      "LEASE", "result", "EQUAL", "lease", json_sprintf("%lld", (long long)lease),
 			      "success", "request_put", put_json(key, value, len, 0)),
+		    cb, data);
+}
+
+int zdu_etcd_put_if_unchanged(struct zdu_etcd *e, const char *key, const char *value, size_t len,
+			      int64_t mod_revision, int64_t lease, zdu_etcd_cb cb, void *data)
+{
+	if (len > ZDU_ETCD_MAX_VALUE)
+		return -1;
+	return call(e, "/v3/kv/txn",
+		    json_pack("{s:[{s:o,s:s,s:s,s:o}],s:[{s:o}]}", "compare", "key", key_json(key), "target",
+			      "MOD", "result", "EQUAL", "mod_revision",
+			      json_sprintf("%lld", (long long)mod_revision), "success", "request_put",
+			      put_json(key, value, len, lease)),
 		    cb, data);
 }
 

@@ -10,12 +10,14 @@ void zdu_hysteresis_init(struct zdu_hysteresis *h, int rise, int fall)
 	h->fault = ZDU_FAULT_NONE;
 	h->slow = 0;
 	h->slow_since_ms = h->slow_for_ms = 0;
+	h->guarded = h->dead_due = 0;
 }
 
 static void slow_end(struct zdu_hysteresis *h)
 {
 	h->slow = 0;
 	h->slow_since_ms = h->slow_for_ms = 0;
+	h->dead_due = 0;
 }
 
 void zdu_hysteresis_set_dead_after(struct zdu_hysteresis *h, uint64_t dead_after_ms)
@@ -27,6 +29,13 @@ void zdu_hysteresis_set_dead_after(struct zdu_hysteresis *h, uint64_t dead_after
 		if (h->verdict == ZDU_HEALTH_UP)
 			h->fault = ZDU_FAULT_NONE;
 	}
+}
+
+void zdu_hysteresis_set_guarded(struct zdu_hysteresis *h, int guarded)
+{
+	h->guarded = guarded;
+	if (!guarded)
+		h->dead_due = 0;
 }
 
 enum zdu_health zdu_hysteresis_feed(struct zdu_hysteresis *h, int ok)
@@ -48,10 +57,20 @@ static void go_down(struct zdu_hysteresis *h, enum zdu_fault fault)
 	slow_end(h);
 }
 
+int zdu_hysteresis_slow_down(struct zdu_hysteresis *h)
+{
+	if (!h->dead_due || h->verdict != ZDU_HEALTH_UP)
+		return -1;
+	go_down(h, ZDU_FAULT_SOFT);
+	return 0;
+}
+
 enum zdu_health zdu_hysteresis_feed_class(struct zdu_hysteresis *h, enum zdu_probe_class cls,
 					  uint64_t started_ms, uint64_t now_ms)
 {
 	int was_slow = cls == ZDU_PROBE_SLOW;
+
+	h->dead_due = 0;
 
 	/* Slowness only holds up a node that is up. */
 	if (cls == ZDU_PROBE_SLOW && (h->dead_after_ms == 0 || h->verdict != ZDU_HEALTH_UP))
@@ -98,6 +117,8 @@ enum zdu_health zdu_hysteresis_feed_class(struct zdu_hysteresis *h, enum zdu_pro
 	case ZDU_HEALTH_UP:
 		if (cls == ZDU_PROBE_FAILED && h->hard_streak >= h->fall)
 			go_down(h, ZDU_FAULT_HARD);
+		else if (slow_is_dead(h) && h->guarded && cls == ZDU_PROBE_SLOW)
+			h->dead_due = 1; /* the guard decides; up meanwhile */
 		else if (slow_is_dead(h))
 			go_down(h, cls == ZDU_PROBE_SLOW ? ZDU_FAULT_SOFT : ZDU_FAULT_HARD);
 		break;

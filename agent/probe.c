@@ -42,6 +42,29 @@ static int64_t wall_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* The spell is over: how long it lasted, counted to this result, and how
+ * it ended. */
+static void spell_over(struct zdu_probe *p, uint64_t now)
+{
+	struct zdu_slow_state *sp = &p->spell;
+	char a[32], b[32], c[32];
+
+	sp->for_ms = now > sp->since_ms ? now - sp->since_ms : 0;
+	zdu_duration_text(sp->for_ms, a, sizeof(a));
+	zdu_duration_text(sp->max_ms, b, sizeof(b));
+	if (p->hyst.verdict == ZDU_HEALTH_UP)
+		zdu_log_notice("probe: nova-api answers in time again (%s) after %s slow "
+			       "(%u slow probes, slowest %s)",
+			       zdu_duration_text(p->v_latency, c, sizeof(c)), a, sp->probes, b);
+	else if (p->hyst.fault == ZDU_FAULT_SOFT)
+		zdu_log_notice("probe: nova-api slow for %s, probe.dead_after_ms (%s) reached: down "
+			       "(%u slow probes, slowest %s)", a,
+			       zdu_duration_text(p->dead_after_ms, c, sizeof(c)), sp->probes, b);
+	else
+		zdu_log_notice("probe: nova-api failing after %s slow: %s: down", a, p->v_reason);
+	sp->active = 0;
+}
+
 /* The slow spell's bookkeeping and its log lines: when it began, each step
  * of the weight, and how it ended, with durations. prev is the hysteresis
  * before this probe's result. */
@@ -49,7 +72,7 @@ static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, 
 			uint64_t now)
 {
 	struct zdu_slow_state *sp = &p->spell;
-	char a[32], b[32], c[32];
+	char a[32], b[32];
 
 	if (counted_slow) {
 		if (!prev->slow) {
@@ -88,30 +111,146 @@ static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, 
 		sp->weight_pct = pct;
 		return;
 	}
-	if (!prev->slow)
+	if (prev->slow)
+		spell_over(p, now);
+}
+
+/* What the probe knows, as the node's health. */
+static void make_health(const struct zdu_probe *p, struct zdu_health_state *hs)
+{
+	memset(hs, 0, sizeof(*hs));
+	hs->health = p->hyst.verdict;
+	hs->fault = p->hyst.fault;
+	/* The version of the last success stays known while the node is down,
+	 * for the status; the reply shows it only while up. */
+	zdu_strlcpy(hs->version, p->stats.last_version.version, sizeof(hs->version));
+	zdu_strlcpy(hs->min_version, p->stats.last_version.min_version, sizeof(hs->min_version));
+	if (hs->health == ZDU_HEALTH_DOWN)
+		zdu_strlcpy(hs->reason, p->down_reason, sizeof(hs->reason));
+	if (hs->health == ZDU_HEALTH_UP && p->hyst.slow) {
+		hs->slow = p->spell;
+		zdu_strlcpy(hs->reason, p->slow_reason, sizeof(hs->reason));
+		if (p->hold.active) {
+			hs->guard = p->hold;
+			snprintf(hs->reason, sizeof(hs->reason), "%s; %s", p->hold.reason, p->slow_reason);
+		}
+	}
+	if (p->h_disabled) {
+		hs->disabled = 1;
+		zdu_strlcpy(hs->disabled_reason, "nova-api: healthcheck disabled by file",
+			    sizeof(hs->disabled_reason));
+	}
+}
+
+static void apply(struct zdu_probe *p, const char *cause)
+{
+	struct zdu_health_state hs;
+	struct zdu_event ev = { .kind = ZDU_EV_HEALTH, .health = &hs, .cause = cause };
+
+	make_health(p, &hs);
+	zdu_state_apply(p->state, &ev);
+}
+
+/* The guard lets go of the node (it answers in time again, a failure took
+ * it down, or the guard is gone): for how long it held it, and why no more. */
+static void hold_over(struct zdu_probe *p)
+{
+	char a[32];
+	const char *why;
+
+	if (!p->hold.active)
 		return;
-	/* The spell is over: how long it lasted, counted to this result. */
-	sp->for_ms = now > sp->since_ms ? now - sp->since_ms : 0;
-	zdu_duration_text(sp->for_ms, a, sizeof(a));
-	zdu_duration_text(sp->max_ms, b, sizeof(b));
-	if (p->hyst.verdict == ZDU_HEALTH_UP)
-		zdu_log_notice("probe: nova-api answers in time again (%s) after %s slow "
-			       "(%u slow probes, slowest %s)",
-			       zdu_duration_text(p->v_latency, c, sizeof(c)), a, sp->probes, b);
-	else if (p->hyst.fault == ZDU_FAULT_SOFT)
-		zdu_log_notice("probe: nova-api slow for %s, probe.dead_after_ms (%s) reached: down "
-			       "(%u slow probes, slowest %s)", a,
-			       zdu_duration_text(p->dead_after_ms, c, sizeof(c)), sp->probes, b);
+	if (p->hyst.verdict != ZDU_HEALTH_UP)
+		why = "a failure takes the node down";
+	else if (!p->guard)
+		why = "the guard is off";
 	else
-		zdu_log_notice("probe: nova-api failing after %s slow: %s: down", a, p->v_reason);
-	sp->active = 0;
+		/* The first good answer: the weight stays low until rise. */
+		why = "nova-api answers in time again";
+	zdu_log_notice("guard: held the node up for %s (%u checks): %s",
+		       zdu_duration_text(zdu_now_ms() - p->hold.since_ms, a, sizeof(a)), p->hold.checks, why);
+	memset(&p->hold, 0, sizeof(p->hold));
+}
+
+/* The guard's answer: down (it claimed it), or kept up. Only if the node
+ * is still due to go down: a good answer or a failure may have come since
+ * the question. */
+static void guard_answer(const struct zdu_guard_verdict *v, void *data)
+{
+	struct zdu_probe *p = data;
+	struct zdu_guard_hold *h = &p->hold;
+	char cause[ZDU_REASON_MAX + 64], a[32], b[32];
+	uint64_t now = zdu_now_ms();
+
+	if (!p->hyst.dead_due)
+		return;
+	if (v->outcome == ZDU_GUARD_RETRY) {
+		zdu_log_info("guard: %s; asking again at the next probe", v->reason);
+		return;
+	}
+	if (v->outcome == ZDU_GUARD_DOWN) {
+		if (h->active)
+			zdu_log_notice("guard: %s without this node (guard.min_up_percent %u%%): down, after "
+				       "holding it up for %s (%u checks)", v->reason, v->min_up_percent,
+				       zdu_duration_text(now - h->since_ms, a, sizeof(a)), h->checks);
+		else
+			zdu_log_notice("guard: %s without this node (guard.min_up_percent %u%%): down", v->reason,
+				       v->min_up_percent);
+		zdu_hysteresis_slow_down(&p->hyst);
+		spell_over(p, now);
+		snprintf(p->down_reason, sizeof(p->down_reason), "nova-api: slow for %s",
+			 zdu_duration_text(p->spell.for_ms, b, sizeof(b)));
+		memset(h, 0, sizeof(*h));
+		p->dead_logged = 0;
+		snprintf(cause, sizeof(cause), "guard: %s: down", v->reason);
+		apply(p, cause);
+		return;
+	}
+	/* Kept up: too few would stay up, or the peers are unknown. */
+	if (!h->active) {
+		h->active = 1;
+		h->since_ms = now;
+		h->since_unix_ms = wall_ms();
+		if (v->outcome == ZDU_GUARD_KEEP)
+			zdu_log_notice("guard: %s: going down would leave %u of %u nodes up, under "
+				       "guard.min_up_percent (%u%%): kept up at the lowest slow weight",
+				       v->reason, v->up, v->nodes, v->min_up_percent);
+		else
+			zdu_log_notice("guard: %s: kept up at the lowest slow weight", v->reason);
+	} else if (strcmp(h->reason, v->reason) != 0) {
+		zdu_log_notice("guard: still kept up after %s: %s",
+			       zdu_duration_text(now - h->since_ms, a, sizeof(a)), v->reason);
+	}
+	h->checks++;
+	h->peers_unknown = v->outcome == ZDU_GUARD_UNKNOWN;
+	h->nodes = v->nodes;
+	h->up = v->up;
+	h->down = v->down;
+	h->min_up_percent = v->min_up_percent;
+	zdu_strlcpy(h->reason, v->reason, sizeof(h->reason));
+	snprintf(cause, sizeof(cause), "guard: %s", v->reason);
+	apply(p, cause);
+}
+
+/* Slow for dead_after: the guard decides, the node stays as it is until
+ * it answers (once per probe: a check in flight is joined). */
+static void ask_guard(struct zdu_probe *p)
+{
+	char a[32], b[32];
+
+	if (!p->dead_logged) {
+		zdu_log_notice("probe: nova-api slow for %s, probe.dead_after_ms (%s) reached: asking the "
+			       "fleet guard", zdu_duration_text(p->spell.for_ms, a, sizeof(a)),
+			       zdu_duration_text(p->dead_after_ms, b, sizeof(b)));
+		p->dead_logged = 1;
+	}
+	if (!p->guard || zdu_guard_check(p->guard, guard_answer, p) < 0)
+		zdu_log_error("guard: cannot start a check (out of memory?)");
 }
 
 /* Both requests of the cycle are in: one verdict enters the state. */
 static void cycle_done(struct zdu_probe *p)
 {
-	struct zdu_health_state hs;
-	struct zdu_event ev = { .kind = ZDU_EV_HEALTH, .health = &hs };
 	struct zdu_hysteresis prev = p->hyst;
 	enum zdu_health verdict;
 	uint64_t now = zdu_now_ms();
@@ -152,29 +291,16 @@ static void cycle_done(struct zdu_probe *p)
 			zdu_strlcpy(p->down_reason, p->v_reason, sizeof(p->down_reason));
 		/* else: still slow after going down slow: the reason stays */
 	}
+	if (p->hyst.dead_due) {
+		ask_guard(p);
+	} else {
+		hold_over(p);
+		p->dead_logged = 0;
+	}
 
-	memset(&hs, 0, sizeof(hs));
-	hs.health = verdict;
-	hs.fault = p->hyst.fault;
-	/* The version of the last success stays known while the node is down,
-	 * for the status; the reply shows it only while up. */
-	zdu_strlcpy(hs.version, p->stats.last_version.version, sizeof(hs.version));
-	zdu_strlcpy(hs.min_version, p->stats.last_version.min_version, sizeof(hs.min_version));
-	if (verdict == ZDU_HEALTH_DOWN)
-		zdu_strlcpy(hs.reason, p->down_reason, sizeof(hs.reason));
-	if (verdict == ZDU_HEALTH_UP && p->hyst.slow) {
-		hs.slow = p->spell;
-		zdu_strlcpy(hs.reason, p->slow_reason, sizeof(hs.reason));
-	}
-	if (p->h_disabled) {
-		hs.disabled = 1;
-		zdu_strlcpy(hs.disabled_reason, "nova-api: healthcheck disabled by file",
-			    sizeof(hs.disabled_reason));
-	}
 	snprintf(cause, sizeof(cause), "probe: nova-api %s (%s)", health_word(verdict),
 		 p->v_ok ? "answered" : why);
-	ev.cause = cause;
-	zdu_state_apply(p->state, &ev);
+	apply(p, cause);
 	if (p->tick_pending) {
 		p->tick_pending = 0;
 		on_tick(&p->timer);
@@ -302,10 +428,14 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 		p->hyst.fall = cfg->probe_fall;
 		p->stats = inherit->stats;
 		p->spell = inherit->spell;
+		p->hold = inherit->hold;
+		p->dead_logged = inherit->dead_logged;
 		memcpy(p->down_reason, inherit->down_reason, sizeof(p->down_reason));
 		memcpy(p->slow_reason, inherit->slow_reason, sizeof(p->slow_reason));
 	}
 	zdu_hysteresis_set_dead_after(&p->hyst, p->dead_after_ms);
+	/* No guard until zdu_probe_set_guard(). */
+	zdu_hysteresis_set_guarded(&p->hyst, 0);
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
 	uv_timer_start(&p->timer, on_tick, 0, (uint64_t)cfg->probe_interval_ms);
@@ -320,8 +450,19 @@ static void timer_closed(uv_handle_t *h)
 	probe_free(h->data);
 }
 
+void zdu_probe_set_guard(struct zdu_probe *p, struct zdu_guard *g)
+{
+	if (p->guard && p->guard != g)
+		zdu_guard_forget(p->guard, p);
+	p->guard = g;
+	zdu_hysteresis_set_guarded(&p->hyst, g != NULL);
+}
+
 void zdu_probe_close(struct zdu_probe *p)
 {
+	if (p->guard)
+		zdu_guard_forget(p->guard, p);
+	p->guard = NULL;
 	if (p->vreq)
 		zdu_http_cancel(p->vreq);
 	if (p->hreq)

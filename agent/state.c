@@ -36,24 +36,36 @@ static int slow_equal(const struct zdu_slow_state *a, const struct zdu_slow_stat
 	       a->for_ms == b->for_ms && a->probes == b->probes && a->answered == b->answered;
 }
 
+static int hold_equal(const struct zdu_guard_hold *a, const struct zdu_guard_hold *b)
+{
+	return a->active == b->active && a->peers_unknown == b->peers_unknown && a->since_ms == b->since_ms &&
+	       a->since_unix_ms == b->since_unix_ms && a->nodes == b->nodes && a->up == b->up &&
+	       a->down == b->down && a->checks == b->checks && a->min_up_percent == b->min_up_percent &&
+	       strcmp(a->reason, b->reason) == 0;
+}
+
 static int health_equal(const struct zdu_health_state *a, const struct zdu_health_state *b)
 {
 	return a->health == b->health && a->disabled == b->disabled && a->fault == b->fault &&
 	       strcmp(a->reason, b->reason) == 0 && strcmp(a->version, b->version) == 0 &&
 	       strcmp(a->min_version, b->min_version) == 0 &&
-	       strcmp(a->disabled_reason, b->disabled_reason) == 0 && slow_equal(&a->slow, &b->slow);
+	       strcmp(a->disabled_reason, b->disabled_reason) == 0 && slow_equal(&a->slow, &b->slow) &&
+	       hold_equal(&a->guard, &b->guard);
 }
 
 /* How loud a reply change is logged. Slow-start steps are frequent and
  * expected; so is a slow node's next measure ("slow: 1.2 s" -> "1.4 s"),
  * which the probe's own lines already frame (slow since, weight steps,
- * recovery): quieter. */
+ * recovery): quieter. The guard taking hold, letting go, or counting other
+ * numbers is not. */
 static enum zdu_log_level change_level(const struct zdu_health_state *old, const struct zdu_event *ev)
 {
 	if (ev->kind == ZDU_EV_WEIGHT)
 		return ZDU_LOG_INFO;
 	if (ev->kind == ZDU_EV_HEALTH && old->slow.active && ev->health->slow.active &&
-	    old->health == ev->health->health && old->slow.weight_pct == ev->health->slow.weight_pct)
+	    old->health == ev->health->health && old->slow.weight_pct == ev->health->slow.weight_pct &&
+	    old->guard.active == ev->health->guard.active && old->guard.nodes == ev->health->guard.nodes &&
+	    old->guard.down == ev->health->guard.down)
 		return ZDU_LOG_INFO;
 	return ZDU_LOG_NOTICE;
 }

@@ -42,6 +42,24 @@ static json_t *slow_json(const struct zdu_health_state *h, const struct zdu_daem
 			 d->cfg.probe_dead_after_ms);
 }
 
+/* The fleet guard holding a slow node up: since when, for how long
+ * ("for_ms", left out of the published state), what it counted. */
+static json_t *hold_json(const struct zdu_health_state *h)
+{
+	const struct zdu_guard_hold *g = &h->guard;
+	char since[40];
+	uint64_t now = zdu_now_ms();
+
+	if (h->health != ZDU_HEALTH_UP || !g->active)
+		return json_null();
+	return json_pack("{s:s,s:I,s:I,s:i,s:i,s:i,s:i,s:i,s:b,s:s}", "since",
+			 zdu_utc_ms(g->since_unix_ms, since, sizeof(since)), "since_unix_ms",
+			 (json_int_t)g->since_unix_ms, "for_ms",
+			 (json_int_t)(now > g->since_ms ? now - g->since_ms : 0), "nodes", (int)g->nodes, "up",
+			 (int)g->up, "down", (int)g->down, "checks", (int)g->checks, "min_up_percent",
+			 (int)g->min_up_percent, "peers_unknown", g->peers_unknown, "reason", g->reason);
+}
+
 static json_t *flag_json(const struct zdu_flag *f)
 {
 	json_t *o = json_pack("{s:b,s:s}", "active", f->mode != ZDU_FLAG_OFF, "mode",
@@ -79,6 +97,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 			   "version", h->version, "min_version", h->min_version, "disabled", h->disabled);
 	json_object_set_new(health, "fault", json_string(fault_name(h->fault)));
 	json_object_set_new(health, "slow", slow_json(h, d));
+	json_object_set_new(health, "guard", hold_json(h));
 
 	conns = json_pack("{s:I,s:I,s:I,s:I,s:I}", "current", (json_int_t)d->listener->stats.current,
 			  "accepted", (json_int_t)d->listener->stats.accepted, "evicted",
@@ -112,6 +131,17 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	json_object_set_new(o, "reply_detail",
 			    json_string(st->node.detail == ZDU_DETAIL_MINIMAL ? "minimal" : "full"));
 	json_object_set_new(o, "probe", d->probe ? zdu_probe_status_json(d->probe) : json_null());
+	/* The fleet guard: null without etcd; "active" false when
+	 * guard.min_up_percent is 0 or nothing is probed. */
+	if (d->guard) {
+		json_t *g = zdu_guard_status_json(d->guard);
+
+		json_object_set_new(g, "active", json_boolean(d->probe && d->cfg.guard_min_up_percent > 0 &&
+							      d->cfg.probe_dead_after_ms > 0));
+		json_object_set_new(o, "guard", g);
+	} else {
+		json_object_set_new(o, "guard", json_null());
+	}
 	json_object_set_new(o, "etcd",
 			    d->publish ? json_pack("{s:s,s:o}", "node", d->cfg.etcd_node, "publish",
 						   zdu_publish_status_json(d->publish))

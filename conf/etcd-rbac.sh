@@ -14,6 +14,7 @@
 #   PREFIX/maintenance/nodes/NODE   a node's maintenance flag (flag file format)
 #   PREFIX/maintenance/all          the cluster-wide maintenance flag
 #   PREFIX/agents/NODE              the agent's state (JSON), under the agent's lease
+#   PREFIX/guard/SERVICE            the fleet guard's claim: nodes it let go down lately
 #   PREFIX/coordinator/lock         the coordinator's lease lock
 #   PREFIX/coordinator/journal      the rollout journal (zdu-coordinator --resume)
 #
@@ -23,8 +24,11 @@
 #       readwrite  PREFIX/maintenance/nodes/NODE    watches its own flag; the agent writes
 #                                                   it for `zdu-agent --maintenance on|off`
 #       readwrite  PREFIX/agents/NODE               publishes its state
-#     A node's credentials can neither read nor change another node's keys, nor the
-#     cluster-wide flag, nor the coordinator's.
+#       read       prefix PREFIX/agents/            the fleet guard counts its peers
+#       readwrite  prefix PREFIX/guard/             the fleet guard claims going down
+#     A node's credentials can neither change another node's keys, nor read another node's
+#     flag, nor the cluster-wide flag, nor the coordinator's keys (they read the other
+#     agents' published states: the guard needs them).
 #   zdu-coordinator  (user and role)
 #       readwrite  prefix PREFIX/maintenance/       drains and releases nodes (and may set
 #                                                   the cluster-wide flag: --all)
@@ -190,6 +194,8 @@ for n in "${nodes[@]}"; do
 	grant "$r" read "$prefix/maintenance/all"
 	grant "$r" readwrite "$prefix/maintenance/nodes/$n"
 	grant "$r" readwrite "$prefix/agents/$n"
+	grant "$r" read "$prefix/agents/" prefix
+	grant "$r" readwrite "$prefix/guard/" prefix
 	v=$(env_name "$n")
 	user "$r" "${!v:-}"
 	ctl user grant-role "$r" "$r"

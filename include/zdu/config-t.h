@@ -98,6 +98,8 @@ struct zdu_config {
 	char *etcd_password_file_at;
 	int etcd_password_unread;
 	int etcd_allow_plaintext_password; /* no warning for http:// with a password */
+	/* guard: the fleet guard (with etcd) */
+	int guard_min_up_percent; /* 0: off */
 };
 
 enum zdu_config_type {

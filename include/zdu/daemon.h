@@ -14,6 +14,7 @@
 #include "zdu/etcd.h"
 #include "zdu/flag_etcd.h"
 #include "zdu/flag_file.h"
+#include "zdu/guard.h"
 #include "zdu/http.h"
 #include "zdu/listener.h"
 #include "zdu/probe.h"
@@ -36,6 +37,7 @@ struct zdu_daemon {
 	struct zdu_etcd *etcd;
 	struct zdu_flag_etcd *flage;
 	struct zdu_publish *publish;
+	struct zdu_guard *guard; /* asked by the probe when guard.min_up_percent > 0 */
 	char *etcd_sig; /* the etcd settings they were made with */
 	struct zdu_list waiters; /* control clients in wait-drained */
 	struct zdu_list jobs;    /* flag writes in the thread pool */

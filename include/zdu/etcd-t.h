@@ -50,6 +50,16 @@ struct zdu_etcd_result {
 	int64_t deleted;      /* delete: how many keys went (0: there was none) */
 	int64_t lease_id;     /* lease grant, keepalive */
 	int64_t ttl;          /* lease: seconds left; 0: the lease is gone */
+	int more;             /* range: more keys matched than its limit let through */
+};
+
+/* One range of zdu_etcd_read(): the key alone, or (prefix) every key that
+ * starts with it; limit 0: no limit, else at most that many keys (res->more
+ * says whether there were more). */
+struct zdu_etcd_range {
+	const char *key;
+	int prefix;
+	long limit;
 };
 
 enum zdu_etcd_watch_kind {

@@ -33,6 +33,13 @@ int zdu_etcd_get(struct zdu_etcd *e, const char *key, zdu_etcd_cb cb, void *data
 /* Several keys read at one revision (one txn): res->kvs holds those that
  * exist, in any order. */
 int zdu_etcd_get_many(struct zdu_etcd *e, const char *const *keys, size_t n, zdu_etcd_cb cb, void *data);
+/* Every key starting with prefix (at most limit of them; 0: no limit),
+ * in key order, in one range request: res->kvs, res->more. */
+int zdu_etcd_get_prefix(struct zdu_etcd *e, const char *prefix, long limit, zdu_etcd_cb cb, void *data);
+/* Several ranges read at one revision (one txn): res->kvs holds every key
+ * found, range after range; res->more if any range was cut by its limit. */
+int zdu_etcd_read(struct zdu_etcd *e, const struct zdu_etcd_range *ranges, size_t n, zdu_etcd_cb cb,
+		  void *data);
 /* lease 0: none. */
 int zdu_etcd_put(struct zdu_etcd *e, const char *key, const char *value, size_t len, int64_t lease,
 		 zdu_etcd_cb cb, void *data);
@@ -45,6 +52,11 @@ int zdu_etcd_create(struct zdu_etcd *e, const char *key, const char *value, size
  * res->succeeded says whether it did. */
 int zdu_etcd_put_guarded(struct zdu_etcd *e, const char *key, const char *value, size_t len,
 			 const char *guard, int64_t lease, zdu_etcd_cb cb, void *data);
+/* Puts only if key's mod_revision is still mod_revision (0: the key does
+ * not exist): res->succeeded says whether it did. Optimistic concurrency:
+ * read, decide, write only if nobody wrote in between. */
+int zdu_etcd_put_if_unchanged(struct zdu_etcd *e, const char *key, const char *value, size_t len,
+			      int64_t mod_revision, int64_t lease, zdu_etcd_cb cb, void *data);
 int zdu_etcd_lease_grant(struct zdu_etcd *e, int ttl_s, zdu_etcd_cb cb, void *data);
 /* res->ttl 0: the lease expired or was revoked. */
 int zdu_etcd_lease_keepalive(struct zdu_etcd *e, int64_t lease, zdu_etcd_cb cb, void *data);
@@ -81,6 +93,13 @@ void zdu_etcd_result_clear(struct zdu_etcd_result *res);
  * returns -1 with err saying why when there is none, it is longer, or it
  * holds a byte a header cannot carry (a space, a control character). */
 int zdu_etcd_auth_header(const char *body, size_t len, char **header, char *err, size_t err_size);
+
+/* etcd's range_end for "every key starting with prefix": the prefix with
+ * its last byte below 0xff incremented and what follows cut; a prefix of
+ * 0xff bytes only (or empty) gives "\0", every key from it on. Writes at
+ * most size bytes into out and returns the length (not NUL-terminated;
+ * size must be at least strlen(prefix), and 1). */
+size_t zdu_etcd_prefix_end(const char *prefix, char *out, size_t size);
 
 /* Base64 as the gateway wants it (standard alphabet, padded). encode
  * returns a malloc'd string; decode returns the length, or -1. */

@@ -27,6 +27,11 @@ struct zdu_hysteresis {
 	int slow;
 	uint64_t slow_since_ms;
 	uint64_t slow_for_ms; /* at the last result */
+	/* A fleet guard decides whether slowness takes the node down: a slow
+	 * probe that would take it down sets dead_due instead, and the caller
+	 * goes down through zdu_hysteresis_slow_down() once the guard allows. */
+	int guarded;
+	int dead_due; /* up, slow for dead_after_ms (and fall probes): ask the guard */
 };
 
 void zdu_hysteresis_init(struct zdu_hysteresis *h, int rise, int fall);
@@ -34,6 +39,14 @@ void zdu_hysteresis_init(struct zdu_hysteresis *h, int rise, int fall);
  * dead_after_ms (and never before fall probes); 0 makes a slow probe a
  * failure, as hard as any. */
 void zdu_hysteresis_set_dead_after(struct zdu_hysteresis *h, uint64_t dead_after_ms);
+
+/* With a guard, slowness alone never takes the node down here (see
+ * dead_due); failures still do. Without one, as before. */
+void zdu_hysteresis_set_guarded(struct zdu_hysteresis *h, int guarded);
+/* The guard allows it: a node due to go down for slowness goes down, fault
+ * soft. Returns -1 (and changes nothing) when it is no longer due: a good
+ * answer or a failure came meanwhile. */
+int zdu_hysteresis_slow_down(struct zdu_hysteresis *h);
 
 /* Feeds one probe result and returns the verdict. The first result decides
  * at once (the agent has nothing better to say); after that, rise successes

@@ -1,6 +1,7 @@
 /* The nova-api probe: timer -> HTTP GET (libcurl on the loop) -> class of
  * nova.c (ok, slow, failed) -> hysteresis with the slow/dead split -> one
- * ZDU_EV_HEALTH into the state. Optionally oslo's healthcheck in the same
+ * ZDU_EV_HEALTH into the state. With a fleet guard, slowness past
+ * dead_after asks it first; its answer enters the state the same way. Optionally oslo's healthcheck in the same
  * cycle: disabled by file means drained. The probe of an up node may run
  * until probe.slow_timeout_ms, to measure how slow it is; one probe at a
  * time, the next starting as soon as a late one ends. */
@@ -12,6 +13,7 @@
 #include <uv.h>
 
 #include "zdu/config-t.h"
+#include "zdu/guard.h"
 #include "zdu/health.h"
 #include "zdu/http.h"
 #include "zdu/nova.h"
@@ -59,6 +61,11 @@ struct zdu_probe {
 	char slow_reason[ZDU_REASON_MAX];
 	struct zdu_slow_state spell;
 	struct zdu_probe_stats stats;
+	/* The fleet guard (NULL: none): asked when slowness would take the
+	 * node down; hold is its answer while it keeps the node up. */
+	struct zdu_guard *guard;
+	struct zdu_guard_hold hold;
+	int dead_logged; /* "dead_after reached: asking the guard" said for this spell */
 };
 
 /* Starts probing at once, then every probe.interval_ms. inherit (may be
@@ -66,6 +73,9 @@ struct zdu_probe {
 struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_http *http,
 				const struct zdu_config *cfg, const struct zdu_probe *inherit);
 void zdu_probe_close(struct zdu_probe *p);
+/* The fleet guard to ask before slowness takes the node down (NULL: none,
+ * slowness takes it down at dead_after as without etcd). Borrowed. */
+void zdu_probe_set_guard(struct zdu_probe *p, struct zdu_guard *g);
 json_t *zdu_probe_status_json(const struct zdu_probe *p);
 
 #endif

@@ -50,6 +50,22 @@ struct zdu_slow_state {
 	int answered;               /* the last slow probe got its answer (else: cut) */
 };
 
+/* An up node slow for probe.dead_after_ms that the fleet guard keeps up,
+ * because going down would leave too few of its service's nodes up (or
+ * because etcd could not say): since when, and what the last check found. */
+struct zdu_guard_hold {
+	int active;
+	int peers_unknown;     /* the peers could not be read: kept up without knowing */
+	uint64_t since_ms;     /* monotonic: the first check that kept it up */
+	int64_t since_unix_ms; /* the same on the wall clock, for people */
+	unsigned nodes;        /* the service's nodes at the last check, this one included */
+	unsigned up;           /* of them, peers up */
+	unsigned down;         /* peers not up (down, drained, unreadable...) */
+	unsigned checks;       /* checks that kept it up in this spell */
+	unsigned min_up_percent;
+	char reason[ZDU_REASON_MAX]; /* "kept up: 2 of 3 nodes already down" */
+};
+
 /* What an unhealthy node replies. */
 enum zdu_fail_action {
 	ZDU_FAIL_DOWN = 0, /* "down": HAProxy marks the server DOWN (agent) */
@@ -77,6 +93,9 @@ struct zdu_health_state {
 	/* Up but slow: the reason says "nova-api: slow: 1.2 s" and the reply
 	 * weight is weight_pct x slow.weight_pct. Never set while not up. */
 	struct zdu_slow_state slow;
+	/* Up, slow past dead_after, kept up by the fleet guard: the reason then
+	 * starts with guard.reason. Never set while not up and slow. */
+	struct zdu_guard_hold guard;
 };
 
 /* Connections to the local API, counted through sock_diag: the node is

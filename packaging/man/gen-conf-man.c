@@ -34,6 +34,7 @@ static const struct {
 	{ "drain", "how the daemon tells that the node is drained (for zdu-agent --maintenance on --wait)" },
 	{ "slowstart", "ramping the weight up after maintenance or a failure" },
 	{ "etcd", "maintenance flags from an etcd v3 cluster, and the agent's state published there (see ETCD in zdu-agent(8))" },
+	{ "guard", "the fleet guard: with etcd, a node slow too long stays up while too few of its peers are (see ETCD in zdu-agent(8))" },
 };
 
 /* Text for a roff body line: backslashes and minus signs escaped, and a

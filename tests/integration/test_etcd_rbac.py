@@ -14,8 +14,9 @@ the others generated, then:
     key (exit 0, confirmed by the agent); `--all --yes` is refused (exit 1, permission denied):
     a node's credentials cannot touch the cluster-wide flag;
   * least privilege through the gateway: zdu-agent-n1 cannot write n2's key, the all key or
-    n2's published state, nor read them; the coordinator cannot write an agent's published
-    state;
+    n2's published state, nor read n2's key; it may read every agent's published state and
+    write the fleet guard's claim key (/zdu/guard/nova-api); the coordinator cannot write an
+    agent's published state;
   * an agent configured as node n2 but with n1's credentials reports "permission denied" in
     `--status --json` (flag.etcd.last_error, not reachable), publishes nothing, and its reply
     never changes, whatever is written to n2's key.
@@ -250,6 +251,12 @@ def rbac(work):
     denied('the coordinator writes an agent\'s published state', '/v3/kv/put',
            {'key': b64(agent_key('n1')), 'value': b64('{}')}, coord)
     check(get(all_key(), n1) is None, 'n1 may read the cluster-wide key')
+    # the fleet guard: every agent's state (one range over the prefix), and its claim key
+    st, ans = call('/v3/kv/range', {'key': b64('/zdu/agents/'), 'range_end': b64('/zdu/agents0')}, n1)
+    check(st == 200 and 'error' not in ans, 'n1 may read every agent\'s published state (the guard)',
+          (st, ans))
+    put('/zdu/guard/nova-api', '{"down":["n1"]}', n1)
+    print('ok: n1 may write the guard\'s claim key /zdu/guard/nova-api', flush=True)
     put('/zdu/coordinator/journal', 'rbac-test\n', coord)
     check(get('/zdu/coordinator/journal', coord) == b'rbac-test\n',
           'the coordinator writes and reads its journal key')

@@ -272,6 +272,84 @@ static void test_answer_range(void **state)
 	zdu_etcd_result_clear(&res);
 }
 
+/* A prefix range cut by its limit (zdu_etcd_get_prefix), the fleet guard's
+ * read (a txn of a prefix range and a key), and the guard's claim, won and
+ * lost (zdu_etcd_put_if_unchanged): etcd 3.4's answers. */
+static void test_answer_prefix_more(void **state)
+{
+	struct zdu_etcd_result res;
+
+	(void)state;
+	assert_int_equal(parse_answer("{" HDR("4") ",\"kvs\":[{\"key\":\"L3pkdS9hZ2VudHMvYTE=\",\"create_revision\":"
+				      "\"2\",\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"eyJyZXBseSI6InVwIn0=\"},"
+				      "{\"key\":\"L3pkdS9hZ2VudHMvYTI=\",\"create_revision\":\"3\",\"mod_revision\":\"3\","
+				      "\"version\":\"1\",\"value\":\"eyJyZXBseSI6InVwIn0=\"}],\"more\":true,\"count\":\"3\"}",
+				      &res),
+			 0);
+	assert_int_equal(res.nkvs, 2);
+	assert_string_equal(res.kvs[1].key, "/zdu/agents/a2");
+	assert_string_equal(res.kvs[1].value, "{\"reply\":\"up\"}");
+	assert_true(res.more);
+	zdu_etcd_result_clear(&res);
+
+	assert_int_equal(parse_answer("{" HDR("4") ",\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":"
+				      "{\"revision\":\"4\"},\"kvs\":[{\"key\":\"L3pkdS9hZ2VudHMvYTE=\",\"create_revision\":"
+				      "\"2\",\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"eyJyZXBseSI6InVwIn0=\"}],"
+				      "\"more\":true,\"count\":\"3\"}},{\"response_range\":{\"header\":{\"revision\":\"4\"}}}]}",
+				      &res),
+			 0);
+	assert_int_equal(res.nkvs, 1);
+	assert_string_equal(res.kvs[0].key, "/zdu/agents/a1");
+	assert_true(res.more);
+	assert_true(res.succeeded);
+	zdu_etcd_result_clear(&res);
+
+	/* the same without a limit: no "more" */
+	assert_int_equal(parse_answer("{" HDR("4") ",\"kvs\":[],\"count\":\"0\"}", &res), 0);
+	assert_false(res.more);
+	zdu_etcd_result_clear(&res);
+
+	/* the claim: won, then lost (etcd leaves "succeeded" out when false) */
+	assert_int_equal(parse_answer("{" HDR("5") ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":"
+				      "{\"revision\":\"5\"}}}]}",
+				      &res),
+			 0);
+	assert_true(res.succeeded);
+	assert_int_equal(res.revision, 5);
+	zdu_etcd_result_clear(&res);
+	assert_int_equal(parse_answer("{" HDR("5") "}", &res), 0);
+	assert_false(res.succeeded);
+	zdu_etcd_result_clear(&res);
+}
+
+static void expect_prefix_end(const char *prefix, const char *want, size_t want_len)
+{
+	char out[64];
+	size_t n;
+
+	memset(out, 'X', sizeof(out));
+	n = zdu_etcd_prefix_end(prefix, out, sizeof(out));
+	assert_int_equal(n, want_len);
+	assert_memory_equal(out, want, want_len);
+}
+
+static void test_prefix_end(void **state)
+{
+	char out[4];
+
+	(void)state;
+	expect_prefix_end("/zdu/agents/", "/zdu/agents0", 12);
+	expect_prefix_end("a", "b", 1);
+	expect_prefix_end("a\xff", "b", 1);
+	expect_prefix_end("a\xfe", "a\xff", 2);
+	expect_prefix_end("\xff\xff", "", 1); /* "\0": every key from the prefix on */
+	expect_prefix_end("", "", 1);
+	/* a size under the prefix's length is the caller's error: still nothing past it */
+	memset(out, 'X', sizeof(out));
+	assert_int_equal(zdu_etcd_prefix_end("abcdef", out, 3), 3);
+	assert_memory_equal(out, "abd", 3);
+}
+
 /* zdu_etcd_get_many's txn: one response_range per key, kvs only for the
  * keys that exist. */
 static void test_answer_txn(void **state)
@@ -820,6 +898,8 @@ int main(void)
 		cmocka_unit_test(test_b64_output_too_small),
 		cmocka_unit_test(test_answer_range),
 		cmocka_unit_test(test_answer_txn),
+		cmocka_unit_test(test_answer_prefix_more),
+		cmocka_unit_test(test_prefix_end),
 		cmocka_unit_test(test_answer_lease_grant),
 		cmocka_unit_test(test_answer_keepalive),
 		cmocka_unit_test(test_answer_error),
