@@ -499,7 +499,7 @@ static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *
 	case ZDU_CTL_STATUS:
 		/* Out of maintenance nothing counts connections periodically:
 		 * count now, so the answer is exact. */
-		if (d->drain && !d->drain->flagged && zdu_drain_refresh(d->drain, status_counted, c) == 0)
+		if (d->drain && !zdu_drain_flagged(d->drain) && zdu_drain_refresh(d->drain, status_counted, c) == 0)
 			break;
 		zdu_control_reply(c, zdu_status_json(d));
 		break;

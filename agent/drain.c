@@ -6,6 +6,28 @@
 #include "zdu/drain.h"
 #include "zdu/log.h"
 #include "zdu/reply.h"
+#include "zdu/state.h"
+
+struct zdu_drain {
+	uv_loop_t *loop;
+	struct zdu_state *state;
+	struct zdu_sockdiag *sd;
+	uv_timer_t timer;
+	struct zdu_sockdiag_filter filter;
+	uint64_t settle_ms;
+	uint64_t zero_since; /* loop time since when the count is 0 with a flag set; 0: not */
+	int flagged;
+	int closing;
+	struct zdu_drain_state last;
+	struct zdu_list refresh; /* zdu_drain_refresh() callers waiting for a count */
+	int counting;
+};
+
+int zdu_drain_flagged(const struct zdu_drain *d)
+{
+	return d->flagged;
+}
+
 
 static void publish(struct zdu_drain *d, const char *cause)
 {

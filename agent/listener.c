@@ -7,6 +7,28 @@
 #include "zdu/listener.h"
 #include "zdu/log.h"
 
+struct zdu_listener {
+	uv_loop_t *loop;
+	const struct zdu_state *state;
+	uv_tcp_t *socks;
+	size_t nsocks;
+	size_t nopen; /* handles not yet closed, for zdu_listener_close */
+	struct zdu_list conns; /* accept order: oldest first */
+	uv_timer_t sweep;
+	int max_connections;
+	int timeout_ms;
+	int max_request_bytes;
+	uint64_t last_evict_log_ms;
+	uint64_t evicted_since_log;
+	struct zdu_listener_stats stats;
+};
+
+const struct zdu_listener_stats *zdu_listener_stats(const struct zdu_listener *l)
+{
+	return &l->stats;
+}
+
+
 struct conn {
 	uv_tcp_t tcp;
 	uv_shutdown_t shut;

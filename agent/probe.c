@@ -6,6 +6,7 @@
 #include "zdu/common.h"
 #include "zdu/log.h"
 #include "zdu/probe.h"
+#include "zdu/state.h"
 
 static void probe_free(struct zdu_probe *p)
 {
@@ -20,11 +21,6 @@ static void probe_free(struct zdu_probe *p)
 		free(p->headers[i]);
 	free(p->headers);
 	free(p);
-}
-
-static const char *health_word(enum zdu_health h)
-{
-	return h == ZDU_HEALTH_UP ? "up" : h == ZDU_HEALTH_DOWN ? "down" : "unknown";
 }
 
 static const char *class_name(enum zdu_probe_class c)
@@ -298,7 +294,7 @@ static void cycle_done(struct zdu_probe *p)
 		p->dead_logged = 0;
 	}
 
-	snprintf(cause, sizeof(cause), "probe: nova-api %s (%s)", health_word(verdict),
+	snprintf(cause, sizeof(cause), "probe: nova-api %s (%s)", zdu_health_name(verdict),
 		 p->v_ok ? "answered" : why);
 	apply(p, cause);
 	if (p->tick_pending) {

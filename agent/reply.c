@@ -6,13 +6,7 @@
 #include "zdu/common.h"
 #include "zdu/flag.h"
 #include "zdu/reply.h"
-
-const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node)
-{
-	if (node->flag[ZDU_SRC_FILE].mode != ZDU_FLAG_OFF)
-		return &node->flag[ZDU_SRC_FILE];
-	return &node->flag[ZDU_SRC_ETCD];
-}
+#include "zdu/state.h"
 
 struct reply_buf {
 	char *p;

@@ -3,12 +3,7 @@
 #include "zdu/health.h"
 #include "zdu/reply.h"
 #include "zdu/slowstart.h"
-
-int zdu_node_serving(const struct zdu_node_state *n)
-{
-	return (n->health.health == ZDU_HEALTH_UP || n->health.health == ZDU_HEALTH_UNCHECKED) &&
-	       !n->health.disabled && zdu_node_flag(n)->mode == ZDU_FLAG_OFF;
-}
+#include "zdu/state.h"
 
 static void set_weight(struct zdu_slowstart *s, unsigned pct, const char *cause)
 {

@@ -6,6 +6,34 @@
 #include "zdu/reply.h"
 #include "zdu/state.h"
 
+/* ---- what the node state says (pure) ------------------------------------ */
+
+const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node)
+{
+	if (node->flag[ZDU_SRC_FILE].mode != ZDU_FLAG_OFF)
+		return &node->flag[ZDU_SRC_FILE];
+	return &node->flag[ZDU_SRC_ETCD];
+}
+
+
+int zdu_node_serving(const struct zdu_node_state *n)
+{
+	return (n->health.health == ZDU_HEALTH_UP || n->health.health == ZDU_HEALTH_UNCHECKED) &&
+	       !n->health.disabled && zdu_node_flag(n)->mode == ZDU_FLAG_OFF;
+}
+
+
+const char *zdu_health_name(enum zdu_health h)
+{
+	switch (h) {
+	case ZDU_HEALTH_UNKNOWN: return "unknown";
+	case ZDU_HEALTH_UP: return "up";
+	case ZDU_HEALTH_DOWN: return "down";
+	case ZDU_HEALTH_UNCHECKED: return "unchecked";
+	}
+	return "?";
+}
+
 void zdu_state_init(struct zdu_state *st, unsigned weight_pct, enum zdu_fail_action on_failure,
 		    enum zdu_health initial)
 {

@@ -5,17 +5,7 @@
 #include "zdu/daemon.h"
 #include "zdu/flag.h"
 #include "zdu/reply.h"
-
-static const char *health_name(enum zdu_health h)
-{
-	switch (h) {
-	case ZDU_HEALTH_UNKNOWN: return "unknown";
-	case ZDU_HEALTH_UP: return "up";
-	case ZDU_HEALTH_DOWN: return "down";
-	case ZDU_HEALTH_UNCHECKED: return "unchecked";
-	}
-	return "?";
-}
+#include "zdu/state.h"
 
 static const char *fault_name(enum zdu_fault f)
 {
@@ -80,6 +70,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	const struct zdu_health_state *h = &st->node.health;
 	char reply[ZDU_REPLY_MAX];
 	json_t *o, *flag, *health, *conns;
+	const struct zdu_listener_stats *ls;
 
 	flag = flag_json(zdu_node_flag(&st->node));
 	json_object_set_new(flag, "file", flag_json(&st->node.flag[ZDU_SRC_FILE]));
@@ -93,17 +84,16 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 		json_object_set_new(flag, "etcd", json_null());
 	}
 
-	health = json_pack("{s:s,s:s,s:s,s:s,s:b}", "state", health_name(h->health), "reason", h->reason,
+	health = json_pack("{s:s,s:s,s:s,s:s,s:b}", "state", zdu_health_name(h->health), "reason", h->reason,
 			   "version", h->version, "min_version", h->min_version, "disabled", h->disabled);
 	json_object_set_new(health, "fault", json_string(fault_name(h->fault)));
 	json_object_set_new(health, "slow", slow_json(h, d));
 	json_object_set_new(health, "guard", hold_json(h));
 
-	conns = json_pack("{s:I,s:I,s:I,s:I,s:I}", "current", (json_int_t)d->listener->stats.current,
-			  "accepted", (json_int_t)d->listener->stats.accepted, "evicted",
-			  (json_int_t)d->listener->stats.evicted, "timed_out",
-			  (json_int_t)d->listener->stats.timed_out, "oversized",
-			  (json_int_t)d->listener->stats.oversized);
+	ls = zdu_listener_stats(d->listener);
+	conns = json_pack("{s:I,s:I,s:I,s:I,s:I}", "current", (json_int_t)ls->current, "accepted",
+			  (json_int_t)ls->accepted, "evicted", (json_int_t)ls->evicted, "timed_out",
+			  (json_int_t)ls->timed_out, "oversized", (json_int_t)ls->oversized);
 
 	o = json_pack("{s:b,s:s,s:i,s:s,s:I,s:s,s:I,s:s,s:I,s:o,s:o,s:o,s:I,s:s}", "ok", 1, "version",
 		      ZDU_VERSION, "pid", (int)getpid(), "reply",

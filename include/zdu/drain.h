@@ -13,20 +13,7 @@
 #include "zdu/sockdiag.h"
 #include "zdu/state.h"
 
-struct zdu_drain {
-	uv_loop_t *loop;
-	struct zdu_state *state;
-	struct zdu_sockdiag *sd;
-	uv_timer_t timer;
-	struct zdu_sockdiag_filter filter;
-	uint64_t settle_ms;
-	uint64_t zero_since; /* loop time since when the count is 0 with a flag set; 0: not */
-	int flagged;
-	int closing;
-	struct zdu_drain_state last;
-	struct zdu_list refresh; /* zdu_drain_refresh() callers waiting for a count */
-	int counting;
-};
+struct zdu_drain;
 
 /* err: NULL when counted, else why the count failed (the state has it too). */
 typedef void (*zdu_drain_cb)(const char *err, void *data);
@@ -41,6 +28,8 @@ void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg);
 int zdu_drain_refresh(struct zdu_drain *d, zdu_drain_cb cb, void *data);
 /* Forgets a refresh whose caller went away. */
 void zdu_drain_refresh_cancel(struct zdu_drain *d, void *data);
+/* Is a maintenance flag set (and connections counted periodically)? */
+int zdu_drain_flagged(const struct zdu_drain *d);
 void zdu_drain_close(struct zdu_drain *d);
 
 #endif

@@ -20,21 +20,10 @@ struct zdu_listener_stats {
 	uint64_t current;
 };
 
-struct zdu_listener {
-	uv_loop_t *loop;
-	const struct zdu_state *state;
-	uv_tcp_t *socks;
-	size_t nsocks;
-	size_t nopen; /* handles not yet closed, for zdu_listener_close */
-	struct zdu_list conns; /* accept order: oldest first */
-	uv_timer_t sweep;
-	int max_connections;
-	int timeout_ms;
-	int max_request_bytes;
-	uint64_t last_evict_log_ms;
-	uint64_t evicted_since_log;
-	struct zdu_listener_stats stats;
-};
+struct zdu_listener;
+
+/* Its counters, for the status. */
+const struct zdu_listener_stats *zdu_listener_stats(const struct zdu_listener *l);
 
 /* Binds every address of cfg->listen and returns the listener, or NULL
  * with err naming the address that failed (what was bound is closed). */

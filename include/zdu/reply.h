@@ -7,8 +7,6 @@
 
 #include "zdu/state-t.h"
 
-/* The flag in force: the local file's when it is set, otherwise etcd's. */
-const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node);
 
 /* Writes the reply for node, newline included, into buf (size at least
  * ZDU_REPLY_MAX) and returns its length. The reply always carries the

@@ -27,7 +27,5 @@ struct zdu_slowstart *zdu_slowstart_new(uv_loop_t *loop, struct zdu_state *state
 void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_config *cfg);
 void zdu_slowstart_close(struct zdu_slowstart *s);
 
-/* Is the node serving: healthy (or unchecked), not flagged, not disabled? */
-int zdu_node_serving(const struct zdu_node_state *n);
 
 #endif

@@ -10,6 +10,13 @@
 
 #include "zdu/state-t.h"
 
+/* The flag that holds the node: the local file's when set, else etcd's. */
+const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node);
+/* Healthy (or unchecked), not disabled, no flag: taking new work. */
+int zdu_node_serving(const struct zdu_node_state *n);
+/* One name per health, for status, logs and the published state. */
+const char *zdu_health_name(enum zdu_health h);
+
 void zdu_state_init(struct zdu_state *st, unsigned weight_pct, enum zdu_fail_action on_failure,
 		    enum zdu_health initial);
 /* Returns 1 when the node state changed. Called from an observer (a change

@@ -188,7 +188,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct client *c = calloc(1, sizeof(*c));
-	uint64_t accepted = lis->stats.accepted;
+	uint64_t accepted = zdu_listener_stats(lis)->accepted;
 
 	FUZZ_CHECK(c, "out of memory");
 	send_data = data;
@@ -198,16 +198,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(uv_tcp_connect(&c->conn, &c->tcp, (const struct sockaddr *)&addr, c_connected) == 0,
 		   "connect");
 	/* Until our side is closed and the listener let go of the connection. */
-	while (!c->closed || lis->stats.current > 0 || lis->stats.accepted == accepted)
+	while (!c->closed || zdu_listener_stats(lis)->current > 0 || zdu_listener_stats(lis)->accepted == accepted)
 		uv_run(&loop, UV_RUN_ONCE);
 
-	FUZZ_CHECK(lis->stats.accepted == accepted + 1, "accepted %llu connections",
-		   (unsigned long long)(lis->stats.accepted - accepted));
+	FUZZ_CHECK(zdu_listener_stats(lis)->accepted == accepted + 1, "accepted %llu connections",
+		   (unsigned long long)(zdu_listener_stats(lis)->accepted - accepted));
 	FUZZ_CHECK(!c->overflow && c->rlen == state.reply_len && memcmp(c->rbuf, state.reply, c->rlen) == 0,
 		   "after %zu bytes sent, reply \"%.*s\"%s (%zu bytes, read %s), want \"%.*s\"", size,
 		   (int)c->rlen, c->rbuf, c->overflow ? "..." : "", c->rlen,
 		   c->read_err ? uv_strerror(c->read_err) : "to EOF", (int)state.reply_len, state.reply);
-	FUZZ_CHECK(size <= MAX_REQUEST_BYTES || lis->stats.oversized > 0, "oversized peer not counted");
+	FUZZ_CHECK(size <= MAX_REQUEST_BYTES || zdu_listener_stats(lis)->oversized > 0, "oversized peer not counted");
 	free(c);
 	return 0;
 }

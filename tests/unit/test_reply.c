@@ -18,6 +18,7 @@
 #include "zdu/flag.h"
 #include "zdu/reply.h"
 #include "zdu/state-t.h"
+#include "zdu/state.h"
 
 /* Flag "modes" of the combination test: the four real ones plus a flag
  * file that could not be parsed. */
