@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "zdu/config-t.h"
+#include "zdu/keytab-t.h"
 
 enum zdu_strategy {
 	ZDU_STRATEGY_ROLLING = 0, /* one node at a time, as nova's guide */
