@@ -56,7 +56,7 @@ static const struct zdu_config_key keys[] = {
 	    "ends after a warn line giving the bytes and lines not shown. A line longer than 4096 bytes is "
 	    "cut and ends with [line cut: N bytes not shown]."),
 	{ KEY(struct zdu_plan, "", "journal", ZDU_CT_STRING, journal), .def_str = "",
-	  .def_doc = "none: required without an etcd group",
+	  .def_doc = "none (required without an etcd group)",
 	  .doc = "The rollout's journal on the coordinator's host, an absolute path (see JOURNAL AND RESUME "
 		 "in zdu-coordinator(8)). Its directory must exist. With an etcd group the journal lives in "
 		 "etcd instead and this key is not needed." },
