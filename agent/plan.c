@@ -19,7 +19,8 @@ static const char *const ssh_default[] = { "ssh", "-o", "BatchMode=yes", NULL };
 _Static_assert(sizeof(enum zdu_strategy) == sizeof(int), "strategy is read as an enum key (an int)");
 
 #define KEY(st, g, n, t, f) .group = g, .name = n, .type = t, .offset = offsetof(st, f)
-#define STR(g, n, f, fl, d, text) { KEY(struct zdu_plan, g, n, ZDU_CT_STRING, f), .flags = fl, .def_str = d, .doc = text }
+#define STR(g, n, f, fl, d, text) \
+	{ KEY(struct zdu_plan, g, n, ZDU_CT_STRING, f), .flags = fl, .def_str = d, .doc = text }
 #define MS(g, n, f, lo, hi, d, text) \
 	{ KEY(struct zdu_plan, g, n, ZDU_CT_INT, f), .min = lo, .max = hi, .def_int = d, .doc = text }
 #define REQ (ZDU_KEY_REQUIRED | ZDU_KEY_NONEMPTY)
