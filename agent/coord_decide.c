@@ -45,25 +45,38 @@ static const char *agent_str(const json_t *agent, const char *obj, const char *k
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
-int zdu_node_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
-		     const json_t *agent, const char *agent_err, char *state, size_t size)
+/* The node's server on every load balancer: look() says whether it is as
+ * wanted and appends how it stands; one that cannot be seen is not. */
+static int every_lb(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
+		    int (*look)(const struct zdu_lb_server *s, size_t i, const void *arg, char *state, size_t size),
+		    const void *arg, char *state, size_t size)
 {
-	const char *server = plan->nodes[node].server;
-	const json_t *dr = json_object_get(agent, "drain");
 	int all = 1;
 	size_t i;
 
 	for (i = 0; i < plan->nlbs; i++) {
-		const struct zdu_lb_server *s = lb_server(plan, lbs, i, server, state, size);
+		const struct zdu_lb_server *s = lb_server(plan, lbs, i, plan->nodes[node].server, state, size);
 
-		if (!s) {
+		if (!s || !look(s, i, arg, state, size))
 			all = 0;
-			continue;
-		}
-		if (!zdu_lb_server_drained(s) || s->scur != 0)
-			all = 0;
-		add(state, size, "%s: %s scur=%ld; ", plan->lbs[i].name, s->status, s->scur);
 	}
+	return all;
+}
+
+static int look_drained(const struct zdu_lb_server *s, size_t i, const void *arg, char *state, size_t size)
+{
+	const struct zdu_plan *plan = arg;
+
+	add(state, size, "%s: %s scur=%ld; ", plan->lbs[i].name, s->status, s->scur);
+	return zdu_lb_server_drained(s) && s->scur == 0;
+}
+
+int zdu_node_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
+		     const json_t *agent, const char *agent_err, char *state, size_t size)
+{
+	const json_t *dr = json_object_get(agent, "drain");
+	int all = every_lb(plan, lbs, node, look_drained, plan, state, size);
+
 	if (!agent) {
 		add(state, size, "agent: %s", agent_err ? agent_err : "");
 		return 0;
@@ -72,33 +85,31 @@ int zdu_node_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs,
 		add(state, size, "agent: no drain detection");
 		return all;
 	}
-	if (!json_is_true(json_object_get(dr, "drained")))
-		all = 0;
 	add(state, size, "agent: %lld connection(s), %s",
 	    (long long)json_integer_value(json_object_get(dr, "connections")),
 	    json_is_true(json_object_get(dr, "drained")) ? "drained" : "settling");
-	return all;
+	return all && json_is_true(json_object_get(dr, "drained"));
+}
+
+struct back {
+	const struct zdu_plan *plan;
+	const long *weights;
+};
+
+static int look_back(const struct zdu_lb_server *s, size_t i, const void *arg, char *state, size_t size)
+{
+	const struct back *b = arg;
+
+	add(state, size, "%s: %s weight %ld/%ld; ", b->plan->lbs[i].name, s->status, s->weight, b->weights[i]);
+	return zdu_lb_server_up(s) && s->weight == b->weights[i];
 }
 
 int zdu_node_back(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
 		  const long *weights, char *state, size_t size)
 {
-	const char *server = plan->nodes[node].server;
-	int all = 1;
-	size_t i;
+	const struct back b = { plan, weights };
 
-	for (i = 0; i < plan->nlbs; i++) {
-		const struct zdu_lb_server *s = lb_server(plan, lbs, i, server, state, size);
-
-		if (!s) {
-			all = 0;
-			continue;
-		}
-		if (!zdu_lb_server_up(s) || s->weight != weights[i])
-			all = 0;
-		add(state, size, "%s: %s weight %ld/%ld; ", plan->lbs[i].name, s->status, s->weight, weights[i]);
-	}
-	return all;
+	return every_lb(plan, lbs, node, look_back, &b, state, size);
 }
 
 int zdu_agent_healthy(const json_t *agent)

@@ -221,13 +221,36 @@ static void round_piece_done(struct zdu_coord *c)
 struct lb_req {
 	struct zdu_coord *c;
 	size_t i;
+	zdu_coord_lb_cb done;
 };
 
-static void on_lb(int ok, const char *answer, size_t len, const char *err, void *data)
+static void on_lb_answer(int ok, const char *answer, size_t len, const char *err, void *data)
 {
-	struct lb_req *r = data;
-	struct zdu_coord *c = r->c;
-	struct zdu_lb_view *v = &c->lbs[r->i];
+	struct lb_req r = *(struct lb_req *)data;
+
+	free(data);
+	r.done(r.c, r.i, ok, answer, len, err);
+}
+
+int zdu_coord_lb_request(struct zdu_coord *c, size_t i, const char *cmd, zdu_coord_lb_cb done)
+{
+	struct lb_req *r = malloc(sizeof(*r));
+
+	if (!r || zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, cmd, (unsigned)c->plan->request_timeout_ms,
+				 on_lb_answer, r) < 0) {
+		free(r);
+		return -1;
+	}
+	r->c = c;
+	r->i = i;
+	r->done = done;
+	return 0;
+}
+
+/* A poll round's show stat of load balancer i. */
+static void on_lb(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len, const char *err)
+{
+	struct zdu_lb_view *v = &c->lbs[i];
 
 	zdu_lb_backend_free(&v->be);
 	v->ok = 0;
@@ -237,7 +260,6 @@ static void on_lb(int ok, const char *answer, size_t len, const char *err, void 
 		v->ok = 1;
 		v->err[0] = '\0';
 	}
-	free(r);
 	round_piece_done(c);
 }
 
@@ -257,18 +279,11 @@ void zdu_coord_round(struct zdu_coord *c)
 
 	c->pending = (int)c->plan->nlbs + (c->round_agent ? 1 : 0);
 	for (i = 0; i < c->plan->nlbs; i++) {
-		struct lb_req *r = malloc(sizeof(*r));
-
-		if (!r || zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, "show stat",
-					 (unsigned)c->plan->request_timeout_ms, on_lb, r) < 0) {
-			free(r);
+		if (zdu_coord_lb_request(c, i, "show stat", on_lb) < 0) {
 			c->lbs[i].ok = 0;
 			snprintf(c->lbs[i].err, sizeof(c->lbs[i].err), "cannot start a request");
 			c->pending--;
-			continue;
 		}
-		r->c = c;
-		r->i = i;
 	}
 	if (c->round_agent &&
 	    zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, on_agent, c) < 0) {
@@ -289,6 +304,12 @@ static void on_timer(uv_timer_t *t)
 void zdu_coord_poll_again(struct zdu_coord *c)
 {
 	uv_timer_start(&c->timer, on_timer, (uint64_t)c->plan->poll_ms, 0);
+}
+
+void zdu_coord_wait_rounds(struct zdu_coord *c, int limit_ms)
+{
+	c->deadline = uv_now(&c->loop) + (uint64_t)limit_ms;
+	zdu_coord_round(c);
 }
 
 int zdu_coord_timed_out(const struct zdu_coord *c)
@@ -822,8 +843,7 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 			zdu_coord_fail(c, ZDU_COORD_FAILED, "cannot reach the agent to set the flag");
 		break;
 	case ZDU_STEP_WAIT_DRAINED:
-		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->drain_timeout_ms;
-		zdu_coord_round(c);
+		zdu_coord_wait_rounds(c, c->plan->drain_timeout_ms);
 		break;
 	case ZDU_STEP_UPGRADE: {
 		char *cmd = expand(c->plan->upgrade_command, n);
@@ -841,17 +861,15 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		break;
 	}
 	case ZDU_STEP_WAIT_HEALTHY:
-		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->health_timeout_ms;
 		c->probes_base = -1;
-		zdu_coord_round(c);
+		zdu_coord_wait_rounds(c, c->plan->health_timeout_ms);
 		break;
 	case ZDU_STEP_CLEAR_FLAG:
 		if (zdu_link_call(c->links[c->node], ZDU_LINK_CLEAR_FLAG, ZDU_FLAG_OFF, NULL, on_flag_set, c) < 0)
 			zdu_coord_fail(c, ZDU_COORD_FAILED, "cannot reach the agent to clear the flag");
 		break;
 	case ZDU_STEP_WAIT_UP:
-		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->up_timeout_ms;
-		zdu_coord_round(c);
+		zdu_coord_wait_rounds(c, c->plan->up_timeout_ms);
 		break;
 	case ZDU_STEP_SWITCH:
 		zdu_cutover_start(c);

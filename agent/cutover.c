@@ -84,14 +84,13 @@ static int group_cmd(struct zdu_coord *c, char **cmd, int first_group, const cha
 
 /* The same request to every load balancer; done runs once per answer, with
  * c->pending counting those still to come. Returns how many were sent. */
-static int send_all(struct zdu_coord *c, const char *cmd, zdu_rt_cb done)
+static int send_all(struct zdu_coord *c, const char *cmd, zdu_coord_lb_cb done)
 {
 	size_t i;
 
 	c->pending = (int)c->plan->nlbs;
 	for (i = 0; i < c->plan->nlbs; i++)
-		if (zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, cmd, (unsigned)c->plan->request_timeout_ms,
-				   done, c) < 0)
+		if (zdu_coord_lb_request(c, i, cmd, done) < 0)
 			c->pending--;
 	return c->pending;
 }
@@ -149,19 +148,12 @@ static void sw_flag_done(json_t *status, const char *err, void *data)
 	switch_step(c);
 }
 
-struct sw_rt {
-	struct zdu_coord *c;
-	size_t i;
-};
-
-static void sw_runtime_done(int ok, const char *answer, size_t len, const char *err, void *data)
+static void sw_runtime_done(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
+			    const char *err)
 {
-	struct sw_rt *r = data;
-	struct zdu_coord *c = r->c;
-	size_t i = r->i, k;
 	char times[256] = "";
+	size_t k;
 
-	free(r);
 	c->sw_rtt_ms[i] = (double)(uv_hrtime() - c->sw_sent_ms) / 1e6;
 	if (ok < 0) {
 		snprintf(c->lbs[i].err, sizeof(c->lbs[i].err), "%s", err);
@@ -194,9 +186,8 @@ static void sw_runtime_done(int ok, const char *answer, size_t len, const char *
 		      "ready at most that long",
 		      times);
 	c->sw_step = ZDU_SW_CONFIRM;
-	c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->switch_timeout_ms;
 	c->round_agent = 0;
-	zdu_coord_round(c);
+	zdu_coord_wait_rounds(c, c->plan->switch_timeout_ms);
 }
 
 static void sw_send_runtime(struct zdu_coord *c)
@@ -215,17 +206,11 @@ static void sw_send_runtime(struct zdu_coord *c)
 	c->pending = (int)c->plan->nlbs;
 	c->sw_sent_ms = uv_hrtime();
 	for (i = 0; i < c->plan->nlbs; i++) {
-		struct sw_rt *r = malloc(sizeof(*r));
-
-		if (!r || zdu_rt_request(&c->loop, c->plan->lbs[i].runtime, cmd, (unsigned)c->plan->request_timeout_ms,
-					 sw_runtime_done, r) < 0) {
-			free(r);
+		if (zdu_coord_lb_request(c, i, cmd, sw_runtime_done) < 0) {
 			free(cmd);
 			zdu_coord_fail(c, ZDU_COORD_FAILED, "switch: cannot send to %s", c->plan->lbs[i].name);
 			return;
 		}
-		r->c = c;
-		r->i = i;
 	}
 	free(cmd);
 }
@@ -237,10 +222,10 @@ static void switched(struct zdu_coord *c)
 	zdu_coord_begin_node(c);
 }
 
-static void sw_shutdown_done(int ok, const char *answer, size_t len, const char *err, void *data)
+static void sw_shutdown_done(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
+			      const char *err)
 {
-	struct zdu_coord *c = data;
-
+	(void)i;
 	(void)answer;
 	(void)len;
 	if (ok < 0)
@@ -290,9 +275,8 @@ static void switch_step(struct zdu_coord *c)
 			return;
 		}
 		c->sw_step = ZDU_SW_WAIT_LB_MANAGED;
-		c->deadline = uv_now(&c->loop) + (uint64_t)c->plan->switch_timeout_ms;
 		c->round_agent = 0;
-		zdu_coord_round(c);
+		zdu_coord_wait_rounds(c, c->plan->switch_timeout_ms);
 		return;
 	case ZDU_SW_RUNTIME:
 		sw_send_runtime(c);
@@ -328,10 +312,10 @@ static void switch_step(struct zdu_coord *c)
 /* The switch was sent but not confirmed: put the old group back in
  * service on every load balancer (ready), so that whatever the first group
  * does, somebody serves. Best effort; the failure says what happened. */
-static void sw_restore_done(int ok, const char *answer, size_t len, const char *err, void *data)
+static void sw_restore_done(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
+			     const char *err)
 {
-	struct zdu_coord *c = data;
-
+	(void)i;
 	(void)answer;
 	(void)len;
 	if (ok < 0)

@@ -25,6 +25,13 @@ void zdu_coord_journal(struct zdu_coord *c, const char *node, const char *step);
  * evaluation. zdu_coord_poll_again(): the next round after timeouts.poll_ms. */
 void zdu_coord_round(struct zdu_coord *c);
 void zdu_coord_poll_again(struct zdu_coord *c);
+/* A wait: poll rounds from now until done or limit_ms have passed. */
+void zdu_coord_wait_rounds(struct zdu_coord *c, int limit_ms);
+/* One runtime request to load balancer i; done runs once, from the loop.
+ * -1 when it cannot start. */
+typedef void (*zdu_coord_lb_cb)(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
+				const char *err);
+int zdu_coord_lb_request(struct zdu_coord *c, size_t i, const char *cmd, zdu_coord_lb_cb done);
 /* A wait's round is in: 1 when done; else a failure once the step's
  * deadline is past ("WHAT after N s: STATE"), or the next round, saying
  * how things stand when that changed; 0. */
