@@ -485,19 +485,12 @@ static enum zdu_err load(struct loader *ld, config_t *lc)
 	return err != ZDU_OK ? err : check_values(ld, lc);
 }
 
-static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, unsigned flags,
-				struct zdu_config *cfg, char *err, size_t err_size)
+static enum zdu_err load_common(config_t *lc, const char *name, unsigned flags, struct zdu_config *cfg,
+				char *err, size_t err_size)
 {
 	struct loader ld = { { name, err, err_size }, cfg, flags };
 	enum zdu_err rc;
 
-	if (!read_ok) {
-		const char *f = config_error_file(lc);
-
-		snprintf(err, err_size, "%s:%d: %s", f ? f : name, config_error_line(lc), config_error_text(lc));
-		config_destroy(lc);
-		return ZDU_ERR_PARSE;
-	}
 	if ((rc = zdu_config_defaults(cfg)) != ZDU_OK) {
 		config_destroy(lc);
 		snprintf(err, err_size, "%s: out of memory", name);
@@ -553,38 +546,26 @@ enum zdu_err zdu_config_load_flags(const char *path, int missing_ok, unsigned fl
 				   char *err, size_t err_size)
 {
 	config_t lc;
-	FILE *f;
+	enum zdu_err rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	f = fopen(path, "re");
-	if (!f) {
-		if (errno == ENOENT && missing_ok) {
-			enum zdu_err rc = zdu_config_defaults(cfg);
-
-			if (rc == ZDU_OK && !(cfg->path = strdup(path)))
-				rc = ZDU_ERR_NOMEM;
-			return rc;
-		}
-		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-		return ZDU_ERR_IO;
+	rc = zdu_keytab_read(&lc, path, NULL, path, err, err_size);
+	if (rc == ZDU_ERR_IO && errno == ENOENT && missing_ok) {
+		rc = zdu_config_defaults(cfg);
+		if (rc == ZDU_OK && !(cfg->path = strdup(path)))
+			rc = ZDU_ERR_NOMEM;
+		return rc;
 	}
-	fclose(f);
-	config_init(&lc);
-	return load_common(&lc, config_read_file(&lc, path) == CONFIG_TRUE, path, flags, cfg, err, err_size);
+	return rc != ZDU_OK ? rc : load_common(&lc, path, flags, cfg, err, err_size);
 }
 
 enum zdu_err zdu_config_load_string(const char *text, const char *name, struct zdu_config *cfg,
 				    char *err, size_t err_size)
 {
 	config_t lc;
+	enum zdu_err rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	/* A string has no directory to include from; refusing keeps the fuzzer
-	 * from reading the machine's files. */
-	if (strstr(text, "@include")) {
-		snprintf(err, err_size, "%s:0: @include is not allowed here", name);
-		return ZDU_ERR_PARSE;
-	}
-	config_init(&lc);
-	return load_common(&lc, config_read_string(&lc, text) == CONFIG_TRUE, name, 0, cfg, err, err_size);
+	rc = zdu_keytab_read(&lc, NULL, text, name, err, err_size);
+	return rc != ZDU_OK ? rc : load_common(&lc, name, 0, cfg, err, err_size);
 }

@@ -731,6 +731,15 @@ static void on_flag_set(json_t *status, const char *err, void *data)
 	enter(c, setting ? ZDU_STEP_WAIT_DRAINED : ZDU_STEP_WAIT_UP);
 }
 
+/* Sets (with its mode and reason) or clears the node's flag through its
+ * agent; on_flag_set() goes on. */
+static void flag_call(struct zdu_coord *c, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason)
+{
+	if (zdu_link_call(c->links[c->node], op, mode, reason, on_flag_set, c) < 0)
+		zdu_coord_fail(c, ZDU_COORD_FAILED, "cannot reach the agent to %s the flag",
+			       op == ZDU_LINK_SET_FLAG ? "set" : "clear");
+}
+
 static void on_upgrade_line(int stream, const char *line, void *data)
 {
 	struct zdu_coord *c = data;
@@ -839,8 +848,7 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		break;
 	case ZDU_STEP_SET_FLAG:
 		snprintf(reason, sizeof(reason), "zdu-coordinator: upgrading %s", n->name);
-		if (zdu_link_call(c->links[c->node], ZDU_LINK_SET_FLAG, ZDU_FLAG_DRAIN, reason, on_flag_set, c) < 0)
-			zdu_coord_fail(c, ZDU_COORD_FAILED, "cannot reach the agent to set the flag");
+		flag_call(c, ZDU_LINK_SET_FLAG, ZDU_FLAG_DRAIN, reason);
 		break;
 	case ZDU_STEP_WAIT_DRAINED:
 		zdu_coord_wait_rounds(c, c->plan->drain_timeout_ms);
@@ -865,8 +873,7 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		zdu_coord_wait_rounds(c, c->plan->health_timeout_ms);
 		break;
 	case ZDU_STEP_CLEAR_FLAG:
-		if (zdu_link_call(c->links[c->node], ZDU_LINK_CLEAR_FLAG, ZDU_FLAG_OFF, NULL, on_flag_set, c) < 0)
-			zdu_coord_fail(c, ZDU_COORD_FAILED, "cannot reach the agent to clear the flag");
+		flag_call(c, ZDU_LINK_CLEAR_FLAG, ZDU_FLAG_OFF, NULL);
 		break;
 	case ZDU_STEP_WAIT_UP:
 		zdu_coord_wait_rounds(c, c->plan->up_timeout_ms);

@@ -222,17 +222,32 @@ static void switched(struct zdu_coord *c)
 	zdu_coord_begin_node(c);
 }
 
-static void sw_shutdown_done(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
-			      const char *err)
+/* The answers of a best-effort request to every load balancer: after the
+ * grace period, the old group's sessions ended (then phase 2); after a
+ * switch that was not confirmed, the old group put back (then the failure
+ * says how that went). */
+static void sw_best_effort_done(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
+				const char *err)
 {
+	int shutdown = c->sw_step == ZDU_SW_SHUTDOWN;
+
 	(void)i;
 	(void)answer;
 	(void)len;
-	if (ok < 0)
+	if (ok < 0 && shutdown)
 		zdu_coord_say(c, NULL, SWITCH, "warn", "shutdown sessions: %s", err);
-	if (--c->pending > 0 || c->finished)
+	else if (ok < 0)
+		snprintf(c->sw_restore_err, sizeof(c->sw_restore_err), "%s", err);
+	if (--c->pending > 0)
 		return;
-	switched(c);
+	if (shutdown && !c->finished)
+		switched(c);
+	else if (!shutdown && c->sw_restore_err[0])
+		zdu_coord_fail(c, ZDU_COORD_TIMEOUT, "%s; putting the old group back failed too: %s", c->sw_fail_msg,
+			       c->sw_restore_err);
+	else if (!shutdown)
+		zdu_coord_fail(c, ZDU_COORD_TIMEOUT, "%s; the old group was put back in service (ready)",
+			       c->sw_fail_msg);
 }
 
 static void sw_shutdown(uv_timer_t *t)
@@ -246,7 +261,7 @@ static void sw_shutdown(uv_timer_t *t)
 		return;
 	}
 	zdu_coord_say(c, NULL, SWITCH, "start", "grace period over: %s", cmd);
-	if (send_all(c, cmd, sw_shutdown_done) == 0)
+	if (send_all(c, cmd, sw_best_effort_done) == 0)
 		switched(c);
 	free(cmd);
 }
@@ -312,24 +327,6 @@ static void switch_step(struct zdu_coord *c)
 /* The switch was sent but not confirmed: put the old group back in
  * service on every load balancer (ready), so that whatever the first group
  * does, somebody serves. Best effort; the failure says what happened. */
-static void sw_restore_done(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len,
-			     const char *err)
-{
-	(void)i;
-	(void)answer;
-	(void)len;
-	if (ok < 0)
-		snprintf(c->sw_restore_err, sizeof(c->sw_restore_err), "%s", err);
-	if (--c->pending > 0)
-		return;
-	if (c->sw_restore_err[0])
-		zdu_coord_fail(c, ZDU_COORD_TIMEOUT, "%s; putting the old group back failed too: %s", c->sw_fail_msg,
-			       c->sw_restore_err);
-	else
-		zdu_coord_fail(c, ZDU_COORD_TIMEOUT, "%s; the old group was put back in service (ready)",
-			       c->sw_fail_msg);
-}
-
 static void sw_restore_old(struct zdu_coord *c)
 {
 	char *cmd = NULL;
@@ -341,7 +338,7 @@ static void sw_restore_old(struct zdu_coord *c)
 	}
 	zdu_coord_say(c, NULL, SWITCH, "start", "switch not confirmed: on every load balancer: %s", cmd);
 	c->sw_restore_err[0] = '\0';
-	if (send_all(c, cmd, sw_restore_done) == 0)
+	if (send_all(c, cmd, sw_best_effort_done) == 0)
 		zdu_coord_fail(c, ZDU_COORD_TIMEOUT, "%s; putting the old group back could not be sent",
 			       c->sw_fail_msg);
 	free(cmd);

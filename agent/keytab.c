@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -453,4 +454,35 @@ enum zdu_err zdu_keytab_load(const struct zdu_keyload *ld, const struct zdu_keyt
 		if ((tab->groups[j].flags & ZDU_KEY_REQUIRED) && !config_setting_get_member(root, tab->groups[j].name))
 			return zdu_keytab_fail(ld, ZDU_ERR_PARSE, root, "%s: missing", tab->groups[j].name);
 	return ZDU_OK;
+}
+
+enum zdu_err zdu_keytab_read(config_t *lc, const char *path, const char *text, const char *name, char *err,
+			     size_t err_size)
+{
+	const char *file;
+	FILE *f;
+	int ok, e;
+
+	if (path) {
+		if (!(f = fopen(path, "re"))) {
+			e = errno;
+			snprintf(err, err_size, "%s: cannot open: %s", path, strerror(e));
+			errno = e;
+			return ZDU_ERR_IO;
+		}
+		fclose(f);
+	} else if (strstr(text, "@include")) {
+		/* A string has no directory to include from; refusing keeps the
+		 * fuzzers from reading the machine's files. */
+		snprintf(err, err_size, "%s:0: @include is not allowed here", name);
+		return ZDU_ERR_PARSE;
+	}
+	config_init(lc);
+	ok = path ? config_read_file(lc, path) : config_read_string(lc, text);
+	if (ok == CONFIG_TRUE)
+		return ZDU_OK;
+	file = config_error_file(lc);
+	snprintf(err, err_size, "%s:%d: %s", file ? file : name, config_error_line(lc), config_error_text(lc));
+	config_destroy(lc);
+	return ZDU_ERR_PARSE;
 }

@@ -430,21 +430,11 @@ static enum zdu_err load(struct ploader *ld)
 	return ZDU_OK;
 }
 
-static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, struct zdu_plan *p, char *err,
-				size_t err_size)
+static enum zdu_err load_common(config_t *lc, const char *name, struct zdu_plan *p, char *err, size_t err_size)
 {
 	struct ploader ld = { { name, err, err_size }, p, lc };
-	enum zdu_err rc;
+	enum zdu_err rc = load(&ld);
 
-	memset(p, 0, sizeof(*p));
-	if (!read_ok) {
-		const char *f = config_error_file(lc);
-
-		snprintf(err, err_size, "%s:%d: %s", f ? f : name, config_error_line(lc), config_error_text(lc));
-		config_destroy(lc);
-		return ZDU_ERR_PARSE;
-	}
-	rc = load(&ld);
 	config_destroy(lc);
 	if (rc == ZDU_OK && !(p->path = strdup(name)))
 		rc = ZDU_ERR_NOMEM;
@@ -458,30 +448,22 @@ static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, str
 enum zdu_err zdu_plan_load(const char *path, struct zdu_plan *p, char *err, size_t err_size)
 {
 	config_t lc;
-	FILE *f = fopen(path, "re");
+	enum zdu_err rc;
 
-	if (!f) {
-		memset(p, 0, sizeof(*p));
-		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-		return ZDU_ERR_IO;
-	}
-	fclose(f);
-	config_init(&lc);
-	return load_common(&lc, config_read_file(&lc, path) == CONFIG_TRUE, path, p, err, err_size);
+	memset(p, 0, sizeof(*p));
+	rc = zdu_keytab_read(&lc, path, NULL, path, err, err_size);
+	return rc != ZDU_OK ? rc : load_common(&lc, path, p, err, err_size);
 }
 
 enum zdu_err zdu_plan_load_string(const char *text, const char *name, struct zdu_plan *p, char *err,
 				  size_t err_size)
 {
 	config_t lc;
+	enum zdu_err rc;
 
 	memset(p, 0, sizeof(*p));
-	if (strstr(text, "@include")) {
-		snprintf(err, err_size, "%s:0: @include is not allowed here", name);
-		return ZDU_ERR_PARSE;
-	}
-	config_init(&lc);
-	return load_common(&lc, config_read_string(&lc, text) == CONFIG_TRUE, name, p, err, err_size);
+	rc = zdu_keytab_read(&lc, NULL, text, name, err, err_size);
+	return rc != ZDU_OK ? rc : load_common(&lc, name, p, err, err_size);
 }
 
 unsigned long zdu_plan_digest(const struct zdu_plan *p)

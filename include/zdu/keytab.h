@@ -19,6 +19,14 @@ struct zdu_keyload {
 	size_t err_size;
 };
 
+/* Reads file path, or text (path NULL; name stands for it in messages),
+ * with libconfig into lc: ZDU_OK, then the caller destroys lc; or an error
+ * with err "FILE:LINE: what libconfig says", "PATH: cannot open: why"
+ * (ZDU_ERR_IO, errno kept) or, for text, "NAME:0: @include is not allowed
+ * here". */
+enum zdu_err zdu_keytab_read(config_t *lc, const char *path, const char *text, const char *name, char *err,
+			     size_t err_size);
+
 enum zdu_err zdu_keytab_fail(const struct zdu_keyload *ld, enum zdu_err code, const config_setting_t *s,
 			     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
