@@ -35,7 +35,7 @@
 
 /* Two load balancers, three nodes (api1..api3, servers node1..node3);
  * cutover: api1 is the first group. */
-static void plan_load(struct zdu_plan *p, int cutover, const char *expect)
+static void plan_load(struct zdu_plan *plan, int cut, const char *expect)
 {
 	char text[1024], err[512];
 
@@ -45,9 +45,9 @@ static void plan_load(struct zdu_plan *p, int cutover, const char *expect)
 		 "nodes = ( { name = \"api1\"; server = \"node1\"; agent = \"ssh:a\"; },\n"
 		 "          { name = \"api2\"; server = \"node2\"; agent = \"ssh:b\"; },\n"
 		 "          { name = \"api3\"; server = \"node3\"; agent = \"ssh:c\"; } );\n",
-		 cutover ? "strategy = \"cutover\";\ncutover = { first_group = [ \"api1\" ]; };\n" : "",
+		 cut ? "strategy = \"cutover\";\ncutover = { first_group = [ \"api1\" ]; };\n" : "",
 		 expect ? "expect_version = \"" : "", expect ? expect : "", expect ? "\";\n" : "");
-	if (zdu_plan_load_string(text, "test.plan", p, err, sizeof(err)) != ZDU_OK)
+	if (zdu_plan_load_string(text, "test.plan", plan, err, sizeof(err)) != ZDU_OK)
 		fail_msg("%s", err);
 }
 
@@ -77,6 +77,30 @@ static void view(struct zdu_lb_view *v, const char *rows)
 	v->ok = 1;
 }
 
+/* View v again, from other rows. */
+static void reset(struct zdu_lb_view *v, const char *rows)
+{
+	zdu_lb_backend_free(&v->be);
+	view(v, rows);
+}
+
+/* A view of a load balancer that does not answer. */
+static void silent(struct zdu_lb_view *v, const char *err)
+{
+	zdu_lb_backend_free(&v->be);
+	memset(v, 0, sizeof(*v));
+	snprintf(v->err, sizeof(v->err), "%s", err);
+}
+
+/* What the decisions write how things stand into, emptied for each. */
+static char st[512];
+
+static char *fresh(void)
+{
+	st[0] = '\0';
+	return st;
+}
+
 static void views_free(struct zdu_lb_view *v, size_t n)
 {
 	size_t i;
@@ -100,108 +124,106 @@ static json_t *agent(const char *text)
 	"node1,0,100,DRAIN (agent),via agent : up drain\nnode2,4,100,UP,via agent : up\n"               \
 	"node3,5,100,UP,via agent : up"
 
+/* Each test's plan (rolling, or cutover with api1 first) and load balancers. */
+static struct zdu_plan p;
+static struct zdu_lb_view lbs[2];
+
+static int rolling(void **state)
+{
+	(void)state;
+	plan_load(&p, 0, NULL);
+	memset(lbs, 0, sizeof(lbs));
+	return 0;
+}
+
+static int cutover(void **state)
+{
+	(void)state;
+	plan_load(&p, 1, NULL);
+	memset(lbs, 0, sizeof(lbs));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	views_free(lbs, 2);
+	zdu_plan_free(&p);
+	return 0;
+}
+
 /* ------------------------------------------------------------ drained */
 
 static void test_drained(void **state)
 {
-	struct zdu_plan p;
-	struct zdu_lb_view lbs[2];
 	json_t *a = agent("{\"reply\":\"up drain\",\"drain\":{\"connections\":0,\"drained\":true}}");
-	char st[512];
 
 	(void)state;
-	plan_load(&p, 0, NULL);
-	view(&lbs[0], DRAINED_1);
-	view(&lbs[1], DRAINED_1);
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 1);
+	reset(&lbs[0], DRAINED_1);
+	reset(&lbs[1], DRAINED_1);
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 1);
 	assert_string_equal(st, "lb1: DRAIN (agent) scur=0; lb2: DRAIN (agent) scur=0; "
 				"agent: 0 connection(s), drained");
 
 	/* MAINT counts as drained too */
-	views_free(lbs, 1);
-	view(&lbs[0], "node1,0,100,MAINT,via agent : up maint\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 1);
+	reset(&lbs[0], "node1,0,100,MAINT,via agent : up maint\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 1);
 
 	/* a session left on one load balancer */
-	views_free(lbs, 1);
-	view(&lbs[0], "node1,1,100,DRAIN (agent),x\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 0);
+	reset(&lbs[0], "node1,1,100,DRAIN (agent),x\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb1: DRAIN (agent) scur=1; "));
 
 	/* still UP on one */
-	views_free(lbs, 1);
-	view(&lbs[0], UP_ALL);
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 0);
+	reset(&lbs[0], UP_ALL);
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb1: UP scur=3; "));
-	views_free(lbs, 2);
 	json_decref(a);
-	zdu_plan_free(&p);
 }
 
 /* The agent's own count: HAProxy cannot see a load balancer outside the
  * plan, or a client going direct. */
 static void test_drained_agent(void **state)
 {
-	struct zdu_plan p;
-	struct zdu_lb_view lbs[2];
 	json_t *settling = agent("{\"drain\":{\"connections\":2,\"drained\":false}}");
 	json_t *no_detection = agent("{\"reply\":\"up drain\"}");
-	char st[512];
 
 	(void)state;
-	plan_load(&p, 0, NULL);
-	view(&lbs[0], DRAINED_1);
-	view(&lbs[1], DRAINED_1);
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, settling, "", st, sizeof(st)), 0);
+	reset(&lbs[0], DRAINED_1);
+	reset(&lbs[1], DRAINED_1);
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, settling, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "agent: 2 connection(s), settling"));
 	/* no drain detection: the load balancers decide alone */
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, no_detection, "", st, sizeof(st)), 1);
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, no_detection, "", fresh(), sizeof(st)), 1);
 	assert_non_null(strstr(st, "agent: no drain detection"));
 	/* an agent that does not answer is not a drained node */
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, NULL, "control socket /x: connect: refused", st, sizeof(st)), 0);
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, NULL, "control socket /x: connect: refused", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "agent: control socket /x: connect: refused"));
-	views_free(lbs, 2);
 	json_decref(settling);
 	json_decref(no_detection);
-	zdu_plan_free(&p);
 }
 
 /* What cannot be seen is not drained, and says why. */
 static void test_drained_unseen(void **state)
 {
-	struct zdu_plan p;
-	struct zdu_lb_view lbs[2];
 	static const char other[] = HEADER "other,s1,0,1,1,UP,,,\n";
 	json_t *a = agent("{\"drain\":{\"connections\":0,\"drained\":true}}");
-	char st[512], err[256];
+	char err[256];
 
 	(void)state;
-	plan_load(&p, 0, NULL);
-	view(&lbs[0], DRAINED_1);
-	memset(&lbs[1], 0, sizeof(lbs[1]));
-	snprintf(lbs[1].err, sizeof(lbs[1].err), "connect: connection refused");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 0);
+	reset(&lbs[0], DRAINED_1);
+	silent(&lbs[1], "connect: connection refused");
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: connect: connection refused; "));
 	/* the server missing from the backend */
-	view(&lbs[1], "node2,0,100,UP,x\nnode3,0,100,UP,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 0);
+	reset(&lbs[1], "node2,0,100,UP,x\nnode3,0,100,UP,x");
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: missing; "));
 	/* the backend missing */
-	views_free(lbs + 1, 1);
-	memset(&lbs[1], 0, sizeof(lbs[1]));
+	silent(&lbs[1], "");
 	assert_int_equal(zdu_stat_parse(other, strlen(other), "nova", &lbs[1].be, err, sizeof(err)), 0);
 	lbs[1].ok = 1;
-	st[0] = '\0';
-	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", st, sizeof(st)), 0);
+	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: no backend nova; "));
 	/* a state buffer too small is cut, never overrun */
 	{
@@ -212,57 +234,40 @@ static void test_drained_unseen(void **state)
 		assert_true(strlen(tiny) < 16);
 		free(tiny);
 	}
-	views_free(lbs, 2);
 	json_decref(a);
-	zdu_plan_free(&p);
 }
 
 /* ------------------------------------------------------------ back */
 
 static void test_back(void **state)
 {
-	struct zdu_plan p;
-	struct zdu_lb_view lbs[2];
 	const long w[2] = { 100, 100 };
-	char st[512];
 
 	(void)state;
-	plan_load(&p, 0, NULL);
-	view(&lbs[0], UP_ALL);
-	view(&lbs[1], UP_ALL);
-	st[0] = '\0';
-	assert_int_equal(zdu_node_back(&p, lbs, 0, w, st, sizeof(st)), 1);
+	reset(&lbs[0], UP_ALL);
+	reset(&lbs[1], UP_ALL);
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 1);
 	assert_string_equal(st, "lb1: UP weight 100/100; lb2: UP weight 100/100; ");
 
 	/* slow start: UP, but not at its weight yet */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,10,UP,via agent : up 10%\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_back(&p, lbs, 0, w, st, sizeof(st)), 0);
+	reset(&lbs[1], "node1,0,10,UP,via agent : up 10%\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2: UP weight 10/100; "));
 	/* still DRAIN, or DOWN */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], DRAINED_1);
-	st[0] = '\0';
-	assert_int_equal(zdu_node_back(&p, lbs, 0, w, st, sizeof(st)), 0);
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,100,DOWN (agent),via agent : down\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_back(&p, lbs, 0, w, st, sizeof(st)), 0);
+	reset(&lbs[1], DRAINED_1);
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 0);
+	reset(&lbs[1], "node1,0,100,DOWN (agent),via agent : down\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 0);
 	/* a server without HAProxy's own check shows "no check" */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,100,no check,x\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_node_back(&p, lbs, 0, w, st, sizeof(st)), 1);
-	views_free(lbs, 2);
-	zdu_plan_free(&p);
+	reset(&lbs[1], "node1,0,100,no check,x\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 1);
 }
 
 /* ------------------------------------------------------------ health */
 
 static void test_agent_health(void **state)
 {
-	struct zdu_plan p, p93;
+	struct zdu_plan p93;
 	json_t *up = agent("{\"health\":{\"state\":\"up\",\"version\":\"2.93\"}}");
 	json_t *old = agent("{\"health\":{\"state\":\"up\",\"version\":\"2.90\"}}");
 	json_t *newer = agent("{\"health\":{\"state\":\"up\",\"version\":\"2.100\"}}");
@@ -272,7 +277,6 @@ static void test_agent_health(void **state)
 	char why[256];
 
 	(void)state;
-	plan_load(&p, 0, NULL);
 	plan_load(&p93, 0, "2.93");
 	assert_int_equal(zdu_agent_healthy(up), 1);
 	assert_int_equal(zdu_agent_healthy(unchecked), 1);
@@ -294,7 +298,6 @@ static void test_agent_health(void **state)
 	json_decref(unchecked);
 	json_decref(down);
 	json_decref(none);
-	zdu_plan_free(&p);
 	zdu_plan_free(&p93);
 }
 
@@ -307,94 +310,68 @@ static void test_agent_health(void **state)
 
 static void test_ready_to_switch(void **state)
 {
-	struct zdu_plan p;
-	struct zdu_lb_view lbs[2];
-	char st[512];
 
 	(void)state;
-	plan_load(&p, 1, NULL);
-	view(&lbs[0], LB_MODE_BEFORE);
-	view(&lbs[1], LB_MODE_BEFORE);
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, st, sizeof(st)), 1);
+	reset(&lbs[0], LB_MODE_BEFORE);
+	reset(&lbs[1], LB_MODE_BEFORE);
+	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, fresh(), sizeof(st)), 1);
 	assert_string_equal(st, "");
 
 	/* one reply read before the flags changed is left on lb2 */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,100,DRAIN (agent),via agent : up (lb-managed)\n"
-		      "node2,3,100,UP,via agent : up (maintenance: lb-managed)\n"
-		      "node3,4,100,UP,via agent : up (lb-managed)");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, st, sizeof(st)), 0);
+	reset(&lbs[1], "node1,0,100,DRAIN (agent),via agent : up (lb-managed)\n"
+		       "node2,3,100,UP,via agent : up (maintenance: lb-managed)\n"
+		       "node3,4,100,UP,via agent : up (lb-managed)");
+	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, fresh(), sizeof(st)), 0);
 	assert_string_equal(st, "lb2/node2: UP (via agent : up (maintenance: lb-managed)); ");
 
 	/* the first group DOWN or MAINT: made ready, nobody would serve */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,100,DOWN (agent),via agent : down (lb-managed)\n"
-		      "node2,3,100,UP,via agent : up (lb-managed)\nnode3,4,100,UP,via agent : up (lb-managed)");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, st, sizeof(st)), 0);
+	reset(&lbs[1], "node1,0,100,DOWN (agent),via agent : down (lb-managed)\n"
+		       "node2,3,100,UP,via agent : up (lb-managed)\nnode3,4,100,UP,via agent : up (lb-managed)");
+	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: DOWN (agent)"));
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,100,MAINT,via agent : up (lb-managed)\n"
-		      "node2,3,100,UP,via agent : up (lb-managed)\nnode3,4,100,UP,via agent : up (lb-managed)");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, st, sizeof(st)), 0);
+	reset(&lbs[1], "node1,0,100,MAINT,via agent : up (lb-managed)\n"
+		       "node2,3,100,UP,via agent : up (lb-managed)\nnode3,4,100,UP,via agent : up (lb-managed)");
+	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, fresh(), sizeof(st)), 0);
 
 	/* a resumed switch already applied: the first group UP is fine */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,100,UP,via agent : up (lb-managed)\n"
-		      "node2,0,100,DRAIN,via agent : up (lb-managed)\nnode3,0,100,DRAIN,via agent : up (lb-managed)");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, st, sizeof(st)), 1);
+	reset(&lbs[1], "node1,0,100,UP,via agent : up (lb-managed)\n"
+		       "node2,0,100,DRAIN,via agent : up (lb-managed)\nnode3,0,100,DRAIN,via agent : up (lb-managed)");
+	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, fresh(), sizeof(st)), 1);
 	/* a load balancer that does not answer */
-	views_free(lbs + 1, 1);
-	memset(&lbs[1], 0, sizeof(lbs[1]));
-	snprintf(lbs[1].err, sizeof(lbs[1].err), "no complete answer in time");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, st, sizeof(st)), 0);
+	silent(&lbs[1], "no complete answer in time");
+	assert_int_equal(zdu_lbs_ready_to_switch(&p, lbs, fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: no complete answer in time; "));
-	views_free(lbs, 2);
-	zdu_plan_free(&p);
 }
 
 static void test_switched(void **state)
 {
-	struct zdu_plan p;
-	struct zdu_lb_view lbs[2];
-	char st[512];
 
 	(void)state;
-	plan_load(&p, 1, NULL);
-	view(&lbs[0], "node1,2,100,UP,x\nnode2,0,100,DRAIN,x\nnode3,1,100,MAINT,x");
-	view(&lbs[1], "node1,2,100,UP,x\nnode2,0,100,DRAIN,x\nnode3,0,100,DRAIN,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_switched(&p, lbs, st, sizeof(st)), 1);
+	reset(&lbs[0], "node1,2,100,UP,x\nnode2,0,100,DRAIN,x\nnode3,1,100,MAINT,x");
+	reset(&lbs[1], "node1,2,100,UP,x\nnode2,0,100,DRAIN,x\nnode3,0,100,DRAIN,x");
+	assert_int_equal(zdu_lbs_switched(&p, lbs, fresh(), sizeof(st)), 1);
 	assert_string_equal(st, "");
 	/* not yet on lb2: the old group still ready there */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], LB_MODE_BEFORE);
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_switched(&p, lbs, st, sizeof(st)), 0);
+	reset(&lbs[1], LB_MODE_BEFORE);
+	assert_int_equal(zdu_lbs_switched(&p, lbs, fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: DRAIN (agent)"));
 	assert_non_null(strstr(st, "lb2/node2: UP"));
 	assert_null(strstr(st, "lb1/"));
 	/* the first group at weight 0 does not serve */
-	views_free(lbs + 1, 1);
-	view(&lbs[1], "node1,0,0,UP,x\nnode2,0,100,DRAIN,x\nnode3,0,100,DRAIN,x");
-	st[0] = '\0';
-	assert_int_equal(zdu_lbs_switched(&p, lbs, st, sizeof(st)), 0);
-	views_free(lbs, 2);
-	zdu_plan_free(&p);
+	reset(&lbs[1], "node1,0,0,UP,x\nnode2,0,100,DRAIN,x\nnode3,0,100,DRAIN,x");
+	assert_int_equal(zdu_lbs_switched(&p, lbs, fresh(), sizeof(st)), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_drained),	       cmocka_unit_test(test_drained_agent),
-		cmocka_unit_test(test_drained_unseen), cmocka_unit_test(test_back),
-		cmocka_unit_test(test_agent_health),   cmocka_unit_test(test_ready_to_switch),
-		cmocka_unit_test(test_switched),
+		cmocka_unit_test_setup_teardown(test_drained, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_drained_agent, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_drained_unseen, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_back, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_health, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_ready_to_switch, cutover, teardown),
+		cmocka_unit_test_setup_teardown(test_switched, cutover, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
