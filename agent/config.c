@@ -13,6 +13,7 @@
 #include "zdu/common.h"
 #include "zdu/config.h"
 #include "zdu/etcd-t.h"
+#include "zdu/keytab.h"
 #include "zdu/log.h"
 #include "zdu/sockdiag.h"
 
@@ -21,12 +22,18 @@ static const char *const fail_actions[] = { "down", "drain", "zero", NULL };
 static const char *const reply_details[] = { "full", "minimal", NULL };
 
 #define OFF(field) offsetof(struct zdu_config, field)
-#define KEY_INT(g, n, f, lo, hi, d, doc) { g, n, ZDU_CT_INT, OFF(f), lo, hi, NULL, d, NULL, doc }
-#define KEY_BOOL(g, n, f, d, doc) { g, n, ZDU_CT_BOOL, OFF(f), 0, 1, NULL, d, NULL, doc }
-#define KEY_STR(g, n, f, d, doc) { g, n, ZDU_CT_STRING, OFF(f), 0, 0, NULL, 0, d, doc }
-#define KEY_LIST(g, n, f, d, doc) { g, n, ZDU_CT_STRLIST, OFF(f), 0, 0, NULL, 0, d, doc }
-#define KEY_INTLIST(g, n, f, lo, hi, d, doc) { g, n, ZDU_CT_INTLIST, OFF(f), lo, hi, NULL, d, NULL, doc }
-#define KEY_ENUM(g, n, f, ch, d, doc) { g, n, ZDU_CT_ENUM, OFF(f), 0, 0, ch, d, NULL, doc }
+#define KEY_INT(g, n, f, lo, hi, d, text) \
+	{ .group = g, .name = n, .type = ZDU_CT_INT, .offset = OFF(f), .min = lo, .max = hi, .def_int = d, .doc = text }
+#define KEY_BOOL(g, n, f, d, text) \
+	{ .group = g, .name = n, .type = ZDU_CT_BOOL, .offset = OFF(f), .max = 1, .def_int = d, .doc = text }
+#define KEY_STR(g, n, f, d, text) \
+	{ .group = g, .name = n, .type = ZDU_CT_STRING, .offset = OFF(f), .def_str = d, .doc = text }
+#define KEY_LIST(g, n, f, d, text) \
+	{ .group = g, .name = n, .type = ZDU_CT_STRLIST, .offset = OFF(f), .def_str = d, .doc = text }
+#define KEY_INTLIST(g, n, f, lo, hi, d, text) \
+	{ .group = g, .name = n, .type = ZDU_CT_INTLIST, .offset = OFF(f), .min = lo, .max = hi, .def_int = d, .doc = text }
+#define KEY_ENUM(g, n, f, ch, d, text) \
+	{ .group = g, .name = n, .type = ZDU_CT_ENUM, .offset = OFF(f), .choices = ch, .def_int = d, .doc = text }
 
 static const struct zdu_config_key keys[] = {
 	KEY_LIST("agent", "listen", listen, "0.0.0.0:9777",
@@ -188,6 +195,8 @@ static const struct zdu_config_key keys[] = {
 		"0: the guard is off; 100: slowness alone never takes a node down."),
 };
 
+static const struct zdu_keytab tab = { keys, ZDU_ARRAY_SIZE(keys), NULL, 0 };
+
 const struct zdu_config_key *zdu_config_keys(size_t *n)
 {
 	*n = ZDU_ARRAY_SIZE(keys);
@@ -248,66 +257,9 @@ const char *zdu_fail_action_name(int action)
 	return fail_actions[action];
 }
 
-#define FIELD(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->offset))
-
-static void strlist_free(struct zdu_strlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-static void intlist_free(struct zdu_intlist *l)
-{
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-static int intlist_push(struct zdu_intlist *l, int x)
-{
-	int *v = realloc(l->v, (l->n + 1) * sizeof(*v));
-
-	if (!v)
-		return -1;
-	l->v = v;
-	l->v[l->n++] = x;
-	return 0;
-}
-
-static int strlist_push(struct zdu_strlist *l, const char *s)
-{
-	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-
-	if (!v)
-		return -1;
-	l->v = v;
-	if (!(l->v[l->n] = strdup(s)))
-		return -1;
-	l->n++;
-	return 0;
-}
-
 void zdu_config_free(struct zdu_config *cfg)
 {
-	size_t i;
-
-	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++) {
-		const struct zdu_config_key *k = &keys[i];
-
-		if (k->type == ZDU_CT_STRING) {
-			free(*FIELD(cfg, k, char *));
-			*FIELD(cfg, k, char *) = NULL;
-		} else if (k->type == ZDU_CT_STRLIST) {
-			strlist_free(FIELD(cfg, k, struct zdu_strlist));
-		} else if (k->type == ZDU_CT_INTLIST) {
-			intlist_free(FIELD(cfg, k, struct zdu_intlist));
-		}
-	}
+	zdu_keytab_free(&tab, cfg);
 	free(cfg->path);
 	free(cfg->etcd_password_file_at);
 	memset(cfg, 0, sizeof(*cfg));
@@ -315,34 +267,9 @@ void zdu_config_free(struct zdu_config *cfg)
 
 enum zdu_err zdu_config_defaults(struct zdu_config *cfg)
 {
-	size_t i;
-
 	memset(cfg, 0, sizeof(*cfg));
-	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++) {
-		const struct zdu_config_key *k = &keys[i];
-
-		switch (k->type) {
-		case ZDU_CT_INT:
-		case ZDU_CT_BOOL:
-		case ZDU_CT_ENUM:
-			*FIELD(cfg, k, int) = (int)k->def_int;
-			break;
-		case ZDU_CT_STRING:
-			if (!(*FIELD(cfg, k, char *) = strdup(k->def_str)))
-				goto nomem;
-			break;
-		case ZDU_CT_STRLIST:
-			if (k->def_str && strlist_push(FIELD(cfg, k, struct zdu_strlist), k->def_str) < 0)
-				goto nomem;
-			break;
-		case ZDU_CT_INTLIST:
-			if (k->def_int && intlist_push(FIELD(cfg, k, struct zdu_intlist), (int)k->def_int) < 0)
-				goto nomem;
-			break;
-		}
-	}
-	return ZDU_OK;
-nomem:
+	if (zdu_keytab_defaults(&tab, cfg) == ZDU_OK)
+		return ZDU_OK;
 	zdu_config_free(cfg);
 	return ZDU_ERR_NOMEM;
 }
@@ -402,175 +329,10 @@ int zdu_parse_hostport(const char *s, struct sockaddr_storage *ss)
 }
 
 struct loader {
+	struct zdu_keyload kl; /* name, err, err_size */
 	struct zdu_config *cfg;
-	const char *name;
-	char *err;
-	size_t err_size;
 	unsigned flags; /* ZDU_CONFIG_* */
 };
-
-static enum zdu_err fail(struct loader *ld, enum zdu_err code, const config_setting_t *s,
-			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum zdu_err fail(struct loader *ld, enum zdu_err code, const config_setting_t *s,
-			 const char *fmt, ...)
-{
-	const char *file = s ? config_setting_source_file(s) : NULL;
-	int line = s ? (int)config_setting_source_line(s) : 0;
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(ld->err, ld->err_size, "%s:%d: %s", file ? file : ld->name, line, msg);
-	return code;
-}
-
-static const struct zdu_config_key *find_key(const char *group, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++)
-		if (strcmp(keys[i].group, group) == 0 && strcmp(keys[i].name, name) == 0)
-			return &keys[i];
-	return NULL;
-}
-
-static int group_known(const char *group)
-{
-	size_t i;
-
-	for (i = 0; i < ZDU_ARRAY_SIZE(keys); i++)
-		if (strcmp(keys[i].group, group) == 0)
-			return 1;
-	return 0;
-}
-
-static const char *type_name(int t)
-{
-	switch (t) {
-	case CONFIG_TYPE_GROUP: return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64: return "an integer";
-	case CONFIG_TYPE_FLOAT: return "a float";
-	case CONFIG_TYPE_STRING: return "a string";
-	case CONFIG_TYPE_BOOL: return "a boolean";
-	case CONFIG_TYPE_ARRAY: return "an array";
-	case CONFIG_TYPE_LIST: return "a list";
-	}
-	return "something else";
-}
-
-static enum zdu_err set_key(struct loader *ld, const struct zdu_config_key *k, const config_setting_t *s)
-{
-	int t = config_setting_type(s);
-	const char *kn = config_setting_name(s);
-	char full[96];
-
-	snprintf(full, sizeof(full), "%s.%s", k->group, kn);
-	switch (k->type) {
-	case ZDU_CT_INT: {
-		long long v;
-
-		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected an integer, got %s", full, type_name(t));
-		v = config_setting_get_int64(s);
-		if (v < k->min || v > k->max)
-			return fail(ld, ZDU_ERR_RANGE, s, "%s: %lld is out of range (%lld to %lld)", full, v,
-				    k->min, k->max);
-		*FIELD(ld->cfg, k, int) = (int)v;
-		break;
-	}
-	case ZDU_CT_BOOL:
-		if (t != CONFIG_TYPE_BOOL)
-			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected true or false, got %s", full, type_name(t));
-		*FIELD(ld->cfg, k, int) = config_setting_get_bool(s);
-		break;
-	case ZDU_CT_STRING: {
-		char *dup;
-
-		if (t != CONFIG_TYPE_STRING)
-			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a string, got %s", full, type_name(t));
-		if (!(dup = strdup(config_setting_get_string(s))))
-			return ZDU_ERR_NOMEM;
-		free(*FIELD(ld->cfg, k, char *));
-		*FIELD(ld->cfg, k, char *) = dup;
-		break;
-	}
-	case ZDU_CT_ENUM: {
-		const char *v;
-		int i;
-
-		if (t != CONFIG_TYPE_STRING)
-			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a string, got %s", full, type_name(t));
-		v = config_setting_get_string(s);
-		for (i = 0; k->choices[i]; i++)
-			if (strcmp(v, k->choices[i]) == 0)
-				break;
-		if (!k->choices[i]) {
-			char choices[128] = "";
-
-			for (i = 0; k->choices[i]; i++) {
-				if (i)
-					strncat(choices, ", ", sizeof(choices) - strlen(choices) - 1);
-				strncat(choices, k->choices[i], sizeof(choices) - strlen(choices) - 1);
-			}
-			return fail(ld, ZDU_ERR_RANGE, s, "%s: unknown value \"%.64s\" (one of: %s)", full, v,
-				    choices);
-		}
-		*FIELD(ld->cfg, k, int) = i;
-		break;
-	}
-	case ZDU_CT_STRLIST: {
-		struct zdu_strlist *l = FIELD(ld->cfg, k, struct zdu_strlist);
-		int i, n;
-
-		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a list of strings like [ \"a\", \"b\" ], got %s",
-				    full, type_name(t));
-		strlist_free(l);
-		n = config_setting_length(s);
-		for (i = 0; i < n; i++) {
-			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-
-			if (config_setting_type(e) != CONFIG_TYPE_STRING)
-				return fail(ld, ZDU_ERR_TYPE, e, "%s: item %d: expected a string, got %s", full,
-					    i + 1, type_name(config_setting_type(e)));
-			if (strlist_push(l, config_setting_get_string(e)) < 0)
-				return ZDU_ERR_NOMEM;
-		}
-		break;
-	}
-	case ZDU_CT_INTLIST: {
-		struct zdu_intlist *l = FIELD(ld->cfg, k, struct zdu_intlist);
-		int i, n;
-
-		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-			return fail(ld, ZDU_ERR_TYPE, s, "%s: expected a list of integers like [ 8774 ], got %s",
-				    full, type_name(t));
-		intlist_free(l);
-		n = config_setting_length(s);
-		for (i = 0; i < n; i++) {
-			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-			int et = config_setting_type(e);
-			long long v;
-
-			if (et != CONFIG_TYPE_INT && et != CONFIG_TYPE_INT64)
-				return fail(ld, ZDU_ERR_TYPE, e, "%s: item %d: expected an integer, got %s", full,
-					    i + 1, type_name(et));
-			v = config_setting_get_int64(e);
-			if (v < k->min || v > k->max)
-				return fail(ld, ZDU_ERR_RANGE, e, "%s: item %d: %lld is out of range (%lld to %lld)",
-					    full, i + 1, v, k->min, k->max);
-			if (intlist_push(l, (int)v) < 0)
-				return ZDU_ERR_NOMEM;
-		}
-		break;
-	}
-	}
-	return ZDU_OK;
-}
 
 static enum zdu_err check_etcd(struct loader *ld, config_t *lc)
 {
@@ -583,52 +345,52 @@ static enum zdu_err check_etcd(struct loader *ld, config_t *lc)
 
 		n = strlen(ep);
 		if ((strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) || ep[n - 1] == '/')
-			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "etcd.endpoints"),
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(lc, "etcd.endpoints"),
 				    "etcd.endpoints: \"%.120s\" is not http://host:port or https://host:port", ep);
 	}
 	p = cfg->etcd_prefix;
 	if (p[0] != '/' || (strlen(p) > 1 && p[strlen(p) - 1] == '/'))
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.prefix"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "etcd.prefix"),
 			    "etcd.prefix: \"%.120s\" must start with / and not end with /", p);
 	for (p = cfg->etcd_node; *p; p++)
 		if (*p == '/' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "etcd.node"),
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(lc, "etcd.node"),
 				    "etcd.node: \"%.80s\" must be printable, without '/' or spaces", cfg->etcd_node);
 	if (cfg->etcd_password_file[0]) {
 		const config_setting_t *s = config_lookup(lc, "etcd.password_file");
 		const char *file = s ? config_setting_source_file(s) : NULL;
 
 		if (cfg->etcd_password[0])
-			return fail(ld, ZDU_ERR_RANGE, s, "etcd.password_file: given with etcd.password; keep one");
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s, "etcd.password_file: given with etcd.password; keep one");
 		if (!cfg->etcd_user[0])
-			return fail(ld, ZDU_ERR_RANGE, s, "etcd.password_file: given without etcd.user");
-		if (asprintf(&cfg->etcd_password_file_at, "%s:%d", file ? file : ld->name,
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s, "etcd.password_file: given without etcd.user");
+		if (asprintf(&cfg->etcd_password_file_at, "%s:%d", file ? file : ld->kl.name,
 			     s ? (int)config_setting_source_line(s) : 0) < 0) {
 			cfg->etcd_password_file_at = NULL;
-			return fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory");
 		}
 		/* Read now unless the caller reads it when it needs it: the
 		 * error is then the same, FILE:LINE included. */
 		cfg->etcd_password_unread = 1;
 		if (!(ld->flags & ZDU_CONFIG_SECRET_LATER) &&
-		    zdu_config_read_secret(cfg, ld->err, ld->err_size) != ZDU_OK)
+		    zdu_config_read_secret(cfg, ld->kl.err, ld->kl.err_size) != ZDU_OK)
 			return errno == ENOMEM ? ZDU_ERR_NOMEM : ZDU_ERR_IO;
 	}
 	if ((cfg->etcd_password[0]) && !cfg->etcd_user[0])
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "etcd.password"),
 			    "etcd.password: given without etcd.user");
 	if (cfg->etcd_key_file[0] && !cfg->etcd_cert_file[0])
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.key_file"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "etcd.key_file"),
 			    "etcd.key_file: given without etcd.cert_file");
 	/* Derived defaults only matter with etcd (and a test of the key
 	 * table reads every default back unchanged). */
 	if (cfg->etcd_endpoints.n == 0)
-		return cfg->etcd_password ? ZDU_OK : fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+		return cfg->etcd_password ? ZDU_OK : zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory");
 	if (!cfg->etcd_node[0]) {
 		char host[256] = "";
 
 		if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-			return fail(ld, ZDU_ERR_IO, config_lookup(lc, "etcd.node"),
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_IO, config_lookup(lc, "etcd.node"),
 				    "etcd.node: empty and the host name cannot be read");
 		free(cfg->etcd_node);
 		cfg->etcd_node = strdup(host);
@@ -638,15 +400,15 @@ static enum zdu_err check_etcd(struct loader *ld, config_t *lc)
 		char *c = NULL;
 
 		if (asprintf(&c, "%.*s/etcd.cache", (int)(slash - cfg->flag_file), cfg->flag_file) < 0)
-			return fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory");
 		free(cfg->etcd_cache_file);
 		cfg->etcd_cache_file = c;
 	} else if (cfg->etcd_cache_file[0] != '/') {
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "etcd.cache_file"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "etcd.cache_file"),
 			    "etcd.cache_file: \"%.200s\" must be an absolute path", cfg->etcd_cache_file);
 	}
 	if (!cfg->etcd_node || !cfg->etcd_password)
-		return fail(ld, ZDU_ERR_NOMEM, NULL, "out of memory");
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory");
 	return ZDU_OK;
 }
 
@@ -662,38 +424,38 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 
 	s = config_lookup(lc, "agent.listen");
 	if (cfg->listen.n == 0)
-		return fail(ld, ZDU_ERR_RANGE, s, "agent.listen: at least one address is needed");
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s, "agent.listen: at least one address is needed");
 	for (i = 0; i < cfg->listen.n; i++)
 		if (zdu_parse_hostport(cfg->listen.v[i], &ss) < 0)
-			return fail(ld, ZDU_ERR_PARSE, s,
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, s,
 				    "agent.listen: \"%.80s\" is not host:port, [ipv6]:port or *:port",
 				    cfg->listen.v[i]);
 
 	s = config_lookup(lc, "flag.file");
 	if (cfg->flag_file[0] != '/' || cfg->flag_file[strlen(cfg->flag_file) - 1] == '/')
-		return fail(ld, ZDU_ERR_RANGE, s, "flag.file: \"%.200s\" must be an absolute file path",
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s, "flag.file: \"%.200s\" must be an absolute file path",
 			    cfg->flag_file);
 
 	s = config_lookup(lc, "control.socket");
 	if (cfg->control_socket[0] != '/' || strlen(cfg->control_socket) >= 108)
-		return fail(ld, ZDU_ERR_RANGE, s,
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s,
 			    "control.socket: \"%.200s\" must be an absolute path under 108 bytes",
 			    cfg->control_socket);
 	s = config_lookup(lc, "control.mode");
 	errno = 0;
 	mode = strtol(cfg->control_mode, &end, 8);
 	if (errno || *end || end == cfg->control_mode || mode < 0 || mode > 0777)
-		return fail(ld, ZDU_ERR_RANGE, s, "control.mode: \"%.32s\" is not an octal mode like \"0660\"",
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s, "control.mode: \"%.32s\" is not an octal mode like \"0660\"",
 			    cfg->control_mode);
 
 	s = config_lookup(lc, "probe.url");
 	if (strncmp(cfg->probe_url, "http://", 7) != 0 && strncmp(cfg->probe_url, "https://", 8) != 0)
-		return fail(ld, ZDU_ERR_RANGE, s, "probe.url: \"%.200s\" must start with http:// or https://",
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s, "probe.url: \"%.200s\" must start with http:// or https://",
 			    cfg->probe_url);
 	s = config_lookup(lc, "probe.healthcheck_url");
 	if (cfg->probe_healthcheck_url[0] && strncmp(cfg->probe_healthcheck_url, "http://", 7) != 0 &&
 	    strncmp(cfg->probe_healthcheck_url, "https://", 8) != 0)
-		return fail(ld, ZDU_ERR_RANGE, s,
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, s,
 			    "probe.healthcheck_url: \"%.200s\" must start with http:// or https://",
 			    cfg->probe_healthcheck_url);
 	s = config_lookup(lc, "probe.headers");
@@ -702,85 +464,56 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 		const char *c = strchr(h, ':');
 
 		if (!c || c == h || strpbrk(h, "\r\n"))
-			return fail(ld, ZDU_ERR_PARSE, s, "probe.headers: \"%.80s\" is not \"Name: value\"", h);
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, s, "probe.headers: \"%.80s\" is not \"Name: value\"", h);
 	}
 	if (cfg->probe_timeout_ms > cfg->probe_interval_ms)
-		return fail(ld, ZDU_ERR_RANGE,
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE,
 			    config_lookup(lc, "probe.timeout_ms") ? config_lookup(lc, "probe.timeout_ms")
 								  : config_lookup(lc, "probe.interval_ms"),
 			    "probe.timeout_ms: %d is longer than probe.interval_ms (%d)", cfg->probe_timeout_ms,
 			    cfg->probe_interval_ms);
 	if (cfg->drain_ports.n > ZDU_SOCKDIAG_MAX_PORTS)
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "drain.ports"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "drain.ports"),
 			    "drain.ports: at most %d ports", ZDU_SOCKDIAG_MAX_PORTS);
 	if (cfg->drain_from.n > ZDU_SOCKDIAG_MAX_FROM)
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "drain.from"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "drain.from"),
 			    "drain.from: at most %d addresses", ZDU_SOCKDIAG_MAX_FROM);
 	for (i = 0; i < cfg->drain_from.n; i++) {
 		struct in6_addr a;
 
 		if (zdu_sockdiag_addr(cfg->drain_from.v[i], &a) < 0)
-			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "drain.from"),
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(lc, "drain.from"),
 				    "drain.from: \"%.80s\" is not an IPv4 or IPv6 address", cfg->drain_from.v[i]);
 	}
 	if (cfg->drain_local.n > ZDU_SOCKDIAG_MAX_FROM)
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "drain.local"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "drain.local"),
 			    "drain.local: at most %d addresses", ZDU_SOCKDIAG_MAX_FROM);
 	for (i = 0; i < cfg->drain_local.n; i++) {
 		struct in6_addr a;
 
 		if (zdu_sockdiag_addr(cfg->drain_local.v[i], &a) < 0)
-			return fail(ld, ZDU_ERR_PARSE, config_lookup(lc, "drain.local"),
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(lc, "drain.local"),
 				    "drain.local: \"%.80s\" is not an IPv4 or IPv6 address", cfg->drain_local.v[i]);
 	}
 	if (cfg->probe_client_key[0] && !cfg->probe_client_cert[0])
-		return fail(ld, ZDU_ERR_RANGE, config_lookup(lc, "probe.client_key"),
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "probe.client_key"),
 			    "probe.client_key: given without probe.client_cert");
 	return check_etcd(ld, lc);
 }
 
 static enum zdu_err load(struct loader *ld, config_t *lc)
 {
-	config_setting_t *root = config_root_setting(lc);
-	enum zdu_err err;
-	int i, j, ng;
+	enum zdu_err err = zdu_keytab_load(&ld->kl, &tab, config_root_setting(lc), ld->cfg);
 
-	ng = config_setting_length(root);
-	for (i = 0; i < ng; i++) {
-		config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
-		const char *gname = config_setting_name(g);
-
-		if (!group_known(gname))
-			return fail(ld, ZDU_ERR_UNKNOWN_KEY, g, "%s: unknown section", gname);
-		if (!config_setting_is_group(g))
-			return fail(ld, ZDU_ERR_TYPE, g, "%s: expected a group like %s: { ... };", gname, gname);
-		for (j = 0; j < config_setting_length(g); j++) {
-			config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
-			const struct zdu_config_key *k = find_key(gname, config_setting_name(s));
-
-			if (!k)
-				return fail(ld, ZDU_ERR_UNKNOWN_KEY, s, "%s.%s: unknown key", gname,
-					    config_setting_name(s));
-			if ((err = set_key(ld, k, s)) != ZDU_OK)
-				return err;
-		}
-	}
-	return check_values(ld, lc);
+	return err != ZDU_OK ? err : check_values(ld, lc);
 }
 
-static enum zdu_err load_common(config_t *lc, int read_ok, const char *name, unsigned flags,
-				struct zdu_config *cfg, char *err, size_t err_size)
+static enum zdu_err load_common(config_t *lc, const char *name, unsigned flags, struct zdu_config *cfg,
+				char *err, size_t err_size)
 {
-	struct loader ld = { cfg, name, err, err_size, flags };
+	struct loader ld = { { name, err, err_size }, cfg, flags };
 	enum zdu_err rc;
 
-	if (!read_ok) {
-		const char *f = config_error_file(lc);
-
-		snprintf(err, err_size, "%s:%d: %s", f ? f : name, config_error_line(lc), config_error_text(lc));
-		config_destroy(lc);
-		return ZDU_ERR_PARSE;
-	}
 	if ((rc = zdu_config_defaults(cfg)) != ZDU_OK) {
 		config_destroy(lc);
 		snprintf(err, err_size, "%s: out of memory", name);
@@ -836,38 +569,26 @@ enum zdu_err zdu_config_load_flags(const char *path, int missing_ok, unsigned fl
 				   char *err, size_t err_size)
 {
 	config_t lc;
-	FILE *f;
+	enum zdu_err rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	f = fopen(path, "re");
-	if (!f) {
-		if (errno == ENOENT && missing_ok) {
-			enum zdu_err rc = zdu_config_defaults(cfg);
-
-			if (rc == ZDU_OK && !(cfg->path = strdup(path)))
-				rc = ZDU_ERR_NOMEM;
-			return rc;
-		}
-		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-		return ZDU_ERR_IO;
+	rc = zdu_keytab_read(&lc, path, NULL, path, err, err_size);
+	if (rc == ZDU_ERR_IO && errno == ENOENT && missing_ok) {
+		rc = zdu_config_defaults(cfg);
+		if (rc == ZDU_OK && !(cfg->path = strdup(path)))
+			rc = ZDU_ERR_NOMEM;
+		return rc;
 	}
-	fclose(f);
-	config_init(&lc);
-	return load_common(&lc, config_read_file(&lc, path) == CONFIG_TRUE, path, flags, cfg, err, err_size);
+	return rc != ZDU_OK ? rc : load_common(&lc, path, flags, cfg, err, err_size);
 }
 
 enum zdu_err zdu_config_load_string(const char *text, const char *name, struct zdu_config *cfg,
 				    char *err, size_t err_size)
 {
 	config_t lc;
+	enum zdu_err rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	/* A string has no directory to include from; refusing keeps the fuzzer
-	 * from reading the machine's files. */
-	if (strstr(text, "@include")) {
-		snprintf(err, err_size, "%s:0: @include is not allowed here", name);
-		return ZDU_ERR_PARSE;
-	}
-	config_init(&lc);
-	return load_common(&lc, config_read_string(&lc, text) == CONFIG_TRUE, name, 0, cfg, err, err_size);
+	rc = zdu_keytab_read(&lc, NULL, text, name, err, err_size);
+	return rc != ZDU_OK ? rc : load_common(&lc, name, 0, cfg, err, err_size);
 }

@@ -17,7 +17,7 @@ static void usage(FILE *f)
 		"zdu-agent, waits until every load balancer and the node say it is drained,\n"
 		"runs the upgrade command, waits until it is healthy, and puts it back.\n"
 		"\n"
-		"  -p, --plan FILE   the rollout plan (libconfig; see zdu-coordinator(8))\n"
+		"  -p, --plan FILE   the rollout plan (libconfig; see zdu-coordinator.plan(5))\n"
 		"  -n, --dry-run     print the steps and run every preflight; change nothing\n"
 		"  -r, --resume      continue an interrupted rollout from its journal\n"
 		"      --json        one JSON object per line instead of text\n"

@@ -4,20 +4,11 @@
 
 #include <stddef.h>
 
+#include "zdu/keytab-t.h"
 #include "zdu/state-t.h"
 
 #define ZDU_DEFAULT_PORT 9777
 #define ZDU_DEFAULT_CONFIG "/etc/zdu-agent/zdu-agent.conf"
-
-struct zdu_strlist {
-	char **v;
-	size_t n;
-};
-
-struct zdu_intlist {
-	int *v;
-	size_t n;
-};
 
 struct zdu_config {
 	char *path; /* file it was read from, for messages */
@@ -100,29 +91,6 @@ struct zdu_config {
 	int etcd_allow_plaintext_password; /* no warning for http:// with a password */
 	/* guard: the fleet guard (with etcd) */
 	int guard_min_up_percent; /* 0: off */
-};
-
-enum zdu_config_type {
-	ZDU_CT_INT,
-	ZDU_CT_BOOL,
-	ZDU_CT_STRING,
-	ZDU_CT_STRLIST,
-	ZDU_CT_ENUM,
-	ZDU_CT_INTLIST,
-};
-
-/* One documented key: the single source for defaults, validation and the
- * zdu-agent.conf(5) man page. */
-struct zdu_config_key {
-	const char *group;
-	const char *name;
-	enum zdu_config_type type;
-	size_t offset;
-	long long min, max;          /* ZDU_CT_INT, ZDU_CT_INTLIST (each item) */
-	const char *const *choices;  /* ZDU_CT_ENUM, NULL-terminated; stored as index */
-	long long def_int;           /* ZDU_CT_INT, ZDU_CT_BOOL, ZDU_CT_ENUM (index), ZDU_CT_INTLIST (one item, 0: none) */
-	const char *def_str;         /* ZDU_CT_STRING; ZDU_CT_STRLIST: one item or NULL */
-	const char *doc;
 };
 
 #endif

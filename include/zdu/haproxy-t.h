@@ -22,4 +22,12 @@ struct zdu_lb_backend {
 	char backends[256]; /* every backend in the answer, ", " between, cut with ", ..." */
 };
 
+/* One load balancer as a poll round of the coordinator saw it: its
+ * backend, or why not. */
+struct zdu_lb_view {
+	int ok;
+	char err[256];
+	struct zdu_lb_backend be;
+};
+
 #endif

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "zdu/config-t.h"
+#include "zdu/keytab-t.h"
 
 enum zdu_strategy {
 	ZDU_STRATEGY_ROLLING = 0, /* one node at a time, as nova's guide */
@@ -55,6 +55,7 @@ struct zdu_plan {
 	 * client connections stay on old nodes); -1: never. */
 	int tcp_grace_ms;
 	int switch_timeout_ms;
+	struct zdu_strlist cutover_first_group; /* as given (node names); each node's first_group says it */
 	/* etcd: nodes reached as "etcd", the lock and the journal in etcd */
 	struct zdu_strlist etcd_endpoints; /* empty: no etcd */
 	char *etcd_prefix;
@@ -62,7 +63,8 @@ struct zdu_plan {
 	char *etcd_cert_file;
 	char *etcd_key_file;
 	char *etcd_user;
-	char *etcd_password;
+	char *etcd_password;      /* etcd.password, or the first line of etcd.password_file */
+	char *etcd_password_file;
 	int etcd_timeout_ms;
 	int etcd_lock_ttl_s;     /* the lock's lease: a killed coordinator's lock ends after it */
 	int etcd_flag_timeout_ms; /* an agent shows a flag set through etcd within this */

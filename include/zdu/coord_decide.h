@@ -1,0 +1,52 @@
+/* The coordinator's decisions, pure (no I/O, no clock), so each is
+ * unit-tested on its own as the reply is (reply.c). With the two that live
+ * beside what they read, zdu_capacity_may_leave() (may a node leave under
+ * min_ready, capacity.h) and zdu_last_agt_is_lb_mode() (has a load balancer
+ * applied a reply of mode lb, reply.h), these are every question a rollout
+ * asks of what it sees.
+ *
+ * They read the load balancers as a poll round saw them (lbs, indexed as
+ * plan->lbs) and the agent's status (the control socket's status object;
+ * NULL when it did not answer, agent_err saying why). Each appends to
+ * state (size) how things stand, for the operator: the same text whether
+ * the answer is yes or no. */
+#ifndef ZDU_COORD_DECIDE_H
+#define ZDU_COORD_DECIDE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "zdu/haproxy-t.h"
+#include "zdu/plan-t.h"
+
+/* Is node `node` drained? On every load balancer its server is DRAIN or
+ * MAINT with no session (scur 0), and its agent answered and, when it
+ * detects drain (its status has "drain"), says drained: the node's own
+ * count sees what HAProxy cannot (a load balancer not in the plan, a
+ * client going direct). */
+int zdu_node_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
+		     const json_t *agent, const char *agent_err, char *state, size_t size);
+
+/* Is node `node` back in service? On every load balancer its server is UP
+ * (zdu_lb_server_up) with weights[i], the weight noted at its preflight. */
+int zdu_node_back(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
+		  const long *weights, char *state, size_t size);
+
+/* Does the agent report nova-api healthy ("up", or "unchecked" when it does
+ * not probe)? */
+int zdu_agent_healthy(const json_t *agent);
+/* Does the agent report at least plan->expect_version (always, when the
+ * plan expects none)? When not, why says so. */
+int zdu_agent_version_ok(const struct zdu_plan *plan, const json_t *agent, char *why, size_t size);
+
+/* Cutover. May the runtime switch be sent? Every load balancer shows, for
+ * every server of the plan, a reply of mode lb applied (last_agt), and each
+ * first-group server passing HAProxy's own check (DRAIN before a switch, UP
+ * when a resumed switch was applied already; not DOWN or MAINT): made ready
+ * while DOWN, it would leave nobody serving. */
+int zdu_lbs_ready_to_switch(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, char *state,
+			    size_t size);
+/* Is every load balancer switched: the first group UP, the rest drained? */
+int zdu_lbs_switched(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, char *state, size_t size);
+
+#endif
