@@ -88,7 +88,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ ${#nodes[@]} -gt 0 ] || die "no NODE given (see --help)"
-# The agent's own rules for etcd.prefix and etcd.node (agent/config.c).
+# The agent's own rules for etcd.prefix and etcd.node (agent/common/config.c).
 case $prefix in
 /) ;;
 /*/) die "--prefix \"$prefix\" must start with / and not end with /" ;;
@@ -182,7 +182,7 @@ grant() {
 
 env_name() { # the environment variable holding NODE's password
 	local v
-	# ASCII on purpose: node names are ASCII (agent/config.c)
+	# ASCII on purpose: node names are ASCII (agent/common/config.c)
 	# shellcheck disable=SC2018,SC2019
 	v=$(LC_ALL=C tr 'a-z' 'A-Z' <<<"$1" | LC_ALL=C tr -c 'A-Z0-9\n' '_')
 	printf 'ZDU_ETCD_PASSWORD_%s' "$v"

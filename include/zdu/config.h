@@ -7,6 +7,7 @@
 
 #include "zdu/config-t.h"
 #include "zdu/error.h"
+#include "zdu/hostport.h"
 
 /* Fills cfg with every key's default. */
 enum zdu_err zdu_config_defaults(struct zdu_config *cfg);
@@ -52,6 +53,5 @@ int zdu_config_etcd_plaintext(const struct zdu_config *cfg, char *msg, size_t si
 
 /* Parses "host:port", "[v6]:port" or "*:port" into a sockaddr; 0 on success. */
 struct sockaddr_storage;
-int zdu_parse_hostport(const char *s, struct sockaddr_storage *ss);
 
 #endif

@@ -20,7 +20,9 @@
 #ifndef ZDU_CONTROL_PROTO_H
 #define ZDU_CONTROL_PROTO_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "zdu/error.h"
 #include "zdu/flag-t.h"
@@ -50,5 +52,10 @@ struct zdu_ctl_req {
 enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req, char *err,
 			   size_t err_size);
 const char *zdu_ctl_cmd_name(enum zdu_ctl_cmd cmd);
+
+/* Whether an agent's status (zdu-agent --status --json, or the state it
+ * publishes) shows its node key present (or absent) with every change up
+ * to revision applied: a writer's confirmation. why says what is missing. */
+int zdu_flag_etcd_shows(json_t *status, int64_t revision, int present, char *why, size_t why_size);
 
 #endif

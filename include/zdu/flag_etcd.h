@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <uv.h>
+#include "zdu/control_proto.h"
 #include "zdu/etcd.h"
 #include "zdu/state.h"
 
@@ -34,10 +35,6 @@ struct zdu_flag_etcd *zdu_flag_etcd_new(uv_loop_t *loop, struct zdu_state *state
 /* For --status: which key holds the flag, both keys, reachability,
  * revision, cache (the flag itself is the state's ZDU_SRC_ETCD flag). */
 json_t *zdu_flag_etcd_status_json(const struct zdu_flag_etcd *fe);
-/* Whether an agent's status (zdu-agent --status --json, or the state it
- * publishes) shows its node key present (or absent) with every change up
- * to revision applied: a writer's confirmation. why says what is missing. */
-int zdu_flag_etcd_shows(json_t *status, int64_t revision, int present, char *why, size_t why_size);
 /* Stops; frees itself once its timer is closed. Call before freeing etcd. */
 void zdu_flag_etcd_close(struct zdu_flag_etcd *fe);
 

@@ -8,6 +8,7 @@
 
 #include "zdu/health.h"
 #include "zdu/http.h"
+#include "zdu/microversion.h"
 #include "zdu/state-t.h"
 
 struct zdu_nova_version {
@@ -46,8 +47,5 @@ enum zdu_probe_class zdu_nova_classify(const struct zdu_http_result *res, long t
  * reached is not a verdict on its own: the version document decides. */
 int zdu_nova_healthcheck_disabled(const struct zdu_http_result *res);
 
-/* Compares microversions "2.93" and "2.100" numerically: <0, 0, >0. Returns
- * 0 and sets *ok = 0 when either is not MAJOR.MINOR. */
-int zdu_microversion_cmp(const char *a, const char *b, int *ok);
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "zdu/hostport.h"
+
 #define ZDU_SOCKDIAG_MAX_PORTS 16
 #define ZDU_SOCKDIAG_MAX_FROM 32
 
@@ -46,8 +48,6 @@ enum zdu_sockdiag_rc zdu_sockdiag_parse(const void *buf, size_t len, uint32_t se
 					 const struct zdu_sockdiag_filter *f,
 					 struct zdu_sockdiag_count *acc, char *err, size_t err_size);
 
-/* Parses "192.0.2.1" or "2001:db8::1" into a (v4-mapped) in6_addr. */
-int zdu_sockdiag_addr(const char *s, struct in6_addr *out);
 
 struct zdu_sockdiag;
 /* ok: 0 and count filled, or -1 with err. */

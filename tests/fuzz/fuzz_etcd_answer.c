@@ -1,6 +1,6 @@
 /* The etcd gateway's unary answers (range, txn, put, delete, lease grant,
  * keepalive, authenticate, errors): zdu_etcd_parse_answer() gets the body
- * by length, as the client passes it (agent/etcd.c, on_req_done), into a
+ * by length, as the client passes it (agent/common/etcd.c, on_req_done), into a
  * zeroed result, then zdu_etcd_result_clear(). Whatever the bytes, an
  * answer either parses (every kv with a key and a NUL-terminated value)
  * or fails with a kind and a message and no kv left allocated.

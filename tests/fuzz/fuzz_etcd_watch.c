@@ -1,5 +1,5 @@
 /* The etcd watch stream: the input is what the gateway streams, cut into
- * lines at '\n' as the client does (agent/etcd.c, watch_chunk), each line
+ * lines at '\n' as the client does (agent/common/etcd.c, watch_chunk), each line
  * given to zdu_etcd_watch_parse() by length, without its newline, then
  * freed with zdu_etcd_watch_msg_free(). Whatever the bytes, a line either
  * parses into events the client can deliver (every kv with a key and a

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(fuzz_printable_line(flag.reason, sizeof(flag.reason)), "reason \"%s\"", flag.reason);
 	FUZZ_CHECK(fuzz_printable_line(flag.by, sizeof(flag.by)), "by \"%s\"", flag.by);
 	FUZZ_CHECK(fuzz_printable_line(flag.since, sizeof(flag.since)), "since \"%s\"", flag.since);
-	/* The error goes into the reply line ("bad flag: ...", agent/reply.c)
+	/* The error goes into the reply line ("bad flag: ...", agent/daemon/reply.c)
 	 * and the status JSON: printable ASCII too (found by this target:
 	 * crashes/README.md, now a unit test). */
 	FUZZ_CHECK(fuzz_printable_line(flag.error, sizeof(flag.error)), "error \"%s\"", flag.error);

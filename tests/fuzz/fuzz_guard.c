@@ -1,4 +1,4 @@
-/* The fleet guard's parsers (agent/guard.c): what other agents published
+/* The fleet guard's parsers (agent/daemon/guard.c): what other agents published
  * in etcd is read by every agent whose node is slow too long, so any bytes
  * there must give a clear verdict, never a crash.
  *

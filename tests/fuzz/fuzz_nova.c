@@ -1,5 +1,5 @@
 /* nova-api's answers: zdu_nova_judge() and zdu_nova_classify() get a
- * zdu_http_result as the HTTP client hands it to the probe (agent/http.c
+ * zdu_http_result as the HTTP client hands it to the probe (agent/common/http.c
  * check_done), the latter connected or not, in time or late, and
  * zdu_nova_parse_version() the body alone. The reasons go into the reply
  * line HAProxy shows: printable, one line, prefixed "nova-api: ".

@@ -12,11 +12,11 @@ The agent runs with control.timeout_ms = 1000 (default max_clients 16). Then:
   * max_clients (16) silent clients: another client gets an immediate 'busy' answer (not a
     hang), the CLI exits 1 at once, and once the silent ones timed out, status answers again.
     Known bug (fixed; a regression check now): the CLI's message then is
-    "send: Broken pipe" (agent/cli.c:66, the answer already queued is not read) or, when the
-    busy answer is read as the sync answer, 'the daemon reads flag mode ""' (agent/cli.c:266,
+    "send: Broken pipe" (agent/cli/cli.c:66, the answer already queued is not read) or, when the
+    busy answer is read as the sync answer, 'the daemon reads flag mode ""' (agent/cli/cli.c:266,
     "ok": false not checked) instead of the daemon's "busy: too many control clients"; and
     `--status` may exit 0 printing an empty status ("maintenance: off", pid 0) from the busy
-    answer (agent/cli.c:175 checks only that an answer came, not its "ok").
+    answer (agent/cli/cli.c:175 checks only that an answer came, not its "ok").
 """
 
 import json

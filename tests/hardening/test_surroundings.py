@@ -23,11 +23,11 @@ with a message when mounting is refused).
   * the flag directory's attributes change (chmod): was a bug (fixed; a regression check now): the daemon
     takes the inotify event on the directory itself (IN_ATTRIB|IN_ISDIR, which libuv reports
     as UV_RENAME with the directory's name) for a replacement of the directory
-    (agent/flag_file.c:43), drops the watch and sees direct flag writes only at the next
+    (agent/daemon/flag_file.c:43), drops the watch and sees direct flag writes only at the next
     periodic check (poll_interval_ms, default 1 s) instead of within milliseconds;
   * was a bug (fixed; a regression check now): the flag the daemon writes for a non-root user says
-    by=root@host, not nobody@host: agent/daemon.c:175 keeps getpwuid()'s static result across
-    zdu_flag_stamp(), which calls getpwuid(geteuid()) again (agent/flag.c:331).
+    by=root@host, not nobody@host: agent/daemon/daemon.c:175 keeps getpwuid()'s static result across
+    zdu_flag_stamp(), which calls getpwuid(geteuid()) again (agent/common/flag.c:331).
 """
 
 import os

@@ -139,7 +139,7 @@ def run():
 def fixed_bug_directory_replaced():
     """Flag directory replaced (rm -r + mkdir, as configuration management or tmpfiles may
     do): the file watch stays on the deleted directory and is never re-armed
-    (agent/flag_file.c on_poll() re-watches only if ff->watching was cleared, and libuv
+    (agent/daemon/flag_file.c on_poll() re-watches only if ff->watching was cleared, and libuv
     reports no error for a deleted watched directory), so every later change waits for the
     periodic re-read (poll_interval_ms, 1 s by default) instead of ~1 ms."""
     import shutil

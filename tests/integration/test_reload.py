@@ -146,7 +146,7 @@ def run():
 
 def fixed_bug_config_deleted():
     """Config file deleted, then SIGHUP: the reload loads built-in defaults instead of failing
-    (agent/daemon.c reload() passes missing_ok=1 to zdu_config_load). Here it is only saved
+    (agent/daemon/daemon.c reload() passes missing_ok=1 to zdu_config_load). Here it is only saved
     by /var/lib/zdu-agent not existing, and the log blames the flag directory."""
     with Agent(weight=50) as agent:
         check(agent.reply() == 'up ready 50%', 'starts with weight 50')

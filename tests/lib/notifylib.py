@@ -90,7 +90,7 @@ def no_libsystemd_hint(agent):
                 if line.startswith('SYSTEMD_FOUND:'):
                     found = line.strip()
     if linked is False or (found and not found.endswith('=1')):
-        return ('\nzdu-agent was built WITHOUT libsystemd (agent/notify.c without '
+        return ('\nzdu-agent was built WITHOUT libsystemd (agent/daemon/notify.c without '
                 'HAVE_LIBSYSTEMD: sd_notify is a no-op); install libsystemd-dev and rebuild. '
                 '(%s; libsystemd mapped in the daemon: %s)' % (found, linked))
     return ' (libsystemd is mapped in the daemon: %s; %s)' % (linked, found)

@@ -787,7 +787,7 @@ static void test_parse_hostport(void **state)
 
 /* ---- fixed bugs: regression tests -------------- */
 
-/* BUG (agent/config.c:492-495, check_values): when probe.timeout_ms is not
+/* BUG (agent/common/config.c:492-495, check_values): when probe.timeout_ms is not
  * in the file (its default 1000 is used) and probe.interval_ms is set below
  * it, the error names line 0 and a key the file does not contain:
  * "test.conf:0: probe.timeout_ms: 1000 is longer than probe.interval_ms (500)".
@@ -807,7 +807,7 @@ static void test_fixed_timeout_error_line_zero(void **state)
 		fail_msg("BUG: error does not point at the line of probe.interval_ms: \"%s\"", err);
 }
 
-/* BUG (agent/config.c:243-245, zdu_parse_hostport): strtol skips leading
+/* BUG (agent/common/config.c:243-245, zdu_parse_hostport): strtol skips leading
  * blanks and takes a sign, so "127.0.0.1: 80" and "127.0.0.1:+80" are
  * accepted as port 80. Proposed fix: require isdigit((unsigned char)colon[1])
  * before the strtol. */

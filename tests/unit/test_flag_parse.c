@@ -442,7 +442,7 @@ static void test_reason_sanitized(void **state)
 
 /* ---- fixed bugs: regression tests --------------
  *
- * Was a bug (agent/flag.c:55-63, since_valid): sscanf's %d accepts a sign and
+ * Was a bug (agent/common/flag.c:55-63, since_valid): sscanf's %d accepts a sign and
  * leading blanks, and only upper bounds are checked, so "2024-01-01T-1:00:00Z"
  * (hour -1), "2024- 1-01T00:00:00Z" and "-001-01-01T00:00:00Z" are taken as
  * valid times. Informational field, but the check promises the format.
@@ -470,7 +470,7 @@ static void test_fixed_since_accepts_signs_and_blanks(void **state)
 	}
 }
 
-/* BUG (agent/flag.c:145-154 with flag.c:162-170): zdu_flag_format writes
+/* BUG (agent/common/flag.c:145-154 with flag.c:162-170): zdu_flag_format writes
  * "since=" for a flag whose since is empty (a valid flag: since is
  * informational, zdu_flag_write takes any flag, e.g. from the coordinator),
  * and zdu_flag_parse refuses an empty since: the maint or lb flag just

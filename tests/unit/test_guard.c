@@ -1,5 +1,5 @@
-/* The fleet guard (issue 15, part 2), its pure parts (agent/guard.c) and
- * the hysteresis it plugs into (agent/health.c):
+/* The fleet guard (issue 15, part 2), its pure parts (agent/daemon/guard.c) and
+ * the hysteresis it plugs into (agent/daemon/health.c):
  *
  *   decision: peers + self -> keep up or go down, the reason text exactly
  *     ("kept up: 2 of 3 nodes already down"), every node count and share

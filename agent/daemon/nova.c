@@ -8,38 +8,6 @@
 #include "zdu/common.h"
 #include "zdu/nova.h"
 
-static int parse_mv(const char *s, long *maj, long *min)
-{
-	char *end;
-
-	errno = 0;
-	*maj = strtol(s, &end, 10);
-	if (errno || end == s || *end != '.' || *maj < 0)
-		return -1;
-	s = end + 1;
-	if (!isdigit((unsigned char)s[0]))
-		return -1;
-	*min = strtol(s, &end, 10);
-	if (errno || end == s || *end || *min < 0)
-		return -1;
-	return 0;
-}
-
-int zdu_microversion_cmp(const char *a, const char *b, int *ok)
-{
-	long am, an, bm, bn;
-
-	*ok = parse_mv(a, &am, &an) == 0 && parse_mv(b, &bm, &bn) == 0 && a[0] >= '0' &&
-	      a[0] <= '9' && b[0] >= '0' && b[0] <= '9';
-	if (!*ok)
-		return 0;
-	if (am != bm)
-		return am < bm ? -1 : 1;
-	if (an != bn)
-		return an < bn ? -1 : 1;
-	return 0;
-}
-
 static int valid_mv(const char *s)
 {
 	int ok;

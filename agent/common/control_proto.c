@@ -101,3 +101,25 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 	}
 	return ZDU_OK;
 }
+
+int zdu_flag_etcd_shows(json_t *status, int64_t revision, int present, char *why, size_t why_size)
+{
+	json_t *fe = json_object_get(json_object_get(status, "flag"), "etcd");
+	json_t *node = json_object_get(json_object_get(fe, "keys"), "node");
+	json_int_t rev = json_integer_value(json_object_get(node, "revision"));
+
+	if (!json_is_object(fe)) {
+		snprintf(why, why_size, "the agent does not use etcd");
+		return 0;
+	}
+	if (rev < revision) {
+		snprintf(why, why_size, "the agent has the node key at revision %lld, the write is at %lld",
+			 (long long)rev, (long long)revision);
+		return 0;
+	}
+	if (json_is_true(json_object_get(node, "present")) != present) {
+		snprintf(why, why_size, "the agent's node key is %s", present ? "absent" : "set");
+		return 0;
+	}
+	return 1;
+}

@@ -16,19 +16,6 @@
 
 #define TCP_STATE_ESTABLISHED 1
 
-int zdu_sockdiag_addr(const char *s, struct in6_addr *out)
-{
-	struct in_addr v4;
-
-	if (inet_pton(AF_INET, s, &v4) == 1) {
-		memset(out, 0, sizeof(*out));
-		out->s6_addr[10] = out->s6_addr[11] = 0xff;
-		memcpy(&out->s6_addr[12], &v4, 4);
-		return 0;
-	}
-	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
-}
-
 /* Is the address (IPv4 as v4-mapped) in the list? An empty list takes all. */
 static int addr_in(const uint32_t *raw, int family, const struct in6_addr *list, size_t n)
 {
