@@ -8,6 +8,7 @@
 #include "zdu/config.h"
 #include "zdu/control_proto.h"
 #include "zdu/etcd.h"
+#include "zdu/etcd_keys.h"
 #include "zdu/flag.h"
 #include "zdu/flag_etcd.h"
 

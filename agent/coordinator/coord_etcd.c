@@ -6,6 +6,7 @@
 
 #include "zdu/common.h"
 #include "zdu/coord_etcd.h"
+#include "zdu/etcd_keys.h"
 #include "zdu/flag_etcd.h"
 
 struct zdu_coord_etcd {

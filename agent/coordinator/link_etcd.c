@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "zdu/common.h"
+#include "zdu/etcd_keys.h"
 #include "zdu/flag.h"
 #include "zdu/flag_etcd.h"
 #include "zdu/link.h"

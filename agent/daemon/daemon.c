@@ -10,6 +10,7 @@
 
 #include "zdu/config.h"
 #include "zdu/daemon.h"
+#include "zdu/etcd_keys.h"
 #include "zdu/flag.h"
 #include "zdu/log.h"
 #include "zdu/notify.h"

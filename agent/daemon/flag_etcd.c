@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "zdu/common.h"
+#include "zdu/etcd_keys.h"
 #include "zdu/flag.h"
 #include "zdu/flag_etcd.h"
 #include "zdu/log.h"

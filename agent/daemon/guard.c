@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include "zdu/common.h"
+#include "zdu/etcd_keys.h"
 #include "zdu/flag_etcd.h"
 #include "zdu/guard.h"
 #include "zdu/log.h"

@@ -17,12 +17,6 @@
 
 struct zdu_flag_etcd;
 
-/* Key layout, shared with the CLI and the coordinator. */
-#define ZDU_ETCD_KEY_NODE "%s/maintenance/nodes/%s" /* prefix, node */
-#define ZDU_ETCD_KEY_ALL "%s/maintenance/all"       /* prefix */
-#define ZDU_ETCD_KEY_AGENT "%s/agents/%s"           /* prefix, node */
-#define ZDU_ETCD_KEY_LOCK "%s/coordinator/lock"     /* prefix */
-#define ZDU_ETCD_KEY_JOURNAL "%s/coordinator/journal" /* prefix */
 
 /* Loads the cache (applying it at once, so the first reply already
  * reflects it) and starts reading etcd. etcd is borrowed. Every check_ms

@@ -30,7 +30,6 @@
 /* The one service an agent serves today; published as "service", so that
  * agents of several services may later share a prefix. */
 #define ZDU_GUARD_SERVICE "nova-api"
-#define ZDU_ETCD_KEY_GUARD "%s/guard/%s" /* prefix, service: the claim key */
 #define ZDU_GUARD_MAX_PEERS 1024         /* agents read in one check */
 
 /* What a peer's published state says about its node. */
