@@ -36,12 +36,9 @@ ZDU_ETCD: the etcd binary (default /usr/bin/etcd). ZDU_KEEP_TMP=1 keeps keys, da
 """
 
 import base64
-import errno
-import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -49,7 +46,7 @@ import urllib.request
 
 from agentlib import check, check_within, main
 from clusterlib import Cluster, coordinator_binary, libconfig_str
-from etcdlib import agent_key, node_key
+from etcdlib import agent_key, machine_lock, node_key, require_free
 from pkilib import openssl
 from testutil import Proc, check_loopback, tempdir, wait_until
 
@@ -90,36 +87,12 @@ class JwtEtcd:
         self._lock_fd = None
 
     def _lock(self):
-        path = '/tmp/zdu-etcd-jwt.%s.lock' % ADDR
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        t0 = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - t0 > 170:
-                    holder = os.pread(fd, 200, 0).decode('utf-8', 'replace').strip()
-                    os.close(fd)
-                    raise RuntimeError('%s held by %s for over 170 s' % (path, holder or '?'))
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, ('pid %d\n' % os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = machine_lock('/tmp/zdu-etcd-jwt.%s.lock' % ADDR, 170,
+                                     'its own etcd member on %s' % ADDR)
 
     @staticmethod
     def _check_free(port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((ADDR, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise RuntimeError('%s:%d is in use (another etcd?): this test needs it'
-                                   % (ADDR, port)) from None
-            raise
-        finally:
-            s.close()
+        require_free(ADDR, port)
 
     def start(self):
         if not os.access(self.etcd_bin, os.X_OK):

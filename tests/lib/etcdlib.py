@@ -286,6 +286,39 @@ def _port_free(addr, port):
         s.close()
 
 
+def machine_lock(path, timeout, what):
+    """A machine-wide flock on PATH (so that two build trees' ctest never run the same fixed
+    addresses at once): waits up to TIMEOUT s, saying once whom it waits for; returns the fd,
+    which holds the lock until closed. Raises EtcdError naming WHAT and the holder."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    t0 = time.monotonic()
+    said = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode('utf-8', 'replace').strip()
+            if time.monotonic() - t0 > timeout:
+                os.close(fd)
+                raise EtcdError('another test runs %s (lock %s held by %s) for over %.0f s'
+                                % (what, path, holder or '?', timeout))
+            if not said:
+                print('etcdlib: waiting for the lock %s (held by %s)' % (path, holder or '?'),
+                      flush=True)
+                said = True
+            time.sleep(0.2)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, ('pid %d (%s)\n' % (os.getpid(), ' '.join(sys.argv)[:150])).encode(), 0)
+    return fd
+
+
+def require_free(addr, port):
+    """Raises EtcdError when ADDR:PORT is taken: a test that runs its own etcd there needs it."""
+    if not _port_free(addr, port):
+        raise EtcdError('%s:%d is in use (another etcd?): this test needs it' % (addr, port))
+
+
 # ---------------------------------------------------------------- the cluster
 class Member:
     def __init__(self, index, addr, root):
@@ -347,28 +380,8 @@ class EtcdCluster:
         if self._lock_fd is not None:
             return
         timeout = float(os.environ.get('ZDU_ETCD_LOCK_TIMEOUT', '170'))
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        t0 = time.monotonic()
-        said = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode('utf-8', 'replace').strip()
-                if time.monotonic() - t0 > timeout:
-                    os.close(fd)
-                    raise EtcdError('another test runs an etcd cluster on %s (lock %s held by %s) '
-                                    'for over %.0f s' % (', '.join(self.addrs), self.lock_path,
-                                                         holder or '?', timeout))
-                if not said:
-                    print('etcdlib: waiting for the etcd lock %s (held by %s)'
-                          % (self.lock_path, holder or '?'), flush=True)
-                    said = True
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, ('pid %d (%s)\n' % (os.getpid(), ' '.join(sys.argv)[:150])).encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = machine_lock(self.lock_path, timeout,
+                                     'an etcd cluster on %s' % ', '.join(self.addrs))
 
     def _unlock(self):
         if self._lock_fd is not None:
