@@ -78,7 +78,7 @@ sys.path.insert(0, os.path.join(SRC, 'tests', 'lib'))
 
 from agentlib import Agent, agent_binary  # noqa: E402
 from haproxy import HAProxy, base_status  # noqa: E402
-from testutil import Proc, _pdeathsig_preexec, free_port, wait_until  # noqa: E402
+from testutil import Proc, _pdeathsig_preexec, free_port, parallel, wait_until  # noqa: E402
 
 PY = '/usr/bin/python3'
 NOVA_NODE = os.path.join(SRC, 'tests', 'nova', 'nova-node')
@@ -181,24 +181,6 @@ def nova_version(addr, port=NOVA_PORT, timeout=3):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open('http://%s:%d/v2.1/' % (addr, port), timeout=timeout) as r:
         return json.loads(r.read())['version']['version']
-
-
-def parallel(fn, items):
-    """fn(item) for every item at once; re-raises the first error."""
-    errs = []
-
-    def one(x):
-        try:
-            fn(x)
-        except Exception as e:  # noqa: B902
-            errs.append(e)
-    ths = [threading.Thread(target=one, args=(x,)) for x in items]
-    for t in ths:
-        t.start()
-    for t in ths:
-        t.join()
-    if errs:
-        raise errs[0]
 
 
 class Node:

@@ -17,7 +17,7 @@ Agent n1 with a 3-member etcd cluster:
 import json
 import os
 
-from agentlib import Agent, check, check_within, main
+from agentlib import Agent, check, check_within, cli_expect, main
 from etcdlib import (EtcdCluster, agent_etcd_settings, all_key, etcd_state, node_key,
                      wait_etcd_state)
 from testutil import tempdir
@@ -31,16 +31,6 @@ def lines(value):
     return (value or b'').decode('utf-8', 'replace').splitlines()
 
 
-def cli(agent, *args, want_rc=0):
-    r = agent.cli(*args)
-    print('$ zdu-agent %s -> exit %d\n  stdout: %s\n  stderr: %s' % (
-        ' '.join(args), r.returncode, r.stdout.strip()[:300], r.stderr.strip()[:300]),
-        flush=True)
-    check(r.returncode == want_rc, '%s: exit %d' % (' '.join(args), want_rc),
-          (r.returncode, r.stdout, r.stderr))
-    return r
-
-
 def run():
     work = tempdir('zdu-it-etcd-cli-')
     with EtcdCluster(work) as ec:
@@ -49,7 +39,7 @@ def run():
                             timeout=10)
 
             # ------------------------------------------------ node key
-            cli(agent, '--maintenance', 'on', '--reason', 'etcd cli')
+            cli_expect(agent, '--maintenance', 'on', '--reason', 'etcd cli')
             v = lines(ec.get(KEY))
             check('mode=drain' in v and 'reason=etcd cli' in v,
                   'the node key holds mode=drain, reason=etcd cli', v)
@@ -59,20 +49,20 @@ def run():
             check(etcd_state(agent).get('source') == 'node', 'status source node',
                   etcd_state(agent))
 
-            cli(agent, '--maintenance', 'on', '--mode', 'maint', '--reason', 'etcd maint')
+            cli_expect(agent, '--maintenance', 'on', '--mode', 'maint', '--reason', 'etcd maint')
             v = lines(ec.get(KEY))
             check('mode=maint' in v and 'reason=etcd maint' in v, 'the node key holds mode=maint',
                   v)
             check_within(lambda: agent.reply() == 'up maint #maintenance: etcd maint', 5,
                          'the agent replies maint', detail=agent.reply, interval=0.005)
 
-            cli(agent, '--maintenance', 'off')
+            cli_expect(agent, '--maintenance', 'off')
             check(ec.get(KEY) is None, 'off: the node key is deleted', ec.get(KEY))
             check_within(lambda: agent.reply() == READY, 5,
                          'off: ready', detail=agent.reply, interval=0.005)
 
             # ------------------------------------------------ --local
-            cli(agent, '--maintenance', 'on', '--local', '--reason', 'local cli')
+            cli_expect(agent, '--maintenance', 'on', '--local', '--reason', 'local cli')
             check(os.path.exists(agent.flag_path), 'the local flag file exists')
             with open(agent.flag_path) as f:
                 text = f.read()
@@ -81,18 +71,18 @@ def run():
             check_within(lambda: agent.reply() == 'up drain #maintenance: local cli', 5,
                          '--local: the agent replies the local drain',
                          detail=agent.reply, interval=0.005)
-            cli(agent, '--maintenance', 'off', '--local')
+            cli_expect(agent, '--maintenance', 'off', '--local')
             check(not os.path.exists(agent.flag_path), 'off --local: the flag file is removed')
             agent.wait_reply(READY, timeout=5)
 
             # ------------------------------------------------ --all
-            r = cli(agent, '--maintenance', 'on', '--all', '--reason', 'whole cluster',
+            r = cli_expect(agent, '--maintenance', 'on', '--all', '--reason', 'whole cluster',
                     want_rc=2)
             check(r.stderr.strip() != '', '--all without --yes: says why on stderr', r.stderr)
             check(ec.get(all_key()) is None, '--all without --yes: nothing written',
                   ec.get(all_key()))
             check(agent.reply() == READY, 'still ready', agent.reply())
-            cli(agent, '--maintenance', 'on', '--all', '--yes', '--reason', 'whole cluster')
+            cli_expect(agent, '--maintenance', 'on', '--all', '--yes', '--reason', 'whole cluster')
             v = lines(ec.get(all_key()))
             check('mode=drain' in v and 'reason=whole cluster' in v,
                   '--all --yes: the all key holds the flag', v)
@@ -100,20 +90,20 @@ def run():
             agent.wait_reply('up drain #maintenance: whole cluster', timeout=5)
             check(etcd_state(agent).get('source') == 'all', 'status source all',
                   etcd_state(agent))
-            cli(agent, '--maintenance', 'off', '--all', '--yes')
+            cli_expect(agent, '--maintenance', 'off', '--all', '--yes')
             check(ec.get(all_key()) is None, 'off --all --yes: the all key is deleted')
             agent.wait_reply(READY, timeout=5)
 
             # ------------------------------------------------ daemon stopped
             rc = agent.stop()
             check(rc == 0, 'agent exits 0 on SIGTERM', rc)
-            cli(agent, '--maintenance', 'on', '--reason', 'while stopped')
+            cli_expect(agent, '--maintenance', 'on', '--reason', 'while stopped')
             check('reason=while stopped' in lines(ec.get(KEY)),
                   'daemon stopped: the node key is written', ec.get(KEY))
             agent.start()
             check_within(lambda: agent.reply() == 'up drain #maintenance: while stopped', 10,
                          'started afterwards: it drains', detail=agent.reply, interval=0.005)
-            r = cli(agent, '--status', '--json')
+            r = cli_expect(agent, '--status', '--json')
             st = json.loads(r.stdout)
             fe = st['flag']['etcd']
             check(st['reply'] == 'up drain #maintenance: while stopped' and fe['active'] is True
@@ -123,7 +113,7 @@ def run():
                   and isinstance(fe.get('endpoint'), str)
                   and fe['endpoint'].rstrip('/') in ec.endpoints,
                   '--status --json: flag.etcd revision and endpoint', fe)
-            cli(agent, '--maintenance', 'off')
+            cli_expect(agent, '--maintenance', 'off')
             agent.wait_reply(READY, timeout=5)
             check(ec.get(KEY) is None, 'off: the key is gone')
             rc = agent.stop()

@@ -44,7 +44,7 @@ import time
 import urllib.error
 import urllib.request
 
-from agentlib import check, check_within, main
+from agentlib import check, check_within, cli_expect, main
 from clusterlib import Cluster, coordinator_binary, libconfig_str
 from etcdlib import agent_key, machine_lock, node_key, require_free
 from pkilib import openssl
@@ -245,16 +245,6 @@ def etcd_errors(agent):
     return [(k, v) for k, v in errs if v not in (None, '', True)]
 
 
-def cli(agent, *args, want_rc=0):
-    r = agent.cli(*args)
-    print('$ zdu-agent %s -> exit %d\n  stdout: %s\n  stderr: %s' % (
-        ' '.join(args), r.returncode, r.stdout.strip()[:300], r.stderr.strip()[:300]),
-        flush=True)
-    check(r.returncode == want_rc, '%s: exit %d' % (' '.join(args), want_rc),
-          (r.returncode, r.stdout, r.stderr))
-    return r
-
-
 # ---------------------------------------------------------------- the test
 def run():
     t_start = time.monotonic()
@@ -310,13 +300,13 @@ def jwt(work):
                      'deleting it makes the agent ready again', detail=a.reply, interval=0.005)
 
         # -------------------------------------------- the CLI writes through etcd
-        r = cli(a, '--maintenance', 'on', '--reason', 'jwt cli')
+        r = cli_expect(a, '--maintenance', 'on', '--reason', 'jwt cli')
         check(node_key(NODE) in r.stdout, 'the CLI names the node key', r.stdout)
         v = (value(node_key(NODE)) or b'').decode()
         check('reason=jwt cli' in v.splitlines(), 'the CLI wrote the node key', v)
         check(a.reply().startswith('up drain #maintenance: jwt cli'), 'the agent drains',
               a.reply())
-        cli(a, '--maintenance', 'off')
+        cli_expect(a, '--maintenance', 'off')
         check(value(node_key(NODE)) is None, 'off: the node key deleted')
         a.wait_reply(ready, timeout=10)
 

@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 
-from agentlib import Agent, check, check_within, main
+from agentlib import Agent, check, check_within, cli_expect, main
 from etcdlib import agent_key, all_key, b64, flag_value, node_key, unb64
 from testutil import Proc, tempdir, wait_until
 
@@ -177,16 +177,6 @@ def agent_settings(node, user, password):
                      'backoff_max_ms': 500}}
 
 
-def cli(agent, *args, want_rc=0):
-    r = agent.cli(*args)
-    print('$ zdu-agent %s -> exit %d\n  stdout: %s\n  stderr: %s' % (
-        ' '.join(args), r.returncode, r.stdout.strip()[:300], r.stderr.strip()[:300]),
-        flush=True)
-    check(r.returncode == want_rc, '%s: exit %d' % (' '.join(args), want_rc),
-          (r.returncode, r.stdout, r.stderr))
-    return r
-
-
 def status_json(agent):
     r = agent.cli('--status', '--json')
     check(r.returncode == 0, '--status --json: exit 0', (r.returncode, r.stderr))
@@ -284,16 +274,16 @@ def rbac(work):
                      'the coordinator\'s delete makes it ready again',
                      detail=a.reply, interval=0.005)
 
-        r = cli(a, '--maintenance', 'on', '--reason', 'rbac cli')
+        r = cli_expect(a, '--maintenance', 'on', '--reason', 'rbac cli')
         check('/zdu/maintenance/nodes/n1' in r.stdout, 'the CLI names the node key', r.stdout)
         v = (get(node_key('n1'), coord) or b'').decode()
         check('reason=rbac cli' in v.splitlines(), 'the CLI wrote n1\'s key with its own user', v)
         check(a.reply() == 'up drain #maintenance: rbac cli', 'agent n1 drains', a.reply())
-        cli(a, '--maintenance', 'off')
+        cli_expect(a, '--maintenance', 'off')
         check(get(node_key('n1'), coord) is None, 'off: n1\'s key deleted')
         a.wait_reply(READY, timeout=10)
 
-        r = cli(a, '--maintenance', 'on', '--all', '--yes', '--reason', 'not allowed',
+        r = cli_expect(a, '--maintenance', 'on', '--all', '--yes', '--reason', 'not allowed',
                 want_rc=1)
         check('permission denied' in r.stderr, '--all --yes with n1\'s user: permission denied',
               r.stderr)

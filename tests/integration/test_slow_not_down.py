@@ -51,7 +51,7 @@ import time
 from agentlib import Agent, check, main
 from haproxy import HAProxy, base_status
 from probelib import HEALTHY_REPLY, nova_node, op_token, real_nova_or_skip, stop_clean
-from testutil import Proc, free_port, tempdir, wait_until
+from testutil import Proc, free_port, parallel, tempdir, wait_until
 
 SRC = os.environ.get('ZDU_SOURCE_DIR') or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                        '..', '..')
@@ -115,21 +115,10 @@ class Node:
 
 
 def start_novas(nodes):
-    errs = []
-
     def one(n):
-        try:
-            dt = nova_node('start', n.dir, n.addr, n.port)
-            log('%s: real nova-api on %s:%d answered after %.1fs' % (n.name, n.addr, n.port, dt))
-        except Exception as e:  # noqa: B902
-            errs.append(e)
-    ths = [threading.Thread(target=one, args=(n,)) for n in nodes]
-    for t in ths:
-        t.start()
-    for t in ths:
-        t.join()
-    if errs:
-        raise errs[0]
+        dt = nova_node('start', n.dir, n.addr, n.port)
+        log('%s: real nova-api on %s:%d answered after %.1fs' % (n.name, n.addr, n.port, dt))
+    parallel(one, nodes)
 
 
 class Slowdown(threading.Thread):

@@ -81,8 +81,8 @@ import traceback
 from testutil import (Proc, WaitTimeout, agent_probe, check_holds, check_loopback, check_within,
                       free_port, tempdir, wait_until)
 
-__all__ = ['Agent', 'AgentExited', 'agent_binary', 'check', 'check_holds', 'check_within', 'main',
-           'run_cli', 'libconfig_value']
+__all__ = ['Agent', 'AgentExited', 'agent_binary', 'check', 'check_holds', 'check_within',
+           'cli_expect', 'main', 'run_cli', 'libconfig_value']
 
 
 class AgentExited(RuntimeError):
@@ -124,6 +124,17 @@ def libconfig_value(v):
         return '[ ' + ', '.join(libconfig_value(x) for x in v) + ' ]'
     s = str(v)
     return '"%s"' % s.replace('\\', '\\\\').replace('"', '\\"')
+
+
+def cli_expect(agent, *args, want_rc=0):
+    """`zdu-agent ARGS` for AGENT, its output printed, checked to exit WANT_RC; returns it."""
+    r = agent.cli(*args)
+    print('$ zdu-agent %s -> exit %d\n  stdout: %s\n  stderr: %s' % (
+        ' '.join(args), r.returncode, r.stdout.strip()[:300], r.stderr.strip()[:300]),
+        flush=True)
+    check(r.returncode == want_rc, '%s: exit %d' % (' '.join(args), want_rc),
+          (r.returncode, r.stdout, r.stderr))
+    return r
 
 
 def check(cond, what, detail=None):

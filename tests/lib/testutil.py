@@ -162,6 +162,24 @@ def _last(last_value, last_exc):
     return text
 
 
+def parallel(fn, items):
+    """fn(item) for every item at once; re-raises the first error."""
+    errs = []
+
+    def one(x):
+        try:
+            fn(x)
+        except Exception as e:  # noqa: B902
+            errs.append(e)
+    ths = [threading.Thread(target=one, args=(x,)) for x in items]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    if errs:
+        raise errs[0]
+
+
 def wait_until(predicate, timeout=5.0, interval=0.05, message=None):
     """Poll PREDICATE until truthy; return its value or raise WaitTimeout."""
     value, secs, last_value, last_exc = _poll(predicate, timeout, interval)
