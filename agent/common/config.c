@@ -20,6 +20,7 @@
 static const char *const log_levels[] = { "error", "warning", "notice", "info", "debug", NULL };
 static const char *const fail_actions[] = { "down", "drain", "zero", NULL };
 static const char *const reply_details[] = { "full", "minimal", NULL };
+static const char *const probe_kinds[] = { "nova", "microversion", "healthcheck", "http", "tcp", NULL };
 
 #define OFF(field) offsetof(struct zdu_config, field)
 #define KEY_INT(g, n, f, lo, hi, d, text) \
@@ -50,6 +51,11 @@ static const struct zdu_config_key keys[] = {
 	KEY_INT("agent", "max_request_bytes", max_request_bytes, 0, 1048576, 1024,
 		"Most bytes read and discarded from a peer (HAProxy's agent-send string); a peer sending "
 		"more is disconnected."),
+	KEY_INT("agent", "name_timeout_ms", name_timeout_ms, 1, 10000, 100,
+		"With several services on one agent port: how long a connection may take to send its "
+		"service's name (HAProxy's agent-send, sent as soon as it connects). A connection that "
+		"sends no name in this time gets the first service's reply; one port answering a single "
+		"service replies on accept and never waits."),
 	KEY_ENUM("agent", "reply_detail", reply_detail, reply_details, 0,
 		 "What a reply says after its tokens. \"full\": why, after '#' (the maintenance reason, "
 		 "nova-api's error or version), which HAProxy shows in show stat and its logs. "
@@ -195,7 +201,84 @@ static const struct zdu_config_key keys[] = {
 		"0: the guard is off; 100: slowness alone never takes a node down."),
 };
 
-static const struct zdu_keytab tab = { keys, ZDU_ARRAY_SIZE(keys), NULL, 0 };
+#define SOFF(field) offsetof(struct zdu_service_cfg, field)
+#define SKEY(n, t, f) .group = "", .name = n, .type = t, .offset = SOFF(f)
+#define SKEY_INT(n, f, lo, hi, d, text) { SKEY(n, ZDU_CT_INT, f), .min = lo, .max = hi, .def_int = d, .doc = text }
+#define SKEY_STR(n, f, d, text) { SKEY(n, ZDU_CT_STRING, f), .def_str = d, .doc = text }
+
+static const struct zdu_config_key service_keys[] = {
+	{ SKEY("name", ZDU_CT_STRING, name), .flags = ZDU_KEY_REQUIRED | ZDU_KEY_NONEMPTY,
+	  .doc = "The service's name: what HAProxy sends with agent-send \"NAME\\n\", and what "
+		 "--service, the flag keys in etcd and the status call it. 1 to 63 of A-Z a-z 0-9 . _ -; "
+		 "unique." },
+	{ SKEY("listen", ZDU_CT_STRLIST, listen), .example = "[ \"127.0.0.1:9778\" ]",
+	  .doc = "Agent-check addresses of this service's own, answered on accept with its reply, for "
+		 "sites that give each backend its own agent port; empty: only agent.listen, by name." },
+	SKEY_STR("flag_file", flag_file, "",
+		 "This service's maintenance flag file (same format as flag.file); it drains this service "
+		 "only. Empty: flag.file with \".NAME\" appended, in the same directory."),
+	{ SKEY("probe_enabled", ZDU_CT_BOOL, probe_enabled), .max = 1, .def_int = 1,
+	  .doc = "Probe this service's API; disabled, it is assumed healthy." },
+	{ SKEY("probe", ZDU_CT_ENUM, probe_kind), .choices = probe_kinds, .def_int = 0,
+	  .doc = "How the API is probed. \"nova\": nova's version document (url GET /v2.1/). "
+		 "\"microversion\": any OpenStack version document, its maximum at version_path and/or in "
+		 "the header version_header (placement /, cinder /v3/, manila /v2/, ironic /v1/). "
+		 "\"healthcheck\": oslo.middleware's /healthcheck: 200 is up, 503 down with its reason, a "
+		 "503 saying DISABLED BY FILE drains this service as its own maintenance. \"http\": a status "
+		 "in expect_status is up. \"tcp\": a connect to url \"tcp://HOST:PORT\" is up." },
+	SKEY_STR("url", url, "",
+		 "What is probed: an http:// or https:// URL, or tcp://HOST:PORT for probe \"tcp\". Required."),
+	SKEY_STR("version_path", version_path, "",
+		 "probe \"microversion\": where the maximum version is in the document, as keys and [index] "
+		 "separated by dots: \"versions[0].max_version\" (placement), \"versions[0].version\" "
+		 "(cinder, manila), \"version.version\" (ironic, nova). Where \"versions\" lists several, "
+		 "the one with status CURRENT is read whatever its index."),
+	SKEY_STR("min_version_path", min_version_path, "",
+		 "probe \"microversion\": where the minimum version is, in the same form; empty: not read."),
+	SKEY_STR("version_header", version_header, "",
+		 "probe \"microversion\": a response header giving the maximum version "
+		 "(\"X-OpenStack-Ironic-API-Maximum-Version\"); it wins over version_path."),
+	SKEY_STR("healthcheck_url", healthcheck_url, "",
+		 "probe \"nova\" or \"microversion\": oslo's healthcheck beside the document; when it "
+		 "answers DISABLED BY FILE the service is drained. Empty: not probed."),
+	{ SKEY("expect_status", ZDU_CT_INTLIST, expect_status), .min = 100, .max = 599, .def_int = 200,
+	  .example = "[ 200, 300 ]", .doc = "probe \"http\": the HTTP statuses that mean up." },
+	SKEY_INT("interval_ms", interval_ms, 100, 3600000, 2000, "As probe.interval_ms, for this service."),
+	SKEY_INT("timeout_ms", timeout_ms, 10, 600000, 1000, "As probe.timeout_ms, for this service."),
+	SKEY_INT("connect_timeout_ms", connect_timeout_ms, 10, 600000, 500,
+		 "As probe.connect_timeout_ms, for this service."),
+	SKEY_INT("rise", rise, 1, 1000, 2, "As probe.rise, for this service."),
+	SKEY_INT("fall", fall, 1, 1000, 3, "As probe.fall, for this service."),
+	SKEY_INT("dead_after_ms", dead_after_ms, 0, 86400000, 60000, "As probe.dead_after_ms, for this service."),
+	SKEY_INT("slow_timeout_ms", slow_timeout_ms, 10, 600000, 5000,
+		 "As probe.slow_timeout_ms, for this service."),
+	{ SKEY("on_failure", ZDU_CT_ENUM, on_failure), .choices = fail_actions, .def_int = 0,
+	  .doc = "As probe.on_failure, for this service." },
+	{ SKEY("headers", ZDU_CT_STRLIST, headers), .doc = "As probe.headers, for this service." },
+	{ SKEY("drain_ports", ZDU_CT_INTLIST, drain_ports), .min = 1, .max = 65535, .def_int = 0,
+	  .example = "[ 8778 ]",
+	  .doc = "The API's local TCP ports whose connections are counted to tell when this service is "
+		 "drained (drain.from, drain.local, settle_ms and idle_ms apply); empty: not counted." },
+	SKEY_INT("slowstart_ms", slowstart_ms, 0, 3600000, 0, "As slowstart.duration_ms, for this service."),
+	SKEY_INT("slowstart_start_percent", slowstart_start_pct, 0, 100, 10,
+		 "As slowstart.start_percent, for this service."),
+	SKEY_INT("weight", weight, 1, 100, 100, "As agent.weight, for this service."),
+};
+
+static const struct zdu_keytab_group groups[] = {
+	{ .name = "services", .example = "( { name = \"placement\"; probe = \"microversion\"; ... } )",
+	  .flags = ZDU_KEY_NONEMPTY,
+	  .doc = "A list of groups, optional: the API services this agent answers for, by the name "
+		 "HAProxy sends (agent-send). The first is the default, answered to a connection that "
+		 "names none. Without it the agent serves one service, \"nova-api\", from the probe, "
+		 "drain and slowstart groups. probe.ca_file, client_cert, client_key, verify, "
+		 "max_body_bytes and drain.from, local, settle_ms, interval_ms, idle_ms apply to every "
+		 "service.",
+	  .keys = service_keys, .nkeys = ZDU_ARRAY_SIZE(service_keys), .elem_size = sizeof(struct zdu_service_cfg),
+	  .offset = OFF(services), .count_offset = OFF(nservices) },
+};
+
+static const struct zdu_keytab tab = { keys, ZDU_ARRAY_SIZE(keys), groups, ZDU_ARRAY_SIZE(groups) };
 
 const struct zdu_config_key *zdu_config_keys(size_t *n)
 {
@@ -250,6 +333,13 @@ int zdu_config_etcd_plaintext(const struct zdu_config *cfg, char *msg, size_t si
 	return 1;
 }
 
+const char *zdu_probe_kind_name(int kind)
+{
+	if (kind < 0 || kind >= (int)ZDU_ARRAY_SIZE(probe_kinds) - 1)
+		return "?";
+	return probe_kinds[kind];
+}
+
 const char *zdu_fail_action_name(int action)
 {
 	if (action < 0 || action > 2)
@@ -265,10 +355,29 @@ void zdu_config_free(struct zdu_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-enum zdu_err zdu_config_defaults(struct zdu_config *cfg)
+const struct zdu_keytab *zdu_config_keytab(void)
+{
+	return &tab;
+}
+
+static int service_default(struct zdu_config *cfg);
+static int str_set(char **dst, const char *src);
+
+/* The keys' defaults, services not yet made (the file may list them). */
+static enum zdu_err defaults_keys(struct zdu_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (zdu_keytab_defaults(&tab, cfg) == ZDU_OK)
+		return ZDU_OK;
+	zdu_config_free(cfg);
+	return ZDU_ERR_NOMEM;
+}
+
+enum zdu_err zdu_config_defaults(struct zdu_config *cfg)
+{
+	if (defaults_keys(cfg) != ZDU_OK)
+		return ZDU_ERR_NOMEM;
+	if (service_default(cfg) == 0 && str_set(&cfg->services[0].flag_file, "") == 0)
 		return ZDU_OK;
 	zdu_config_free(cfg);
 	return ZDU_ERR_NOMEM;
@@ -447,11 +556,218 @@ static enum zdu_err check_values(struct loader *ld, config_t *lc)
 	return check_etcd(ld, lc);
 }
 
+static int strlist_dup(struct zdu_strlist *dst, const struct zdu_strlist *src)
+{
+	size_t i;
+
+	dst->n = 0;
+	if (!src->n)
+		return 0;
+	if (!(dst->v = calloc(src->n, sizeof(*dst->v))))
+		return -1;
+	for (i = 0; i < src->n; i++, dst->n++)
+		if (!(dst->v[i] = strdup(src->v[i])))
+			return -1;
+	return 0;
+}
+
+static int intlist_dup(struct zdu_intlist *dst, const struct zdu_intlist *src)
+{
+	dst->n = 0;
+	if (!src->n)
+		return 0;
+	if (!(dst->v = malloc(src->n * sizeof(*dst->v))))
+		return -1;
+	memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
+	dst->n = src->n;
+	return 0;
+}
+
+static int str_set(char **dst, const char *src)
+{
+	char *c = strdup(src);
+
+	if (!c)
+		return -1;
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+static const struct zdu_keytab service_tab = { service_keys, ZDU_ARRAY_SIZE(service_keys), NULL, 0 };
+
+/* No services list: the one service every older file meant, nova-api,
+ * from the probe, drain, slowstart and agent groups. */
+static int service_default(struct zdu_config *cfg)
+{
+	struct zdu_service_cfg *sv;
+
+	if (!(cfg->services = calloc(1, sizeof(*cfg->services))))
+		return -1;
+	cfg->nservices = 1;
+	sv = &cfg->services[0];
+	if (zdu_keytab_defaults(&service_tab, sv) != ZDU_OK)
+		return -1;
+	if (str_set(&sv->name, "nova-api") < 0 || str_set(&sv->url, cfg->probe_url) < 0 ||
+	    str_set(&sv->healthcheck_url, cfg->probe_healthcheck_url) < 0)
+		return -1;
+	if (strlist_dup(&sv->headers, &cfg->probe_headers) < 0 || intlist_dup(&sv->drain_ports, &cfg->drain_ports) < 0)
+		return -1;
+	sv->probe_enabled = cfg->probe_enabled;
+	sv->probe_kind = ZDU_PROBE_KIND_NOVA;
+	sv->interval_ms = cfg->probe_interval_ms;
+	sv->timeout_ms = cfg->probe_timeout_ms;
+	sv->connect_timeout_ms = cfg->probe_connect_timeout_ms;
+	sv->rise = cfg->probe_rise;
+	sv->fall = cfg->probe_fall;
+	sv->dead_after_ms = cfg->probe_dead_after_ms;
+	sv->slow_timeout_ms = cfg->probe_slow_timeout_ms;
+	sv->on_failure = cfg->probe_on_failure;
+	sv->slowstart_ms = cfg->slowstart_ms;
+	sv->slowstart_start_pct = cfg->slowstart_start_pct;
+	sv->weight = cfg->weight;
+	return 0;
+}
+
+int zdu_service_name_valid(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= ZDU_SERVICE_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!(isalnum(c) || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int url_is_http(const char *u)
+{
+	return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/* One entry of services: what the table cannot check. */
+static enum zdu_err check_service(struct loader *ld, config_t *lc, size_t i)
+{
+	struct zdu_config *cfg = ld->cfg;
+	struct zdu_service_cfg *sv = &cfg->services[i];
+	const config_setting_t *list = config_lookup(lc, "services");
+	const config_setting_t *e = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
+	const config_setting_t *s;
+	struct sockaddr_storage ss;
+	size_t j;
+
+#define AT(key) ((e && (s = config_setting_get_member(e, key))) ? s : e)
+	if (!zdu_service_name_valid(sv->name, strlen(sv->name)))
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("name"),
+			    "services[%zu].name: \"%.80s\" must be 1 to 63 of A-Z a-z 0-9 . _ -", i, sv->name);
+	for (j = 0; j < i; j++)
+		if (strcmp(cfg->services[j].name, sv->name) == 0)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("name"),
+				    "services[%zu].name: \"%s\" is already the name of services[%zu]", i, sv->name, j);
+	if (!sv->url[0])
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, e, "services[%zu].url: missing (service %s)", i, sv->name);
+	if (sv->probe_kind == ZDU_PROBE_KIND_TCP) {
+		if (strncmp(sv->url, "tcp://", 6) != 0 || zdu_parse_hostport(sv->url + 6, &ss) < 0)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("url"),
+				    "services[%zu].url: \"%.200s\" is not tcp://HOST:PORT (service %s)", i, sv->url, sv->name);
+	} else if (!url_is_http(sv->url)) {
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, AT("url"),
+			    "services[%zu].url: \"%.200s\" must start with http:// or https:// (service %s)", i, sv->url,
+			    sv->name);
+	}
+	if (sv->probe_kind == ZDU_PROBE_KIND_MICROVERSION && !sv->version_path[0] && !sv->version_header[0])
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, e,
+			    "services[%zu]: probe \"microversion\" needs version_path or version_header (service %s)",
+			    i, sv->name);
+	if (sv->probe_kind != ZDU_PROBE_KIND_MICROVERSION &&
+	    (sv->version_path[0] || sv->min_version_path[0] || sv->version_header[0]))
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT(sv->version_path[0] ? "version_path" :
+								 sv->min_version_path[0] ? "min_version_path" : "version_header"),
+			    "services[%zu]: version_path, min_version_path and version_header are for probe "
+			    "\"microversion\" only (service %s)", i, sv->name);
+	if (sv->healthcheck_url[0] && (!url_is_http(sv->healthcheck_url) ||
+				       (sv->probe_kind != ZDU_PROBE_KIND_NOVA && sv->probe_kind != ZDU_PROBE_KIND_MICROVERSION)))
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("healthcheck_url"),
+			    "services[%zu].healthcheck_url: \"%.200s\" must be http(s):// and goes with probe "
+			    "\"nova\" or \"microversion\" (service %s)", i, sv->healthcheck_url, sv->name);
+	for (j = 0; j < sv->headers.n; j++) {
+		const char *h = sv->headers.v[j];
+		const char *c = strchr(h, ':');
+
+		if (!c || c == h || strpbrk(h, "\r\n"))
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("headers"),
+				    "services[%zu].headers: \"%.80s\" is not \"Name: value\" (service %s)", i, h, sv->name);
+	}
+	if (sv->version_header[0] && strpbrk(sv->version_header, ": \r\n"))
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("version_header"),
+			    "services[%zu].version_header: \"%.80s\" is not a header name (service %s)", i,
+			    sv->version_header, sv->name);
+	if (sv->timeout_ms > sv->interval_ms)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, AT("timeout_ms"),
+			    "services[%zu].timeout_ms: %d is longer than interval_ms (%d) (service %s)", i,
+			    sv->timeout_ms, sv->interval_ms, sv->name);
+	if (sv->drain_ports.n > ZDU_SOCKDIAG_MAX_PORTS)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, AT("drain_ports"),
+			    "services[%zu].drain_ports: at most %d ports (service %s)", i, ZDU_SOCKDIAG_MAX_PORTS, sv->name);
+	for (j = 0; j < sv->listen.n; j++)
+		if (zdu_parse_hostport(sv->listen.v[j], &ss) < 0)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, AT("listen"),
+				    "services[%zu].listen: \"%.80s\" is not host:port, [ipv6]:port or *:port (service %s)",
+				    i, sv->listen.v[j], sv->name);
+	if (sv->flag_file[0] && (sv->flag_file[0] != '/' || sv->flag_file[strlen(sv->flag_file) - 1] == '/'))
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, AT("flag_file"),
+			    "services[%zu].flag_file: \"%.200s\" must be an absolute file path (service %s)", i,
+			    sv->flag_file, sv->name);
+#undef AT
+	if (!sv->flag_file[0]) {
+		char *f = NULL;
+
+		if (asprintf(&f, "%s.%s", cfg->flag_file, sv->name) < 0)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory");
+		free(sv->flag_file);
+		sv->flag_file = f;
+	} else if (strcmp(sv->flag_file, cfg->flag_file) == 0) {
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, e,
+			    "services[%zu].flag_file: \"%.200s\" is flag.file, the node's flag (service %s)", i,
+			    sv->flag_file, sv->name);
+	}
+	return ZDU_OK;
+}
+
+static enum zdu_err check_services(struct loader *ld, config_t *lc)
+{
+	struct zdu_config *cfg = ld->cfg;
+	enum zdu_err rc;
+	size_t i;
+
+	if (cfg->nservices > ZDU_SERVICES_MAX)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(lc, "services"),
+			    "services: at most %d services", ZDU_SERVICES_MAX);
+	cfg->services_listed = cfg->nservices > 0;
+	if (!cfg->services_listed) {
+		if (service_default(cfg) < 0)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory");
+		/* the default service's flag is the node's: no file of its own */
+		return str_set(&cfg->services[0].flag_file, "") < 0
+			       ? zdu_keytab_fail(&ld->kl, ZDU_ERR_NOMEM, NULL, "out of memory") : ZDU_OK;
+	}
+	for (i = 0; i < cfg->nservices; i++)
+		if ((rc = check_service(ld, lc, i)) != ZDU_OK)
+			return rc;
+	return ZDU_OK;
+}
+
 static enum zdu_err load(struct loader *ld, config_t *lc)
 {
 	enum zdu_err err = zdu_keytab_load(&ld->kl, &tab, config_root_setting(lc), ld->cfg);
 
-	return err != ZDU_OK ? err : check_values(ld, lc);
+	if (err == ZDU_OK)
+		err = check_values(ld, lc);
+	return err != ZDU_OK ? err : check_services(ld, lc);
 }
 
 static enum zdu_err load_common(config_t *lc, const char *name, unsigned flags, struct zdu_config *cfg,
@@ -460,7 +776,7 @@ static enum zdu_err load_common(config_t *lc, const char *name, unsigned flags, 
 	struct loader ld = { { name, err, err_size }, cfg, flags };
 	enum zdu_err rc;
 
-	if ((rc = zdu_config_defaults(cfg)) != ZDU_OK) {
+	if ((rc = defaults_keys(cfg)) != ZDU_OK) {
 		config_destroy(lc);
 		snprintf(err, err_size, "%s: out of memory", name);
 		return rc;

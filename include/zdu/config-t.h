@@ -10,8 +10,57 @@
 #define ZDU_DEFAULT_PORT 9777
 #define ZDU_DEFAULT_CONFIG "/etc/zdu-agent/zdu-agent.conf"
 
+/* How a service's API is probed (one file per kind: agent/daemon/check_*.c). */
+enum zdu_probe_kind {
+	ZDU_PROBE_KIND_NOVA = 0,     /* nova's version document (GET /v2.1/) */
+	ZDU_PROBE_KIND_MICROVERSION, /* any OpenStack version document: version_path / version_header */
+	ZDU_PROBE_KIND_HEALTHCHECK,  /* oslo.middleware's /healthcheck: 200 up, 503 down or disabled */
+	ZDU_PROBE_KIND_HTTP,         /* a plain HTTP status in expect_status */
+	ZDU_PROBE_KIND_TCP,          /* a TCP connect to url's host:port */
+};
+
+#define ZDU_SERVICE_NAME_MAX 64 /* name bytes, NUL excluded: 1..63 of [A-Za-z0-9._-] */
+#define ZDU_SERVICES_MAX 64
+
+/* One API service on the node: one entry of services = ( { ... } );.
+ * Without a services list, one service "nova-api" is made from the probe,
+ * drain and slowstart groups, so every older file means what it meant. */
+struct zdu_service_cfg {
+	char *name;                 /* what HAProxy's agent-send names */
+	struct zdu_strlist listen;  /* its own agent-check addresses; empty: agent.listen only */
+	char *flag_file;            /* "": flag.file + "." + name (filled in by the loader) */
+	int probe_enabled;
+	int probe_kind;             /* enum zdu_probe_kind */
+	char *url;                  /* tcp: "tcp://host:port" */
+	char *version_path;         /* microversion: where the maximum is, "versions[0].max_version" */
+	char *min_version_path;     /* microversion: where the minimum is ("": not read) */
+	char *version_header;       /* microversion: a header giving the maximum ("": none) */
+	char *healthcheck_url;      /* nova, microversion: oslo healthcheck beside the document */
+	struct zdu_intlist expect_status; /* http: the statuses that mean up */
+	int interval_ms;
+	int timeout_ms;
+	int connect_timeout_ms;
+	int rise;
+	int fall;
+	int dead_after_ms;
+	int slow_timeout_ms;
+	int on_failure;             /* enum zdu_fail_action */
+	struct zdu_strlist headers;
+	struct zdu_intlist drain_ports;
+	int slowstart_ms;
+	int slowstart_start_pct;
+	int weight;
+};
+
 struct zdu_config {
 	char *path; /* file it was read from, for messages */
+
+	/* services: the APIs of this node, the first one the default. Always
+	 * at least one once loaded: made from probe, drain and slowstart when
+	 * the file has no services list (services_listed 0). */
+	struct zdu_service_cfg *services;
+	size_t nservices;
+	int services_listed;
 
 	/* agent: the agent-check listener */
 	struct zdu_strlist listen;
@@ -20,6 +69,7 @@ struct zdu_config {
 	int connection_timeout_ms;
 	int max_request_bytes;
 	int reply_detail; /* enum zdu_reply_detail */
+	int name_timeout_ms; /* several services on a port: wait this long for the name */
 
 	/* flag: the maintenance flag file */
 	char *flag_file;

@@ -38,6 +38,12 @@ void zdu_config_free(struct zdu_config *cfg);
 /* The documented keys, for the man page generator. */
 const struct zdu_config_key *zdu_config_keys(size_t *n);
 const char *zdu_fail_action_name(int action);
+/* "nova", "microversion", ... (enum zdu_probe_kind) */
+const char *zdu_probe_kind_name(int kind);
+/* The whole table, services included (for the man page). */
+const struct zdu_keytab *zdu_config_keytab(void);
+/* 1 when name[0..len) is a service name: 1 to 63 of A-Z a-z 0-9 . _ - */
+int zdu_service_name_valid(const char *name, size_t len);
 /* The etcd client's settings from the etcd group (strings borrowed from
  * cfg; the client copies them). */
 struct zdu_etcd_conf;
