@@ -48,25 +48,37 @@ static void reason(struct reply_buf *b, const char *prefix, const char *text)
 
 /* The flag's part of the text: "maintenance" or "lb-managed", then the
  * operator's reason (or why the flag file is not understood). */
-static void flag_reason(struct reply_buf *b, const struct zdu_flag *flag)
+static void flag_reason(struct reply_buf *b, const struct zdu_flag *flag, enum zdu_flag_src src,
+			const char *service)
 {
 	const char *what = flag->mode == ZDU_FLAG_LB ? ZDU_REPLY_LB_WORD : "maintenance";
+	char text[ZDU_REASON_MAX + ZDU_SERVICE_MAX + 48];
+	int svc = src == ZDU_SRC_SVC_FILE || src == ZDU_SRC_SVC_ETCD;
+	size_t n = 0;
 
-	if (flag->error[0]) {
-		char text[ZDU_REASON_MAX + 32];
-
-		snprintf(text, sizeof(text), "bad flag: %s", flag->error);
-		reason(b, what, text);
-	} else {
-		reason(b, what, flag->reason);
-	}
+	/* A service's own flag says so, after the word the cutover reads:
+	 * "maintenance: service placement: upgrade". */
+	text[0] = '\0';
+	if (svc)
+		n = (size_t)snprintf(text, sizeof(text), "service %s%s", service,
+				     flag->error[0] || flag->reason[0] ? ": " : "");
+	if (n >= sizeof(text))
+		n = sizeof(text) - 1;
+	if (flag->error[0])
+		snprintf(text + n, sizeof(text) - n, "bad flag: %s", flag->error);
+	else
+		snprintf(text + n, sizeof(text) - n, "%s", flag->reason);
+	reason(b, what, text);
 }
 
 size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t size)
 {
 	struct reply_buf b = { buf, size, 0, 0 };
 	const struct zdu_health_state *h = &node->health;
-	const struct zdu_flag *flag = zdu_node_flag(node);
+	enum zdu_flag_src src;
+	const struct zdu_flag *flag = zdu_node_flag_src(node, &src);
+	const char *svc = node->service[0] ? node->service : "nova-api";
+	char text[ZDU_SERVICE_MAX + 32];
 	int down = h->health == ZDU_HEALTH_DOWN;
 	int slow = h->health == ZDU_HEALTH_UP && h->slow.active;
 	const char *op = NULL, *admin = NULL;
@@ -146,22 +158,26 @@ size_t zdu_reply_format(const struct zdu_node_state *node, char *buf, size_t siz
 		goto end;
 	}
 	if (flag->mode == ZDU_FLAG_LB)
-		flag_reason(&b, flag);
+		flag_reason(&b, flag, src, svc);
+	if (down || slow || (!down && h->disabled))
+		snprintf(text, sizeof(text), "%s: %s", svc, down ? "unhealthy" : slow ? "slow" : "disabled");
 	if (down)
-		reason(&b, "", h->reason[0] ? h->reason : "nova-api: unhealthy");
+		reason(&b, "", h->reason[0] ? h->reason : text);
 	else if (slow)
-		reason(&b, "", h->reason[0] ? h->reason : "nova-api: slow");
-	if (!down && h->disabled)
-		reason(&b, "", h->disabled_reason[0] ? h->disabled_reason : "nova-api: disabled");
+		reason(&b, "", h->reason[0] ? h->reason : text);
+	if (!down && h->disabled) {
+		snprintf(text, sizeof(text), "%s: disabled", svc);
+		reason(&b, "", h->disabled_reason[0] ? h->disabled_reason : text);
+	}
 	if (flag->mode != ZDU_FLAG_OFF && flag->mode != ZDU_FLAG_LB)
-		flag_reason(&b, flag);
+		flag_reason(&b, flag, src, svc);
 	if (!down && h->health == ZDU_HEALTH_UP && h->version[0]) {
-		char v[ZDU_VERSION_MAX + 16];
+		char v[ZDU_VERSION_MAX + ZDU_SERVICE_MAX + 2];
 
-		snprintf(v, sizeof(v), "nova-api %s", h->version);
+		snprintf(v, sizeof(v), "%s %s", svc, h->version);
 		reason(&b, v, NULL);
 	} else if (h->health == ZDU_HEALTH_UNKNOWN) {
-		reason(&b, "nova-api", "not probed yet");
+		reason(&b, svc, "not probed yet");
 	}
 end:
 	buf[b.len++] = '\n';

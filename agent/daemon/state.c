@@ -8,11 +8,49 @@
 
 /* ---- what the node state says (pure) ------------------------------------ */
 
+static int flag_rank(enum zdu_flag_mode m)
+{
+	switch (m) {
+	case ZDU_FLAG_MAINT: return 3;
+	case ZDU_FLAG_DRAIN: return 2;
+	case ZDU_FLAG_LB: return 1;
+	case ZDU_FLAG_OFF: return 0;
+	}
+	return 2;
+}
+
+const struct zdu_flag *zdu_node_flag_src(const struct zdu_node_state *node, enum zdu_flag_src *src)
+{
+	enum zdu_flag_src n = node->flag[ZDU_SRC_FILE].mode != ZDU_FLAG_OFF ? ZDU_SRC_FILE : ZDU_SRC_ETCD;
+	enum zdu_flag_src s = node->flag[ZDU_SRC_SVC_FILE].mode != ZDU_FLAG_OFF ? ZDU_SRC_SVC_FILE : ZDU_SRC_SVC_ETCD;
+	enum zdu_flag_src w = flag_rank(node->flag[s].mode) > flag_rank(node->flag[n].mode) ? s : n;
+
+	if (src)
+		*src = w;
+	return &node->flag[w];
+}
+
 const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node)
 {
-	if (node->flag[ZDU_SRC_FILE].mode != ZDU_FLAG_OFF)
-		return &node->flag[ZDU_SRC_FILE];
-	return &node->flag[ZDU_SRC_ETCD];
+	return zdu_node_flag_src(node, NULL);
+}
+
+const char *zdu_flag_src_name(enum zdu_flag_src src)
+{
+	switch (src) {
+	case ZDU_SRC_FILE: return "file";
+	case ZDU_SRC_ETCD: return "etcd";
+	case ZDU_SRC_SVC_FILE: return "service file";
+	case ZDU_SRC_SVC_ETCD: return "service etcd";
+	case ZDU_SRC_MAX: break;
+	}
+	return "?";
+}
+
+void zdu_state_set_service(struct zdu_state *st, const char *name)
+{
+	zdu_strlcpy(st->node.service, name, sizeof(st->node.service));
+	st->reply_len = zdu_reply_format(&st->node, st->reply, sizeof(st->reply));
 }
 
 
@@ -38,6 +76,7 @@ void zdu_state_init(struct zdu_state *st, unsigned weight_pct, enum zdu_fail_act
 		    enum zdu_health initial)
 {
 	memset(st, 0, sizeof(*st));
+	zdu_strlcpy(st->node.service, "nova-api", sizeof(st->node.service));
 	st->node.weight_pct = weight_pct;
 	st->node.on_failure = on_failure;
 	st->node.health.health = initial;

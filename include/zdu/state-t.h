@@ -11,13 +11,20 @@
 #define ZDU_REPLY_MAX 256 /* one agent reply line, newline included */
 #define ZDU_VERSION_MAX 16
 
-/* Where a maintenance flag comes from. The local file always wins, so an
- * operator on the node is never overruled from afar. */
+/* Where a maintenance flag comes from. The node's flags hold every
+ * service, a service's flags that service only. Of each pair the local
+ * file always wins, so an operator on the node is never overruled from
+ * afar; between the node's and the service's, the stricter wins (maint
+ * over drain over lb over none; the node's on a tie). */
 enum zdu_flag_src {
-	ZDU_SRC_FILE = 0,
-	ZDU_SRC_ETCD,
+	ZDU_SRC_FILE = 0, /* the node's flag file (flag.file) */
+	ZDU_SRC_ETCD,     /* the node's etcd keys (its own, and the cluster's) */
+	ZDU_SRC_SVC_FILE, /* the service's flag file */
+	ZDU_SRC_SVC_ETCD, /* the service's etcd key */
 	ZDU_SRC_MAX
 };
+
+#define ZDU_SERVICE_MAX 64 /* a service name and its NUL */
 
 enum zdu_health {
 	ZDU_HEALTH_UNKNOWN = 0, /* probing, no verdict yet: let HAProxy's check decide */
@@ -108,7 +115,9 @@ struct zdu_drain_state {
 	char error[ZDU_REASON_MAX]; /* why connections cannot be counted */
 };
 
+/* One service of the node as its agent-check reply sees it. */
 struct zdu_node_state {
+	char service[ZDU_SERVICE_MAX]; /* "nova-api": names it in reasons */
 	struct zdu_flag flag[ZDU_SRC_MAX];
 	struct zdu_health_state health;
 	struct zdu_drain_state drain;

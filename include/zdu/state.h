@@ -10,8 +10,16 @@
 
 #include "zdu/state-t.h"
 
-/* The flag that holds the node: the local file's when set, else etcd's. */
+/* The flag that holds the service: of the node's, the local file's when
+ * set, else etcd's; of the service's the same; then the stricter of the
+ * two (maint, drain, lb, none), the node's on a tie. src (may be NULL) gets
+ * where it comes from. */
 const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node);
+const struct zdu_flag *zdu_node_flag_src(const struct zdu_node_state *node, enum zdu_flag_src *src);
+/* "file", "etcd", "service file", "service etcd" */
+const char *zdu_flag_src_name(enum zdu_flag_src src);
+/* Names the service in reasons ("placement: connection refused"). */
+void zdu_state_set_service(struct zdu_state *st, const char *name);
 /* Healthy (or unchecked), not disabled, no flag: taking new work. */
 int zdu_node_serving(const struct zdu_node_state *n);
 /* One name per health, for status, logs and the published state. */
