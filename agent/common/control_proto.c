@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "zdu/common.h"
+#include "zdu/config.h"
 #include "zdu/control_proto.h"
 #include "zdu/flag.h"
 
@@ -51,6 +52,15 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 	buf[len] = '\0';
 
 	word = strtok_r(buf, " \t", &save);
+	if (word && strncmp(word, "service=", 8) == 0) {
+		if (!zdu_service_name_valid(word + 8, strlen(word + 8))) {
+			snprintf(err, err_size, "service=\"%.64s\": not a service name (1 to 63 of A-Z a-z 0-9 . _ -)",
+				 word + 8);
+			return ZDU_ERR_PROTO;
+		}
+		zdu_strlcpy(req->service, word + 8, sizeof(req->service));
+		word = strtok_r(NULL, " \t", &save);
+	}
 	if (!word) {
 		snprintf(err, err_size, "empty request");
 		return ZDU_ERR_PROTO;

@@ -18,58 +18,54 @@
 static void answer_waiters(struct zdu_daemon *d);
 static void etcd_jobs_abandon(struct zdu_daemon *d);
 
-/* (Re)starts or stops the probe to match the configuration; the verdict
- * so far carries over a reload. */
-static int apply_probe(struct zdu_daemon *d)
+struct zdu_service *zdu_daemon_service(const struct zdu_daemon *d, const char *name)
 {
-	struct zdu_probe *np = NULL;
+	size_t i;
 
-	if (d->cfg.probe_enabled) {
-		/* libcurl (and the TLS library it initializes) only when
-		 * probing: an agent without a probe stays small. */
-		if (!d->http && !(d->http = zdu_http_new(&d->loop))) {
-			zdu_log_error("probe: cannot initialize libcurl");
-			return -1;
-		}
-		np = zdu_probe_new(&d->loop, &d->state, d->http, &d->cfg, d->probe);
-		if (!np) {
-			zdu_log_error("probe: out of memory");
-			return -1;
-		}
-	}
-	if (d->probe)
-		zdu_probe_close(d->probe);
-	if (!np || !d->probe) {
-		struct zdu_health_state hs = { .health = np ? ZDU_HEALTH_UNKNOWN : ZDU_HEALTH_UNCHECKED };
-		struct zdu_event ev = { .kind = ZDU_EV_HEALTH, .health = &hs,
-					.cause = np ? "probe enabled" : "probe disabled" };
-
-		if (np || d->state.node.health.health != ZDU_HEALTH_UNCHECKED)
-			zdu_state_apply(&d->state, &ev);
-	}
-	d->probe = np;
-	return 0;
+	for (i = 0; i < d->nsvcs; i++)
+		if (strcmp(zdu_service_name(d->svcs[i]), name) == 0)
+			return d->svcs[i];
+	return NULL;
 }
 
-/* Drain detection runs when drain.ports lists ports. */
-static int apply_drain(struct zdu_daemon *d, char *err, size_t err_size)
+int zdu_daemon_drained(const struct zdu_daemon *d)
 {
-	if (d->cfg.drain_ports.n == 0) {
-		if (d->drain)
-			zdu_drain_close(d->drain);
-		d->drain = NULL;
-		return 0;
+	size_t i, counted = 0;
+
+	for (i = 0; i < d->nsvcs; i++) {
+		if (!zdu_service_drain(d->svcs[i]))
+			continue;
+		counted++;
+		if (!zdu_service_state_c(d->svcs[i])->node.drain.drained)
+			return 0;
 	}
-	if (d->drain) {
-		zdu_drain_configure(d->drain, &d->cfg);
-		return 0;
-	}
-	d->drain = zdu_drain_new(&d->loop, &d->state, &d->cfg, err, err_size);
-	if (!d->drain) {
-		zdu_log_error("drain detection: %s", err);
-		return -1;
-	}
-	return 0;
+	return counted > 0;
+}
+
+/* The node's flag file and etcd keys hold every service. */
+static void node_flag(struct zdu_daemon *d, enum zdu_flag_src src, const struct zdu_flag *flag, const char *cause)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsvcs; i++)
+		zdu_service_apply_flag(d->svcs[i], src, flag, cause);
+}
+
+static void on_node_flag_file(const struct zdu_flag *flag, const char *cause, void *data)
+{
+	node_flag(data, ZDU_SRC_FILE, flag, cause);
+}
+
+/* What the published state keeps of a service's: nothing that moves with
+ * every probe or HAProxy check. */
+static void publish_trim(json_t *o)
+{
+	json_object_del(o, "reply_age_ms");
+	json_object_del(json_object_get(json_object_get(o, "flag"), "etcd"), "unreachable_s");
+	json_object_del(json_object_get(json_object_get(o, "health"), "slow"), "for_ms");
+	json_object_del(json_object_get(json_object_get(o, "health"), "guard"), "for_ms");
+	/* The guard's last read of the peers: theirs to publish, not ours. */
+	json_object_del(o, "guard");
 }
 
 /* What the agent publishes in etcd: its status without the counters that
@@ -77,19 +73,22 @@ static int apply_drain(struct zdu_daemon *d, char *err, size_t err_size)
 static json_t *publish_make(void *data)
 {
 	struct zdu_daemon *d = data;
-	json_t *o = zdu_status_json(d);
+	json_t *o = zdu_status_json(d), *v;
+	size_t i;
 
-	json_object_del(o, "reply_age_ms");
+	publish_trim(o);
 	json_object_del(o, "uptime_s");
 	json_object_del(o, "connections");
 	json_object_del(o, "etcd");
-	json_object_del(json_object_get(json_object_get(o, "flag"), "etcd"), "unreachable_s");
-	json_object_del(json_object_get(json_object_get(o, "health"), "slow"), "for_ms");
-	json_object_del(json_object_get(json_object_get(o, "health"), "guard"), "for_ms");
-	/* The guard's last read of the peers: theirs to publish, not ours. */
-	json_object_del(o, "guard");
+	json_object_del(o, "control");
+	json_array_foreach(json_object_get(o, "services"), i, v) {
+		publish_trim(v);
+		json_object_del(v, "connections");
+	}
+	/* "service": the first's, read by older peers' guards; newer ones
+	 * find every service under "services". */
 	json_object_set_new(o, "node", json_string(d->cfg.etcd_node));
-	json_object_set_new(o, "service", json_string(ZDU_GUARD_SERVICE));
+	json_object_set_new(o, "service", json_string(zdu_service_name(d->svcs[0])));
 	return o;
 }
 
@@ -124,21 +123,29 @@ static char *etcd_signature(const struct zdu_config *c)
 static void attach_guard(struct zdu_daemon *d)
 {
 	unsigned pct = (unsigned)d->cfg.guard_min_up_percent;
+	size_t i;
 
-	if (d->guard)
-		zdu_guard_set_min_up(d->guard, pct);
-	if (d->probe)
-		zdu_probe_set_guard(d->probe, d->guard && pct > 0 ? d->guard : NULL);
+	for (i = 0; i < d->nsvcs; i++) {
+		struct zdu_guard *g = d->guards ? d->guards[i] : NULL;
+
+		if (g)
+			zdu_guard_set_min_up(g, pct);
+		zdu_service_set_guard(d->svcs[i], g && pct > 0 ? g : NULL);
+	}
 }
 
 static void close_etcd(struct zdu_daemon *d)
 {
+	size_t i;
+
 	/* The parts first: the client's end cancels their requests without
 	 * calling back. */
-	if (d->probe)
-		zdu_probe_set_guard(d->probe, NULL);
-	zdu_guard_close(d->guard);
-	d->guard = NULL;
+	for (i = 0; i < d->nsvcs; i++)
+		zdu_service_set_guard(d->svcs[i], NULL);
+	for (i = 0; d->guards && i < d->nsvcs; i++)
+		zdu_guard_close(d->guards[i]);
+	free(d->guards);
+	d->guards = NULL;
 	if (d->publish)
 		zdu_publish_close(d->publish);
 	if (d->flage)
@@ -159,6 +166,7 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 	const struct zdu_config *c = &d->cfg;
 	char *sig = etcd_signature(c), key[512];
 	struct zdu_etcd_conf ec;
+	size_t i = 0;
 
 	if (!sig) {
 		snprintf(err, err_size, "out of memory");
@@ -171,10 +179,10 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 	close_etcd(d);
 	if (c->etcd_endpoints.n == 0) {
 		struct zdu_flag off = { .mode = ZDU_FLAG_OFF };
-		struct zdu_event ev = { .kind = ZDU_EV_FLAG, .src = ZDU_SRC_ETCD, .flag = &off,
-					.cause = "etcd no longer configured" };
 
-		zdu_state_apply(&d->state, &ev);
+		node_flag(d, ZDU_SRC_ETCD, &off, "etcd no longer configured");
+		for (i = 0; i < d->nsvcs; i++)
+			zdu_service_apply_flag(d->svcs[i], ZDU_SRC_SVC_ETCD, &off, "etcd no longer configured");
 		free(sig);
 		return 0;
 	}
@@ -190,18 +198,20 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 		return -1;
 	}
 	d->etcd_sig = sig;
-	d->flage = zdu_flag_etcd_new(&d->loop, &d->state, d->etcd, c->etcd_prefix, c->etcd_node,
+	d->flage = zdu_flag_etcd_new(&d->loop, zdu_service_state(d->svcs[0]), d->etcd, c->etcd_prefix, c->etcd_node,
 				     c->etcd_cache_file, c->etcd_backoff_max_ms, c->etcd_watch_check_ms,
 				     c->etcd_timeout_ms, err, err_size);
 	snprintf(key, sizeof(key), ZDU_ETCD_KEY_AGENT, c->etcd_prefix, c->etcd_node);
 	d->publish = d->flage ? zdu_publish_new(&d->loop, d->etcd, key, c->etcd_lease_ttl_s,
 						c->etcd_publish_interval_ms, publish_make, d)
 			      : NULL;
-	d->guard = d->publish ? zdu_guard_new(d->etcd, c->etcd_prefix, c->etcd_node, ZDU_GUARD_SERVICE,
-					      (unsigned)c->guard_min_up_percent, c->etcd_lease_ttl_s)
-			      : NULL;
-	if (!d->flage || !d->publish || !d->guard) {
-		if (d->flage && (!d->publish || !d->guard))
+	d->guards = d->publish ? calloc(d->nsvcs, sizeof(*d->guards)) : NULL;
+	for (i = 0; d->guards && i < d->nsvcs; i++)
+		if (!(d->guards[i] = zdu_guard_new(d->etcd, c->etcd_prefix, c->etcd_node, zdu_service_name(d->svcs[i]),
+						   (unsigned)c->guard_min_up_percent, c->etcd_lease_ttl_s)))
+			break;
+	if (!d->flage || !d->publish || !d->guards || i < d->nsvcs) {
+		if (d->flage && (!d->publish || !d->guards || i < d->nsvcs))
 			snprintf(err, err_size, "etcd: out of memory");
 		close_etcd(d);
 		return -1;
@@ -210,8 +220,30 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 }
 
 /* systemd's STATUS: the reply, and for a slow node since when and for how
- * long (the reply changes with each slow probe, so this stays current). */
-static const char *notify_text(const struct zdu_state *st, char *buf, size_t size)
+ * long (the reply changes with each slow probe, so this stays current).
+ * With several services, each one's reply after its name. */
+static const char *notify_one(const struct zdu_state *st, char *buf, size_t size);
+
+static const char *notify_text(const struct zdu_daemon *d, char *buf, size_t size)
+{
+	char one[ZDU_REPLY_MAX + 96];
+	size_t i, len = 0;
+
+	if (d->nsvcs == 1)
+		return notify_one(zdu_service_state_c(d->svcs[0]), buf, size);
+	buf[0] = '\0';
+	for (i = 0; i < d->nsvcs && len + 1 < size; i++) {
+		int n = snprintf(buf + len, size - len, "%s%s: %s", i ? " | " : "", zdu_service_name(d->svcs[i]),
+				 notify_one(zdu_service_state_c(d->svcs[i]), one, sizeof(one)));
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	return buf;
+}
+
+static const char *notify_one(const struct zdu_state *st, char *buf, size_t size)
 {
 	const struct zdu_health_state *h = &st->node.health;
 	char reply[ZDU_REPLY_MAX], since[40], d[32];
@@ -230,15 +262,13 @@ static const char *notify_text(const struct zdu_state *st, char *buf, size_t siz
 
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
-	char text[ZDU_REPLY_MAX + 96];
-
+	char text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
 	struct zdu_daemon *d = data;
 
 	if (d->publish)
 		zdu_publish_kick(d->publish);
-
 	if (reply_changed)
-		zdu_notify_status(notify_text(st, text, sizeof(text)));
+		zdu_notify_status(notify_text(d, text, sizeof(text)));
 	if (st->node.drain.drained)
 		answer_waiters(d);
 }
@@ -250,7 +280,13 @@ struct waiter {
 	uv_timer_t timer;
 	struct zdu_control_client *c;
 	struct zdu_daemon *d;
+	struct zdu_service *svc; /* NULL: the node (every service) */
 };
+
+static int waiter_done(const struct waiter *w)
+{
+	return w->svc ? zdu_service_state_c(w->svc)->node.drain.drained : zdu_daemon_drained(w->d);
+}
 
 static void waiter_closed(uv_handle_t *h)
 {
@@ -273,8 +309,15 @@ static void waiter_timeout(uv_timer_t *t)
 
 static void answer_waiters(struct zdu_daemon *d)
 {
-	while (!zdu_list_empty(&d->waiters))
-		waiter_answer(zdu_container_of(d->waiters.next, struct waiter, link));
+	struct zdu_list *q, *next;
+
+	for (q = d->waiters.next; q != &d->waiters; q = next) {
+		struct waiter *w = zdu_container_of(q, struct waiter, link);
+
+		next = q->next;
+		if (waiter_done(w))
+			waiter_answer(w);
+	}
 }
 
 /* set-flag / clear-flag: the write (with its fsyncs) runs in libuv's
@@ -285,6 +328,7 @@ struct flag_job {
 	struct zdu_daemon *d;
 	struct zdu_control_client *c; /* NULL once the client went away */
 	struct zdu_flag flag;
+	struct zdu_service *svc; /* NULL: the node's flag file */
 	char *path;
 	enum zdu_err rc;
 	char err[256];
@@ -303,7 +347,9 @@ static void job_done(uv_work_t *req, int status)
 	struct zdu_daemon *d = j->d;
 
 	zdu_list_remove(&j->link);
-	if (status == 0 && j->rc == ZDU_OK && d->flagf)
+	if (status == 0 && j->rc == ZDU_OK && j->svc)
+		zdu_service_check_flag(j->svc, "control socket changed the flag");
+	else if (status == 0 && j->rc == ZDU_OK && d->flagf)
 		zdu_flag_file_check(d->flagf, "control socket changed the flag");
 	if (j->c) {
 		if (status < 0 || j->rc != ZDU_OK)
@@ -337,25 +383,34 @@ static void stamp_for_peer(struct zdu_flag *flag, long uid)
 }
 
 static void start_flag_job(struct zdu_daemon *d, struct zdu_control_client *c,
-			   const struct zdu_ctl_req *req)
+			   const struct zdu_ctl_req *req, struct zdu_service *svc)
 {
-	struct flag_job *j = calloc(1, sizeof(*j));
+	struct flag_job *j;
 	long uid = zdu_control_peer_uid(c);
 
-	if (!j || !(j->path = strdup(d->cfg.flag_file))) {
+	if (svc && !zdu_service_flag_path(svc)[0]) {
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error",
+					       "this service has no flag file of its own (no services list in "
+					       "the configuration): its flag is the node's"));
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->path = strdup(svc ? zdu_service_flag_path(svc) : d->cfg.flag_file))) {
 		free(j);
 		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", "out of memory"));
 		return;
 	}
 	j->d = d;
 	j->c = c;
+	j->svc = svc;
 	j->work.data = j;
 	if (req->cmd == ZDU_CTL_SET_FLAG) {
 		j->flag.mode = req->mode;
 		zdu_strlcpy(j->flag.reason, req->reason, sizeof(j->flag.reason));
 		stamp_for_peer(&j->flag, uid);
 	}
-	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), uid);
+	zdu_log_info("control: %s%s%s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), svc ? " of service " : "",
+		     svc ? zdu_service_name(svc) : "", uid);
 	zdu_list_insert_tail(&d->jobs, &j->link);
 	if (uv_queue_work(&d->loop, &j->work, job_work, job_done) < 0) {
 		zdu_list_remove(&j->link);
@@ -409,7 +464,8 @@ static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
 	free(j);
 }
 
-static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, const struct zdu_ctl_req *req)
+static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, const struct zdu_ctl_req *req,
+			   struct zdu_service *svc)
 {
 	char text[ZDU_FLAG_MAX_BYTES];
 	struct etcd_job *j;
@@ -429,7 +485,11 @@ static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, c
 	j->c = c;
 	j->cmd = req->cmd;
 	j->uid = zdu_control_peer_uid(c);
-	snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_NODE, d->cfg.etcd_prefix, d->cfg.etcd_node);
+	if (svc)
+		snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_SERVICE, d->cfg.etcd_prefix, d->cfg.etcd_node,
+			 zdu_service_name(svc));
+	else
+		snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_NODE, d->cfg.etcd_prefix, d->cfg.etcd_node);
 	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG) {
 		struct zdu_flag flag = { .mode = req->mode };
 
@@ -473,20 +533,53 @@ static void etcd_jobs_abandon(struct zdu_daemon *d)
 	}
 }
 
+/* Control requests. */
+/* Status waits for a count of every service whose connections are not
+ * counted periodically (out of maintenance): so the answer is exact. */
+struct status_wait {
+	struct zdu_control_client *c;
+	struct zdu_daemon *d;
+	unsigned pending;
+};
+
 static struct zdu_daemon *the_daemon; /* for status_counted: one daemon per process */
 
-/* The status carries the count's error (drain.error) when it failed. */
 static void status_counted(const char *err, void *data)
 {
 	(void)err;
 	zdu_control_reply(data, zdu_status_json(the_daemon));
 }
 
-/* Control requests. */
+static void status_request(struct zdu_daemon *d, struct zdu_control_client *c)
+{
+	struct zdu_drain *dr = d->nsvcs ? zdu_service_drain(d->svcs[0]) : NULL;
+
+	/* Out of maintenance nothing counts connections periodically: count
+	 * the default service's now, so the answer is exact (the others'
+	 * counts are as recent as their last count). */
+	if (dr && !zdu_drain_flagged(dr) && zdu_drain_refresh(dr, status_counted, c) == 0)
+		return;
+	zdu_control_reply(c, zdu_status_json(d));
+}
+
 static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *req, void *data)
 {
 	struct zdu_daemon *d = data;
+	struct zdu_service *svc = NULL;
+	size_t i;
 
+	if (req->service[0] && !(svc = zdu_daemon_service(d, req->service))) {
+		char msg[ZDU_SERVICES_MAX * 66 + 128];
+		size_t len;
+
+		len = (size_t)snprintf(msg, sizeof(msg), "unknown service \"%s\" (this agent serves:", req->service);
+		for (i = 0; i < d->nsvcs && len < sizeof(msg); i++)
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len, " %s", zdu_service_name(d->svcs[i]));
+		if (len < sizeof(msg))
+			snprintf(msg + len, sizeof(msg) - len, ")");
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+		return;
+	}
 	switch (req->cmd) {
 	case ZDU_CTL_PING:
 		zdu_control_reply(c, json_pack("{s:b}", "ok", 1));
@@ -495,32 +588,36 @@ static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *
 		/* The CLI just wrote the flag: read it now rather than wait for
 		 * the file event, so the answer shows the reply HAProxy gets. */
 		zdu_flag_file_check(d->flagf, "control sync");
+		for (i = 0; i < d->nsvcs; i++)
+			zdu_service_check_flag(d->svcs[i], "control sync");
 		zdu_control_reply(c, zdu_status_json(d));
 		break;
 	case ZDU_CTL_STATUS:
-		/* Out of maintenance nothing counts connections periodically:
-		 * count now, so the answer is exact. */
-		if (d->drain && !zdu_drain_flagged(d->drain) && zdu_drain_refresh(d->drain, status_counted, c) == 0)
-			break;
-		zdu_control_reply(c, zdu_status_json(d));
+		status_request(d, c);
 		break;
 	case ZDU_CTL_SET_FLAG:
 	case ZDU_CTL_CLEAR_FLAG:
-		start_flag_job(d, c, req);
+		start_flag_job(d, c, req, svc);
 		break;
 	case ZDU_CTL_SET_ETCD_FLAG:
 	case ZDU_CTL_CLEAR_ETCD_FLAG:
-		start_etcd_job(d, c, req);
+		start_etcd_job(d, c, req, svc);
 		break;
 	case ZDU_CTL_WAIT_DRAINED: {
 		struct waiter *w;
+		int counted = 0;
 
-		if (!d->drain) {
+		for (i = 0; i < d->nsvcs; i++)
+			if ((!svc || svc == d->svcs[i]) && zdu_service_drain(d->svcs[i]))
+				counted = 1;
+		if (!counted) {
 			zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error",
-						       "drain detection is off (drain.ports is empty)"));
+						       svc || !d->cfg.services_listed
+							       ? "drain detection is off (drain.ports is empty)"
+							       : "drain detection is off (no service lists drain_ports)"));
 			break;
 		}
-		if (d->state.node.drain.drained || req->arg_ms == 0) {
+		if ((svc ? zdu_service_state_c(svc)->node.drain.drained : zdu_daemon_drained(d)) || req->arg_ms == 0) {
 			zdu_control_reply(c, zdu_status_json(d));
 			break;
 		}
@@ -531,6 +628,7 @@ static void ctl_request(struct zdu_control_client *c, const struct zdu_ctl_req *
 		}
 		w->c = c;
 		w->d = d;
+		w->svc = svc;
 		uv_timer_init(&d->loop, &w->timer);
 		w->timer.data = w;
 		uv_timer_start(&w->timer, waiter_timeout, (uint64_t)req->arg_ms, 0);
@@ -544,9 +642,11 @@ static void ctl_cancel(struct zdu_control_client *c, void *data)
 {
 	struct zdu_daemon *d = data;
 	struct zdu_list *q;
+	size_t i;
 
-	if (d->drain)
-		zdu_drain_refresh_cancel(d->drain, c);
+	for (i = 0; i < d->nsvcs; i++)
+		if (zdu_service_drain(d->svcs[i]))
+			zdu_drain_refresh_cancel(zdu_service_drain(d->svcs[i]), c);
 
 	for (q = d->waiters.next; q != &d->waiters; q = q->next) {
 		struct waiter *w = zdu_container_of(q, struct waiter, link);
@@ -588,16 +688,30 @@ static int start_control(struct zdu_daemon *d, char *err, size_t err_size)
 	return zdu_control_start(&d->control, &d->loop, &d->cfg, &h, err, err_size);
 }
 
-/* agent.reply_detail: how much the agent port's replies say. */
-static void apply_detail(struct zdu_daemon *d, const char *why)
+static int strlist_equal(const struct zdu_strlist *a, const struct zdu_strlist *b)
 {
-	char cause[96];
-	struct zdu_event ev = { .kind = ZDU_EV_DETAIL, .cause = cause,
-				.detail = (enum zdu_reply_detail)d->cfg.reply_detail };
+	size_t i;
 
-	snprintf(cause, sizeof(cause), "%s: agent.reply_detail %s", why,
-		 ev.detail == ZDU_DETAIL_MINIMAL ? "minimal" : "full");
-	zdu_state_apply(&d->state, &ev);
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* The same services, in the same order, on the same own ports. */
+static int same_services(const struct zdu_config *a, const struct zdu_config *b)
+{
+	size_t i;
+
+	if (a->nservices != b->nservices || a->services_listed != b->services_listed)
+		return 0;
+	for (i = 0; i < a->nservices; i++)
+		if (strcmp(a->services[i].name, b->services[i].name) != 0 ||
+		    !strlist_equal(&a->services[i].listen, &b->services[i].listen))
+			return 0;
+	return 1;
 }
 
 /* Reload: a new configuration that fails anywhere leaves the running one
@@ -607,7 +721,7 @@ static void reload(struct zdu_daemon *d)
 {
 	struct zdu_config next;
 	struct zdu_flag_file *nf = NULL;
-	char err[512], reply[ZDU_REPLY_MAX];
+	char err[512], text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
 	int listen_changed, ctl_changed;
 	size_t i;
 
@@ -622,7 +736,7 @@ static void reload(struct zdu_daemon *d)
 	for (i = 0; !listen_changed && i < next.listen.n; i++)
 		listen_changed = strcmp(next.listen.v[i], d->cfg.listen.v[i]) != 0;
 	if (strcmp(next.flag_file, d->cfg.flag_file) != 0 &&
-	    !(nf = zdu_flag_file_new(&d->loop, &d->state, next.flag_file, next.flag_poll_ms, err,
+	    !(nf = zdu_flag_file_new(&d->loop, next.flag_file, next.flag_poll_ms, on_node_flag_file, d, err,
 				     sizeof(err)))) {
 		zdu_log_error("reload: keeping the running configuration: %s", err);
 		zdu_config_free(&next);
@@ -659,31 +773,44 @@ static void reload(struct zdu_daemon *d)
 		t = next.control_mode; next.control_mode = d->cfg.control_mode; d->cfg.control_mode = t;
 		t = next.control_group; next.control_group = d->cfg.control_group; d->cfg.control_group = t;
 	}
+	if (!same_services(&next, &d->cfg)) {
+		/* The services' states, ports and flags are made at start:
+		 * their list (names, order, own ports) changes at the next
+		 * restart; the running ones keep their settings meanwhile. */
+		struct zdu_service_cfg *t = next.services;
+		size_t tn = next.nservices;
+		int tl = next.services_listed;
+
+		zdu_log_warn("reload: changes to the services list (names, order, listen) take effect at the "
+			     "next restart");
+		next.services = d->cfg.services;
+		next.nservices = d->cfg.nservices;
+		next.services_listed = d->cfg.services_listed;
+		d->cfg.services = t;
+		d->cfg.nservices = tn;
+		d->cfg.services_listed = tl;
+	}
 	zdu_config_free(&d->cfg);
 	d->cfg = next;
 	config_warnings(&d->cfg);
-	{
-		struct zdu_event fa = { .kind = ZDU_EV_FAIL_ACTION, .cause = "configuration reloaded",
-					.on_failure = (enum zdu_fail_action)d->cfg.probe_on_failure };
-
-		zdu_state_apply(&d->state, &fa);
-	}
-	apply_detail(d, "configuration reloaded");
-	zdu_slowstart_configure(d->slowstart, &d->cfg);
-	apply_probe(d);
-	if (apply_drain(d, err, sizeof(err)) < 0)
-		zdu_log_error("reload: drain detection: %s", err);
+	for (i = 0; i < d->nsvcs; i++)
+		if (d->cfg.services[i].probe_enabled && !d->http && !(d->http = zdu_http_new(&d->loop)))
+			zdu_log_error("reload: probe: cannot initialize libcurl");
+	for (i = 0; i < d->nsvcs; i++)
+		zdu_service_configure(d->svcs[i], &d->cfg, i, d->http, err, sizeof(err));
 	if (apply_etcd(d, err, sizeof(err)) < 0)
 		zdu_log_error("reload: etcd: %s", err);
 	attach_guard(d);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
-	zdu_notify_ready(zdu_state_reply_text(&d->state, reply, sizeof(reply)));
+	zdu_notify_ready(notify_text(d, text, sizeof(text)));
 }
 
 static void stop(struct zdu_daemon *d, const char *why)
 {
+	size_t i;
+
 	if (d->stopping)
 		return;
 	d->stopping = 1;
@@ -705,21 +832,17 @@ static void stop(struct zdu_daemon *d, const char *why)
 	}
 	if (d->control_up)
 		zdu_control_close(&d->control, NULL);
-	if (d->drain)
-		zdu_drain_close(d->drain);
-	d->drain = NULL;
-	if (d->probe)
-		zdu_probe_close(d->probe);
-	d->probe = NULL;
-	if (d->slowstart)
-		zdu_slowstart_close(d->slowstart);
 	close_etcd(d);
+	for (i = 0; i < d->nsvcs; i++)
+		if (d->svcs[i])
+			zdu_service_close(d->svcs[i]);
+	free(d->svcs);
+	d->svcs = NULL;
+	d->nsvcs = 0;
 	if (d->http)
 		zdu_http_close(d->http);
 	d->listener = NULL;
 	d->flagf = NULL;
-	d->probe = NULL;
-	d->slowstart = NULL;
 	d->http = NULL;
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -734,6 +857,60 @@ static void on_signal(uv_signal_t *s, int signum)
 		reload(d);
 	else
 		stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* Every service's state, slow start and own flag file, before anything
+ * can ask for a reply. */
+static int make_services(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	size_t i;
+
+	if (!(d->svcs = calloc(d->cfg.nservices, sizeof(*d->svcs)))) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < d->cfg.nservices; i++) {
+		if (!(d->svcs[i] = zdu_service_new(&d->loop, &d->cfg, i, err, err_size)))
+			return -1;
+		d->nsvcs++;
+		zdu_state_observe(zdu_service_state(d->svcs[i]), on_state_change, d);
+	}
+	return 0;
+}
+
+/* agent.listen answers every service: by name when there are several. */
+static int start_listener(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	struct zdu_listener_target t[ZDU_SERVICES_MAX];
+	size_t i;
+
+	for (i = 0; i < d->nsvcs; i++) {
+		t[i].name = zdu_service_name(d->svcs[i]);
+		t[i].state = zdu_service_state_c(d->svcs[i]);
+	}
+	d->listener = zdu_listener_new(&d->loop, &d->cfg, &d->cfg.listen, "agent.listen", t, d->nsvcs, err,
+				       err_size);
+	return d->listener ? 0 : -1;
+}
+
+/* Their own ports, probes and counts. libcurl (and the TLS library it
+ * initializes) only when something is probed: an agent without a probe
+ * stays small. */
+static int start_services(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	size_t i;
+	int probes = 0;
+
+	for (i = 0; i < d->cfg.nservices; i++)
+		probes |= d->cfg.services[i].probe_enabled;
+	if (probes && !d->http && !(d->http = zdu_http_new(&d->loop))) {
+		snprintf(err, err_size, "probe: cannot initialize libcurl");
+		return -1;
+	}
+	for (i = 0; i < d->nsvcs; i++)
+		if (zdu_service_start(d->svcs[i], d->http, err, err_size) < 0)
+			return -1;
+	return 0;
 }
 
 /* Classic double duty: the parent stays until the child says it is up, so
@@ -766,10 +943,10 @@ static int daemonize(int *ready_fd)
 
 static void daemon_ready(struct zdu_daemon *d)
 {
-	char reply[ZDU_REPLY_MAX];
+	char text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
 	int fd;
 
-	zdu_notify_ready(zdu_state_reply_text(&d->state, reply, sizeof(reply)));
+	zdu_notify_ready(notify_text(d, text, sizeof(text)));
 	if (d->ready_fd >= 0) {
 		char c = 1;
 
@@ -793,7 +970,7 @@ static void daemon_ready(struct zdu_daemon *d)
 int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 {
 	struct zdu_daemon *d;
-	char err[512], reply[ZDU_REPLY_MAX];
+	char err[512], text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
 	int rc = ZDU_EXIT_ERROR;
 
 	d = calloc(1, sizeof(*d));
@@ -835,20 +1012,14 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	d->sig_hup.data = d->sig_term.data = d->sig_int.data = d;
 	d->started_ms = zdu_now_ms();
 	d->started_wall = time(NULL);
-	zdu_state_init(&d->state, (unsigned)d->cfg.weight, (enum zdu_fail_action)d->cfg.probe_on_failure,
-		       d->cfg.probe_enabled ? ZDU_HEALTH_UNKNOWN : ZDU_HEALTH_UNCHECKED);
-	zdu_state_observe(&d->state, on_state_change, d);
-	apply_detail(d, "configuration");
-	d->slowstart = zdu_slowstart_new(&d->loop, &d->state);
-	if (!d->slowstart) {
-		zdu_log_error("out of memory");
+	if (make_services(d, err, sizeof(err)) < 0) {
+		zdu_log_error("%s", err);
 		goto fail;
 	}
-	zdu_slowstart_configure(d->slowstart, &d->cfg);
 
 	/* The flags first: the first probe answered must already reflect
 	 * them (etcd's as cached until etcd answers). */
-	d->flagf = zdu_flag_file_new(&d->loop, &d->state, d->cfg.flag_file, d->cfg.flag_poll_ms, err,
+	d->flagf = zdu_flag_file_new(&d->loop, d->cfg.flag_file, d->cfg.flag_poll_ms, on_node_flag_file, d, err,
 				     sizeof(err));
 	if (!d->flagf) {
 		zdu_log_error("%s", err);
@@ -863,13 +1034,14 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 		goto fail;
 	}
 	d->control_up = 1;
-	d->listener = zdu_listener_new(&d->loop, &d->cfg, &d->state, err, sizeof(err));
-	if (!d->listener) {
+	if (start_listener(d, err, sizeof(err)) < 0) {
 		zdu_log_error("%s", err);
 		goto fail;
 	}
-	if (apply_probe(d) < 0 || apply_drain(d, err, sizeof(err)) < 0)
+	if (start_services(d, err, sizeof(err)) < 0) {
+		zdu_log_error("%s", err);
 		goto fail;
+	}
 	attach_guard(d);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
@@ -877,7 +1049,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 
 	config_warnings(&d->cfg);
 	zdu_log_notice("zdu-agent %s started (config %s), replying \"%s\"", ZDU_VERSION, d->cfg.path,
-		       zdu_state_reply_text(&d->state, reply, sizeof(reply)));
+		       notify_text(d, text, sizeof(text)));
 	daemon_ready(d);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	rc = ZDU_EXIT_OK;

@@ -167,13 +167,13 @@ static void on_state(struct zdu_state *st, int reply_changed, void *data)
 	}
 }
 
-void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg)
+void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg, const struct zdu_service_cfg *svc)
 {
 	size_t i;
 
 	memset(&d->filter, 0, sizeof(d->filter));
-	for (i = 0; i < cfg->drain_ports.n && i < ZDU_SOCKDIAG_MAX_PORTS; i++)
-		d->filter.ports[d->filter.nports++] = (uint16_t)cfg->drain_ports.v[i];
+	for (i = 0; i < svc->drain_ports.n && i < ZDU_SOCKDIAG_MAX_PORTS; i++)
+		d->filter.ports[d->filter.nports++] = (uint16_t)svc->drain_ports.v[i];
 	for (i = 0; i < cfg->drain_from.n && i < ZDU_SOCKDIAG_MAX_FROM; i++)
 		if (zdu_sockdiag_addr(cfg->drain_from.v[i], &d->filter.from[d->filter.nfrom]) == 0)
 			d->filter.nfrom++;
@@ -193,6 +193,7 @@ static void timer_closed(uv_handle_t *h)
 }
 
 struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const struct zdu_config *cfg,
+				const struct zdu_service_cfg *svc,
 				char *err, size_t err_size)
 {
 	struct zdu_drain *d = calloc(1, sizeof(*d));
@@ -218,7 +219,7 @@ struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const 
 		uv_close((uv_handle_t *)&d->timer, timer_closed);
 		return NULL;
 	}
-	zdu_drain_configure(d, cfg);
+	zdu_drain_configure(d, cfg, svc);
 	return d;
 }
 

@@ -10,10 +10,29 @@
 #include "zdu/flag_file.h"
 #include "zdu/log.h"
 
+struct zdu_flag_file {
+	uv_loop_t *loop;
+	zdu_flag_file_cb cb;
+	void *data;
+	char *path;
+	char *dir;
+	const char *base;     /* in path */
+	const char *dir_base; /* last component of dir, in dir */
+	uv_fs_event_t ev;
+	uv_timer_t poll;
+	int watching; /* the fs event is running */
+	int nopen;
+	uint64_t reads;
+};
+
+const char *zdu_flag_file_path(const struct zdu_flag_file *ff)
+{
+	return ff->path;
+}
+
 void zdu_flag_file_check(struct zdu_flag_file *ff, const char *cause)
 {
 	struct zdu_flag flag;
-	struct zdu_event ev = { .kind = ZDU_EV_FLAG, .src = ZDU_SRC_FILE, .flag = &flag };
 	char why[160];
 
 	zdu_flag_read(ff->path, &flag);
@@ -23,8 +42,7 @@ void zdu_flag_file_check(struct zdu_flag_file *ff, const char *cause)
 	else
 		snprintf(why, sizeof(why), "%s: flag file %s set (%s)", cause, ff->path,
 			 zdu_flag_mode_name(flag.mode));
-	ev.cause = why;
-	zdu_state_apply(ff->state, &ev);
+	ff->cb(&flag, why, ff->data);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -117,8 +135,8 @@ static void ff_free(struct zdu_flag_file *ff)
 	free(ff);
 }
 
-struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, struct zdu_state *state, const char *path,
-					int poll_ms, char *err, size_t err_size)
+struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, const char *path, int poll_ms, zdu_flag_file_cb cb,
+					void *data, char *err, size_t err_size)
 {
 	struct zdu_flag_file *ff;
 	struct stat st;
@@ -133,7 +151,8 @@ struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, struct zdu_state *state
 		return NULL;
 	}
 	ff->loop = loop;
-	ff->state = state;
+	ff->cb = cb;
+	ff->data = data;
 	slash = strrchr(ff->dir, '/');
 	ff->base = ff->path + (slash - ff->dir) + 1;
 	slash[slash == ff->dir ? 1 : 0] = '\0';

@@ -375,7 +375,8 @@ static char *dup_or_null(const char *s)
 }
 
 struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_http *http,
-				const struct zdu_config *cfg, const struct zdu_probe *inherit)
+				const struct zdu_config *cfg, const struct zdu_service_cfg *svc,
+				const struct zdu_probe *inherit)
 {
 	struct zdu_probe *p = calloc(1, sizeof(*p));
 	size_t i;
@@ -385,23 +386,23 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	p->loop = loop;
 	p->state = state;
 	p->http = http;
-	p->url = strdup(cfg->probe_url);
-	p->hc_url = dup_or_null(cfg->probe_healthcheck_url);
+	p->url = strdup(svc->url);
+	p->hc_url = dup_or_null(svc->healthcheck_url);
 	p->ca_file = dup_or_null(cfg->probe_ca_file);
 	p->client_cert = dup_or_null(cfg->probe_client_cert);
 	p->client_key = dup_or_null(cfg->probe_client_key);
-	p->headers = calloc(cfg->probe_headers.n + 1, sizeof(char *));
+	p->headers = calloc(svc->headers.n + 1, sizeof(char *));
 	if (!p->url || !p->headers)
 		goto fail;
-	for (i = 0; i < cfg->probe_headers.n; i++) {
-		if (!(p->headers[i] = strdup(cfg->probe_headers.v[i])))
+	for (i = 0; i < svc->headers.n; i++) {
+		if (!(p->headers[i] = strdup(svc->headers.v[i])))
 			goto fail;
 		p->nheaders++;
 	}
 	p->vopts = (struct zdu_http_opts){
 		.url = p->url,
-		.timeout_ms = cfg->probe_timeout_ms,
-		.connect_timeout_ms = cfg->probe_connect_timeout_ms,
+		.timeout_ms = svc->timeout_ms,
+		.connect_timeout_ms = svc->connect_timeout_ms,
 		.max_body = (size_t)cfg->probe_max_body_bytes,
 		.ca_file = p->ca_file,
 		.client_cert = p->client_cert,
@@ -412,16 +413,16 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	};
 	p->hopts = p->vopts;
 	p->hopts.url = p->hc_url;
-	p->timeout_ms = cfg->probe_timeout_ms;
-	p->slow_timeout_ms = cfg->probe_slow_timeout_ms > cfg->probe_timeout_ms ? cfg->probe_slow_timeout_ms
-										 : cfg->probe_timeout_ms;
-	p->dead_after_ms = (uint64_t)cfg->probe_dead_after_ms;
-	zdu_hysteresis_init(&p->hyst, cfg->probe_rise, cfg->probe_fall);
+	p->timeout_ms = svc->timeout_ms;
+	p->slow_timeout_ms = svc->slow_timeout_ms > svc->timeout_ms ? svc->slow_timeout_ms
+										 : svc->timeout_ms;
+	p->dead_after_ms = (uint64_t)svc->dead_after_ms;
+	zdu_hysteresis_init(&p->hyst, svc->rise, svc->fall);
 	if (inherit) {
 		/* Verdict, streaks and a slow spell go on under the new settings. */
 		p->hyst = inherit->hyst;
-		p->hyst.rise = cfg->probe_rise;
-		p->hyst.fall = cfg->probe_fall;
+		p->hyst.rise = svc->rise;
+		p->hyst.fall = svc->fall;
 		p->stats = inherit->stats;
 		p->spell = inherit->spell;
 		p->hold = inherit->hold;
@@ -434,7 +435,7 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	zdu_hysteresis_set_guarded(&p->hyst, 0);
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
-	uv_timer_start(&p->timer, on_tick, 0, (uint64_t)cfg->probe_interval_ms);
+	uv_timer_start(&p->timer, on_tick, 0, (uint64_t)svc->interval_ms);
 	return p;
 fail:
 	probe_free(p);

@@ -72,13 +72,13 @@ struct zdu_slowstart *zdu_slowstart_new(uv_loop_t *loop, struct zdu_state *state
 	return s;
 }
 
-void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_config *cfg)
+void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_service_cfg *svc)
 {
-	s->target_pct = (unsigned)cfg->weight;
-	s->start_pct = (unsigned)cfg->slowstart_start_pct;
+	s->target_pct = (unsigned)svc->weight;
+	s->start_pct = (unsigned)svc->slowstart_start_pct;
 	if (s->start_pct > s->target_pct)
 		s->start_pct = s->target_pct;
-	s->duration_ms = (uint64_t)cfg->slowstart_ms;
+	s->duration_ms = (uint64_t)svc->slowstart_ms;
 	if (s->ramping)
 		return; /* the running ramp heads for the new target */
 	if (s->duration_ms && !s->serving)

@@ -50,6 +50,7 @@ const char *zdu_flag_src_name(enum zdu_flag_src src)
 void zdu_state_set_service(struct zdu_state *st, const char *name)
 {
 	zdu_strlcpy(st->node.service, name, sizeof(st->node.service));
+	st->named = 1;
 	st->reply_len = zdu_reply_format(&st->node, st->reply, sizeof(st->reply));
 }
 
@@ -172,8 +173,8 @@ static int apply_one(struct zdu_state *st, const struct zdu_event *ev)
 		    a->drained == b->drained && strcmp(a->error, b->error) == 0)
 			return 0;
 		if (a->drained != b->drained)
-			zdu_log_notice("node %s: %s", b->drained ? "drained" : "no longer drained",
-				       ev->cause ? ev->cause : "?");
+			zdu_log_notice("%s%s %s: %s", st->named ? "service " : "node", st->named ? n->service : "",
+				       b->drained ? "drained" : "no longer drained", ev->cause ? ev->cause : "?");
 		if (strcmp(a->error, b->error) != 0 && b->error[0])
 			zdu_log_warn("cannot count connections: %s", b->error);
 		n->drain = *b;
@@ -198,8 +199,9 @@ static int apply_one(struct zdu_state *st, const struct zdu_event *ev)
 	if (reply_changed) {
 		enum zdu_log_level lvl = change_level(&old_health, ev);
 
-		zdu_log(lvl, "reply now \"%.*s\" (was \"%.*s\"): %s", (int)len - 1, reply,
-			(int)st->reply_len - 1, st->reply, ev->cause ? ev->cause : "?");
+		zdu_log(lvl, "reply now \"%.*s\" (was \"%.*s\"): %s%s%s%s", (int)len - 1, reply,
+			(int)st->reply_len - 1, st->reply, ev->cause ? ev->cause : "?",
+			st->named ? " (service " : "", st->named ? n->service : "", st->named ? ")" : "");
 		memcpy(st->reply, reply, len + 1);
 		st->reply_len = len;
 		st->generation++;

@@ -11,6 +11,10 @@
  *   clear-etcd-flag   delete the node's etcd key; {"ok":true,"key",
  *                     "revision","deleted"} once etcd confirmed it
  *   ping              {"ok":true}
+ * Any request may start with "service=NAME ": it is about that service
+ * alone (wait-drained: until it is drained; set-flag, clear-flag: its own
+ * flag file; set-etcd-flag, clear-etcd-flag: its etcd key). Without it,
+ * the node: every service.
  * set-flag and clear-flag let members of the socket's group (and the
  * coordinator) change the flag without write access to the state directory;
  * set-etcd-flag and clear-etcd-flag let them change the node's etcd flag
@@ -45,6 +49,7 @@ struct zdu_ctl_req {
 	long long arg_ms;          /* wait-drained */
 	enum zdu_flag_mode mode;   /* set-flag, set-etcd-flag */
 	char reason[ZDU_REASON_MAX]; /* set-flag, set-etcd-flag */
+	char service[64];          /* "": the node */
 };
 
 /* Parses one request line (without its newline; a trailing '\r' is

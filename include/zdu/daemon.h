@@ -1,5 +1,7 @@
-/* The agent daemon: one libuv loop owning the listener, the flag source,
- * the control socket and the probe, all feeding one zdu_state. */
+/* The agent daemon: one libuv loop owning the services (each with its
+ * state, probe, slow start and connection count), the node's flag sources
+ * that reach every service, the shared agent port, the control socket and
+ * etcd. */
 #ifndef ZDU_DAEMON_H
 #define ZDU_DAEMON_H
 
@@ -19,25 +21,24 @@
 #include "zdu/listener.h"
 #include "zdu/probe.h"
 #include "zdu/publish.h"
-#include "zdu/slowstart.h"
+#include "zdu/service.h"
 #include "zdu/state.h"
 
 struct zdu_daemon {
 	uv_loop_t loop;
 	struct zdu_config cfg;
-	struct zdu_state state;
-	struct zdu_listener *listener;
-	struct zdu_flag_file *flagf;
+	/* The services, cfg.services' order: the first is the default. */
+	struct zdu_service **svcs;
+	size_t nsvcs;
+	struct zdu_listener *listener; /* agent.listen: every service, by name */
+	struct zdu_flag_file *flagf;   /* the node's flag: every service */
 	struct zdu_control control;
 	struct zdu_http *http;
-	struct zdu_probe *probe; /* NULL when probing is disabled */
-	struct zdu_slowstart *slowstart;
-	struct zdu_drain *drain; /* NULL when drain.ports is empty */
 	/* NULL when etcd.endpoints is empty */
 	struct zdu_etcd *etcd;
 	struct zdu_flag_etcd *flage;
 	struct zdu_publish *publish;
-	struct zdu_guard *guard; /* asked by the probe when guard.min_up_percent > 0 */
+	struct zdu_guard **guards; /* one per service, asked by its probe when guard.min_up_percent > 0 */
 	char *etcd_sig; /* the etcd settings they were made with */
 	struct zdu_list waiters; /* control clients in wait-drained */
 	struct zdu_list jobs;    /* flag writes in the thread pool */
@@ -55,7 +56,13 @@ struct zdu_daemon {
 /* Runs the daemon until SIGTERM/SIGINT. Returns a process exit code. */
 int zdu_daemon_run(const char *config_path, int config_given, int foreground);
 
-/* The daemon's state as the control socket's status answer. */
+/* The daemon's state as the control socket's status answer: the first
+ * service's at the top (what one-service agents always said), every
+ * service under "services", the node under "node". */
 json_t *zdu_status_json(const struct zdu_daemon *d);
+/* The service named name, or NULL. */
+struct zdu_service *zdu_daemon_service(const struct zdu_daemon *d, const char *name);
+/* Every service with drain detection is drained (and at least one has it). */
+int zdu_daemon_drained(const struct zdu_daemon *d);
 
 #endif

@@ -20,8 +20,11 @@ typedef void (*zdu_drain_cb)(const char *err, void *data);
 
 /* NULL with err when the netlink socket cannot be opened. */
 struct zdu_drain *zdu_drain_new(uv_loop_t *loop, struct zdu_state *state, const struct zdu_config *cfg,
+				const struct zdu_service_cfg *svc,
 				char *err, size_t err_size);
-void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg);
+/* Node-wide settings from cfg (from, local, settle, interval, idle), ports
+ * from the service. */
+void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg, const struct zdu_service_cfg *svc);
 /* Counts now (for a status request out of maintenance, when no periodic
  * count runs) and calls cb once the state has the result, or the error
  * when the count failed. */

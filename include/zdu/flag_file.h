@@ -8,27 +8,20 @@
 #include <uv.h>
 
 #include "zdu/flag-t.h"
-#include "zdu/state.h"
 
-struct zdu_flag_file {
-	uv_loop_t *loop;
-	struct zdu_state *state;
-	char *path;
-	char *dir;
-	const char *base; /* in path */
-	const char *dir_base; /* last component of dir, in dir */
-	uv_fs_event_t ev;
-	uv_timer_t poll;
-	int watching; /* the fs event is running */
-	int nopen;
-	uint64_t reads;
-};
+struct zdu_flag_file;
+
+/* Where each read goes: the flag as read, and why it was read ("file
+ * event: flag file /var/lib/zdu-agent/maintenance set (drain)"). Called
+ * on every read; the state passes on only changes. */
+typedef void (*zdu_flag_file_cb)(const struct zdu_flag *flag, const char *cause, void *data);
 
 /* Starts watching; the flag is read once before this returns, so the
  * first reply already reflects it. NULL with err when the directory is
  * missing. */
-struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, struct zdu_state *state, const char *path,
-					int poll_ms, char *err, size_t err_size);
+struct zdu_flag_file *zdu_flag_file_new(uv_loop_t *loop, const char *path, int poll_ms, zdu_flag_file_cb cb,
+					void *data, char *err, size_t err_size);
+const char *zdu_flag_file_path(const struct zdu_flag_file *ff);
 void zdu_flag_file_set_poll(struct zdu_flag_file *ff, int poll_ms);
 /* Reads the file now and passes the result to the state (only a change
  * travels on). */

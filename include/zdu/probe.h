@@ -71,7 +71,8 @@ struct zdu_probe {
 /* Starts probing at once, then every probe.interval_ms. inherit (may be
  * NULL) carries the verdict and streaks across a reload. */
 struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_http *http,
-				const struct zdu_config *cfg, const struct zdu_probe *inherit);
+				const struct zdu_config *cfg, const struct zdu_service_cfg *svc,
+				const struct zdu_probe *inherit);
 void zdu_probe_close(struct zdu_probe *p);
 /* The fleet guard to ask before slowness takes the node down (NULL: none,
  * slowness takes it down at dead_after as without etcd). Borrowed. */

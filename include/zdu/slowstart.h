@@ -24,7 +24,7 @@ struct zdu_slowstart {
 
 /* Observes state; call zdu_slowstart_configure() at start and on reload. */
 struct zdu_slowstart *zdu_slowstart_new(uv_loop_t *loop, struct zdu_state *state);
-void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_config *cfg);
+void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_service_cfg *svc);
 void zdu_slowstart_close(struct zdu_slowstart *s);
 
 

@@ -175,6 +175,7 @@ struct zdu_state {
 	uint64_t generation;     /* bumped on every reply change */
 	uint64_t changed_ms;     /* monotonic time of the last reply change */
 	char last_cause[128];    /* cause of the last reply change */
+	int named;               /* one of several services: logs name it */
 	struct {
 		zdu_state_cb cb;
 		void *data;

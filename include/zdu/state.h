@@ -18,7 +18,8 @@ const struct zdu_flag *zdu_node_flag(const struct zdu_node_state *node);
 const struct zdu_flag *zdu_node_flag_src(const struct zdu_node_state *node, enum zdu_flag_src *src);
 /* "file", "etcd", "service file", "service etcd" */
 const char *zdu_flag_src_name(enum zdu_flag_src src);
-/* Names the service in reasons ("placement: connection refused"). */
+/* Names the service in reasons ("placement: connection refused") and
+ * logs (one of several services). */
 void zdu_state_set_service(struct zdu_state *st, const char *name);
 /* Healthy (or unchecked), not disabled, no flag: taking new work. */
 int zdu_node_serving(const struct zdu_node_state *n);
