@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -298,7 +299,88 @@ static void print_status(json_t *st)
 	       (long long)json_integer_value(json_object_get(st, "pid")), jstr(st, "version"));
 }
 
-int zdu_cli_status(const struct zdu_config *cfg, int json)
+const struct zdu_service_cfg *zdu_cli_service(const struct zdu_config *cfg, const char *name, int need_file)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nservices; i++) {
+		if (strcmp(cfg->services[i].name, name) != 0)
+			continue;
+		if (need_file && !cfg->services_listed) {
+			fprintf(stderr, "zdu-agent: --service %s: %s lists no services: the node's flag is this "
+				"service's; leave out --service\n", name, cfg->path);
+			return NULL;
+		}
+		return &cfg->services[i];
+	}
+	fprintf(stderr, "zdu-agent: --service %s: no such service in %s (services:", name, cfg->path);
+	for (i = 0; i < cfg->nservices; i++)
+		fprintf(stderr, " %s", cfg->services[i].name);
+	fprintf(stderr, ")\n");
+	return NULL;
+}
+
+void zdu_cli_request(char *buf, size_t size, const char *service, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (service)
+		n = snprintf(buf, size, "service=%s ", service);
+	if (n < 0 || (size_t)n >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+json_t *zdu_cli_status_service(json_t *st, const char *service)
+{
+	json_t *v;
+	size_t i;
+
+	if (!service)
+		return st;
+	json_array_foreach(json_object_get(st, "services"), i, v)
+		if (strcmp(jstr(v, "name"), service) == 0)
+			return v;
+	/* An agent from before services: its one service is at the top. */
+	if (!json_object_get(st, "services") && strcmp(jstr(st, "service"), service) == 0)
+		return st;
+	return NULL;
+}
+
+/* Several services: one block each after the node's line. */
+static void print_services(json_t *st)
+{
+	json_t *node = json_object_get(st, "node_state"), *v;
+	size_t i;
+
+	printf("node:        %lld services, %lld serving, %lld flagged, %lld down%s\n", jint(node, "services"),
+	       jint(node, "serving"), jint(node, "flagged"), jint(node, "down"),
+	       json_is_true(json_object_get(node, "drained")) ? ", drained" : "");
+	json_array_foreach(json_object_get(st, "services"), i, v) {
+		json_t *flag = json_object_get(v, "flag");
+
+		printf("service %s (%s):\n", jstr(v, "name"), jstr(v, "probe_kind"));
+		printf("  reply:     %s\n", jstr(v, "reply"));
+		if (json_is_true(json_object_get(flag, "active")))
+			printf("  flag:      %s from the %s flag, \"%s\"\n", jstr(flag, "mode"), jstr(flag, "source"),
+			       jstr(flag, "reason"));
+		printf("  health:    %s", jstr(v, "health.state"));
+		if (*jstr(v, "health.version"))
+			printf(", version %s (min %s)", jstr(v, "health.version"), jstr(v, "health.min_version"));
+		if (*jstr(v, "health.reason"))
+			printf(", %s", jstr(v, "health.reason"));
+		printf("\n");
+		if (json_is_object(json_object_get(v, "drain")))
+			printf("  drain:     %lld connection%s%s\n", jint(v, "drain.connections"),
+			       jint(v, "drain.connections") == 1 ? "" : "s",
+			       json_is_true(json_object_get(v, "drained")) ? ", drained" : "");
+	}
+}
+
+int zdu_cli_status(const struct zdu_config *cfg, int json, const char *service)
 {
 	char err[512];
 	enum zdu_err e;
@@ -331,10 +413,26 @@ int zdu_cli_status(const struct zdu_config *cfg, int json)
 		json_decref(st);
 		return ZDU_EXIT_ERROR;
 	}
+	if (service) {
+		json_t *sv = zdu_cli_status_service(st, service);
+
+		if (!sv) {
+			fprintf(stderr, "zdu-agent: the daemon serves no service \"%s\"\n", service);
+			json_decref(st);
+			return ZDU_EXIT_ERROR;
+		}
+		json_incref(sv);
+		json_decref(st);
+		st = sv;
+	}
 	if (json) {
 		json_object_set_new(st, "running", json_true());
 		json_dumpf(st, stdout, JSON_COMPACT);
 		printf("\n");
+	} else if (!service && json_array_size(json_object_get(st, "services")) > 1) {
+		print_services(st);
+		printf("uptime:      %llds (pid %lld, zdu-agent %s)\n", jint(st, "uptime_s"), jint(st, "pid"),
+		       jstr(st, "version"));
 	} else {
 		print_status(st);
 	}
@@ -345,9 +443,18 @@ int zdu_cli_status(const struct zdu_config *cfg, int json)
 int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m)
 {
 	struct zdu_flag flag = { .mode = ZDU_FLAG_OFF };
+	const struct zdu_service_cfg *sc = NULL;
+	const char *path = cfg->flag_file, *fkey = "file";
 	char err[512];
 	enum zdu_err e;
-	json_t *st, *ff;
+	json_t *st, *ff, *sv;
+
+	if (m->service) {
+		if (!(sc = zdu_cli_service(cfg, m->service, 1)))
+			return ZDU_EXIT_USAGE;
+		path = sc->flag_file;
+		fkey = "service_file";
+	}
 
 	if (m->on) {
 		flag.mode = m->mode;
@@ -355,7 +462,7 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 				  m->reason ? strlen(m->reason) : 0);
 		zdu_flag_stamp(&flag);
 	}
-	if (zdu_flag_write(cfg->flag_file, &flag, err, sizeof(err)) == ZDU_OK) {
+	if (zdu_flag_write(path, &flag, err, sizeof(err)) == ZDU_OK) {
 		st = zdu_ctl_call(cfg->control_socket, "sync", 5000, &e, err, sizeof(err));
 	} else if (errno == EACCES || errno == EPERM || errno == EROFS) {
 		/* No write access to the state directory (an operator in the
@@ -365,9 +472,10 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 
 		zdu_strlcpy(werr, err, sizeof(werr));
 		if (m->on)
-			snprintf(req, sizeof(req), "set-flag %s %s", zdu_flag_mode_name(flag.mode), flag.reason);
+			zdu_cli_request(req, sizeof(req), m->service, "set-flag %s %s", zdu_flag_mode_name(flag.mode),
+					flag.reason);
 		else
-			snprintf(req, sizeof(req), "clear-flag");
+			zdu_cli_request(req, sizeof(req), m->service, "clear-flag");
 		st = zdu_ctl_call(cfg->control_socket, req, 10000, &e, err, sizeof(err));
 		if (!st) {
 			fprintf(stderr, "zdu-agent: maintenance flag not changed: %s; and through the daemon: %s\n",
@@ -381,7 +489,8 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 			return ZDU_EXIT_ERROR;
 		}
 		/* The daemon stamped it: compare what it wrote. */
-		zdu_strlcpy(flag.since, jstr(json_object_get(json_object_get(st, "flag"), "file"), "since"),
+		sv = zdu_cli_status_service(st, m->service);
+		zdu_strlcpy(flag.since, jstr(json_object_get(json_object_get(sv, "flag"), fkey), "since"),
 			    sizeof(flag.since));
 	} else {
 		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", err);
@@ -392,27 +501,32 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 		if (e == ZDU_ERR_NOT_RUNNING) {
 			printf("maintenance %s written to %s; the agent is not running: it replies "
 			       "accordingly once started\n",
-			       m->on ? zdu_flag_mode_name(flag.mode) : "off", cfg->flag_file);
+			       m->on ? zdu_flag_mode_name(flag.mode) : "off", path);
 			return m->wait ? ZDU_EXIT_ERROR : ZDU_EXIT_OK;
 		}
-		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n",
-			cfg->flag_file, err);
+		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n", path, err);
 		return ZDU_EXIT_ERROR;
 	}
 	if (!json_is_true(json_object_get(st, "ok"))) {
-		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n",
-			cfg->flag_file, jstr(st, "error"));
+		fprintf(stderr, "zdu-agent: flag written to %s, but the daemon did not confirm: %s\n", path,
+			jstr(st, "error"));
 		json_decref(st);
 		return ZDU_EXIT_ERROR;
 	}
 	/* Confirmation: the daemon's reading of the file is what we wrote. */
-	ff = json_object_get(json_object_get(st, "flag"), "file");
+	if (!(sv = zdu_cli_status_service(st, m->service))) {
+		fprintf(stderr, "zdu-agent: flag written to %s, but the running daemon serves no service \"%s\" "
+			"(reload it after adding the service)\n", path, m->service);
+		json_decref(st);
+		return ZDU_EXIT_ERROR;
+	}
+	ff = json_object_get(json_object_get(sv, "flag"), fkey);
 	if (strcmp(jstr(ff, "mode"), zdu_flag_mode_name(flag.mode)) != 0 ||
 	    (m->on && strcmp(jstr(ff, "since"), flag.since) != 0)) {
 		fprintf(stderr,
 			"zdu-agent: the daemon reads flag mode \"%s\" from %s, not what was written "
 			"(\"%s\"): was it changed meanwhile, or does the daemon use another file?\n",
-			jstr(ff, "mode"), cfg->flag_file, zdu_flag_mode_name(flag.mode));
+			jstr(ff, "mode"), path, zdu_flag_mode_name(flag.mode));
 		json_decref(st);
 		return ZDU_EXIT_ERROR;
 	}
@@ -420,8 +534,8 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 		json_dumpf(st, stdout, JSON_COMPACT);
 		printf("\n");
 	} else {
-		printf("maintenance %s; HAProxy now gets: %s\n", m->on ? zdu_flag_mode_name(flag.mode) : "off",
-		       jstr(st, "reply"));
+		printf("maintenance %s%s%s; HAProxy now gets: %s\n", m->on ? zdu_flag_mode_name(flag.mode) : "off",
+		       m->service ? " for service " : "", m->service ? m->service : "", jstr(sv, "reply"));
 	}
 	json_decref(st);
 	return m->wait ? zdu_cli_wait_drained(cfg, m) : ZDU_EXIT_OK;
@@ -433,10 +547,10 @@ int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_main
 	enum zdu_err e;
 
 	{
-		char req[64];
+		char req[128];
 		json_t *w;
 
-		snprintf(req, sizeof(req), "wait-drained %d", m->wait_s * 1000);
+		zdu_cli_request(req, sizeof(req), m->service, "wait-drained %d", m->wait_s * 1000);
 		w = zdu_ctl_call(cfg->control_socket, req, m->wait_s * 1000 + 5000, &e, err, sizeof(err));
 		if (!w) {
 			fprintf(stderr, "zdu-agent: waiting for the drain: %s\n", err);
@@ -447,9 +561,10 @@ int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_main
 			json_decref(w);
 			return ZDU_EXIT_ERROR;
 		}
-		if (!json_is_true(json_object_get(w, "drained"))) {
-			fprintf(stderr, "zdu-agent: not drained after %d s; the node stays in maintenance\n",
-				m->wait_s);
+		if (!json_is_true(json_object_get(zdu_cli_status_service(w, m->service) ? zdu_cli_status_service(w, m->service) : w,
+						   "drained"))) {
+			fprintf(stderr, "zdu-agent: not drained after %d s; the %s stays in maintenance\n",
+				m->wait_s, m->service ? "service" : "node");
 			json_decref(w);
 			return ZDU_EXIT_TIMEOUT;
 		}

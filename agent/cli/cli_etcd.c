@@ -226,6 +226,10 @@ static int through_daemon_ms(const struct zdu_config *cfg)
 
 int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m)
 {
+	if (m->service) {
+		fprintf(stderr, "zdu-agent: --service with etcd: not yet; use --local for the service's flag file\n");
+		return ZDU_EXIT_USAGE;
+	}
 	char req[ZDU_CTL_LINE_MAX], reason[ZDU_REASON_MAX], err[512], why[600];
 	enum zdu_err e;
 	json_t *ans;

@@ -16,10 +16,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: zdu-agent [--config FILE] [--foreground]\n"
 		"       zdu-agent [--config FILE] --maintenance on [--mode drain|maint|lb] [--reason TEXT]\n"
-		"                 [--wait [SECONDS]] [--local] [--json]\n"
-		"       zdu-agent [--config FILE] --maintenance off [--local]\n"
+		"                 [--wait [SECONDS]] [--local] [--service NAME] [--json]\n"
+		"       zdu-agent [--config FILE] --maintenance off [--local] [--service NAME]\n"
 		"       zdu-agent [--config FILE] --maintenance on|off --all --yes [--reason TEXT]\n"
-		"       zdu-agent [--config FILE] --status [--json]\n"
+		"       zdu-agent [--config FILE] --status [--service NAME] [--json]\n"
 		"       zdu-agent [--config FILE] --check-config\n"
 		"       zdu-agent --version | --help\n"
 		"\n"
@@ -36,6 +36,9 @@ static void usage(FILE *f)
 		"      --local           the local flag file, even when etcd is configured\n"
 		"                        (with etcd, the node's etcd key is the default)\n"
 		"      --all             the cluster-wide etcd key: every node; needs --yes\n"
+		"      --service NAME    with --maintenance: that service's flag only (its own\n"
+		"                        flag file, or its etcd key), --wait for it alone;\n"
+		"                        with --status: that service alone\n"
 		"  -s, --status          show the daemon's state\n"
 		"      --json            machine-readable output\n"
 		"      --check-config    validate the configuration and exit\n"
@@ -60,7 +63,7 @@ static int usage_error(const char *fmt, ...)
 	return ZDU_EXIT_USAGE;
 }
 
-enum { OPT_MODE = 256, OPT_REASON, OPT_WAIT, OPT_JSON, OPT_CHECK, OPT_LOCAL, OPT_ALL, OPT_YES };
+enum { OPT_MODE = 256, OPT_REASON, OPT_WAIT, OPT_JSON, OPT_CHECK, OPT_LOCAL, OPT_ALL, OPT_YES, OPT_SERVICE };
 
 int main(int argc, char **argv)
 {
@@ -74,6 +77,7 @@ int main(int argc, char **argv)
 		{ "local", no_argument, NULL, OPT_LOCAL },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "yes", no_argument, NULL, OPT_YES },
+		{ "service", required_argument, NULL, OPT_SERVICE },
 		{ "status", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
@@ -129,6 +133,12 @@ int main(int argc, char **argv)
 		case OPT_YES:
 			m.yes = 1;
 			break;
+		case OPT_SERVICE:
+			if (!zdu_service_name_valid(optarg, strlen(optarg)))
+				return usage_error("--service: \"%s\" is not a service name (1 to 63 of A-Z a-z 0-9 . _ -)",
+						   optarg);
+			m.service = optarg;
+			break;
 		case 's':
 			status = 1;
 			break;
@@ -174,6 +184,10 @@ int main(int argc, char **argv)
 					 "all out): add --yes to mean it");
 	if (m.all && m.wait)
 		return usage_error("%s", "--wait waits for this node; it does not go with --all");
+	if (m.service && !status && !maint)
+		return usage_error("%s", "--service goes with --maintenance or --status");
+	if (m.service && m.all)
+		return usage_error("%s", "--service is one service of this node; --all is every node");
 	if (json && !status && !maint)
 		return usage_error("%s", "--json goes with --status or --maintenance");
 	if (foreground && actions)
@@ -193,7 +207,8 @@ int main(int argc, char **argv)
 	if (check) {
 		rc = zdu_cli_check_config(&cfg);
 	} else if (status) {
-		rc = zdu_cli_status(&cfg, json);
+		rc = m.service && !zdu_cli_service(&cfg, m.service, 0) ? ZDU_EXIT_USAGE
+								   : zdu_cli_status(&cfg, json, m.service);
 	} else {
 		m.on = strcmp(maint, "on") == 0;
 		m.json = json;

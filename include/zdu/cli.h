@@ -25,6 +25,7 @@ struct zdu_cli_maint {
 	int local;     /* --local: the flag file even with etcd configured */
 	int all;       /* --all: the cluster-wide etcd key */
 	int yes;
+	const char *service; /* --service: that service's flag, not the node's */
 };
 
 /* Returns a process exit code (enum zdu_exit). */
@@ -37,7 +38,17 @@ int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint
 int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m);
 /* --wait: asks the local daemon to answer once drained. */
 int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
-int zdu_cli_status(const struct zdu_config *cfg, int json);
+/* service (may be NULL): that service alone. */
+int zdu_cli_status(const struct zdu_config *cfg, int json, const char *service);
+/* The configuration's service named name, or NULL after saying why on
+ * stderr (no such service; a service with no flag file of its own). */
+const struct zdu_service_cfg *zdu_cli_service(const struct zdu_config *cfg, const char *name, int need_file);
+/* The control request for that service: "service=NAME REQ", or REQ. */
+void zdu_cli_request(char *buf, size_t size, const char *service, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Of a status answer, the part about service (NULL: the first, at the
+ * top); NULL when the daemon has no such service. */
+json_t *zdu_cli_status_service(json_t *st, const char *service);
 /* --check-config on a configuration loaded with ZDU_CONFIG_SECRET_LATER:
  * reads the secret too; one the user may not read (not its owner, not
  * root) is a warning, not an error. */

@@ -171,7 +171,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			 port, MAX_REQUEST_BYTES);
 		FUZZ_CHECK(zdu_config_load_string(text, "fuzz-listener.conf", &cfg, err, sizeof(err)) == ZDU_OK,
 			   "config: %s", err);
-		lis = zdu_listener_new(&loop, &cfg, &state, err, sizeof(err));
+		{
+			struct zdu_listener_target t = { "nova-api", &state };
+
+			lis = zdu_listener_new(&loop, &cfg, &cfg.listen, "agent.listen", &t, 1, err, sizeof(err));
+		}
 		if (!lis) {
 			zdu_config_free(&cfg);
 			continue;
