@@ -52,10 +52,13 @@ static const struct zdu_config_key keys[] = {
 		"Most bytes read and discarded from a peer (HAProxy's agent-send string); a peer sending "
 		"more is disconnected."),
 	KEY_INT("agent", "name_timeout_ms", name_timeout_ms, 1, 10000, 100,
-		"With several services on one agent port: how long a connection may take to send its "
-		"service's name (HAProxy's agent-send, sent as soon as it connects). A connection that "
-		"sends no name in this time gets the first service's reply; one port answering a single "
-		"service replies on accept and never waits."),
+		"With several services on one agent port: how long a connection may stay silent before "
+		"its service's name is complete (HAProxy's agent-send, sent as soon as it connects), "
+		"counted from the connection and again from each byte of the name; "
+		"connection_timeout_ms bounds the whole. A connection that sends nothing in this time "
+		"gets the first service's reply, one that sent part of a name what that part names "
+		"(usually nothing: a comment only). One port answering a single service replies on "
+		"accept and never waits."),
 	KEY_ENUM("agent", "reply_detail", reply_detail, reply_details, 0,
 		 "What a reply says after its tokens. \"full\": why, after '#' (the maintenance reason, "
 		 "nova-api's error or version), which HAProxy shows in show stat and its logs. "

@@ -136,7 +136,28 @@ int zdu_guard_peer_parse(const char *node, const char *value, size_t len, const 
 		json_decref(o);
 		return 0;
 	}
-	svc = json_object_get(o, "service");
+	/* An agent of several services publishes each under "services": its
+	 * entry for ours is the peer; none means it does not serve ours. */
+	if (json_is_array(json_object_get(o, "services"))) {
+		json_t *e, *found = NULL;
+		size_t i;
+
+		json_array_foreach(json_object_get(o, "services"), i, e)
+			if (json_is_string(json_object_get(e, "name")) &&
+			    strcmp(json_string_value(json_object_get(e, "name")), service) == 0)
+				found = e;
+		if (!found) {
+			why(p, "does not serve %.60s", service);
+			json_decref(o);
+			return 1;
+		}
+		json_incref(found);
+		json_decref(o);
+		o = found;
+		svc = NULL;
+	} else {
+		svc = json_object_get(o, "service");
+	}
 	if (svc && !json_is_string(svc)) {
 		why(p, "\"service\" is not a string");
 	} else if (svc && strcmp(json_string_value(svc), service) != 0) {

@@ -50,6 +50,7 @@ struct conn {
 	struct zdu_list link; /* in l->conns while held */
 	struct zdu_list name_link; /* in l->naming until the name is read */
 	uint64_t accepted_ms;
+	uint64_t heard_ms; /* while naming: the connection or its last byte */
 	size_t nread;
 	char *wbuf; /* only when the reply could not be written at once */
 	int closing;
@@ -176,8 +177,15 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		size_t used;
 		enum zdu_name_status st = zdu_name_feed(c->name, buf->base, (size_t)nread, &used);
 
-		if (st != ZDU_NAME_MORE)
+		if (st != ZDU_NAME_MORE) {
 			conn_named(c, st);
+		} else {
+			/* Still coming (a byte at a time, say): the bound runs
+			 * from this byte; agent.connection_timeout_ms bounds it all. */
+			c->heard_ms = uv_now(c->l->loop);
+			zdu_list_remove(&c->name_link);
+			zdu_list_insert_tail(&c->l->naming, &c->name_link);
+		}
 		if (c->closing)
 			return;
 	}
@@ -277,6 +285,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	zdu_name_reader_init(c->name);
+	c->heard_ms = c->accepted_ms;
 	if (zdu_list_empty(&l->naming))
 		uv_timer_start(&l->name_timer, on_name_timer, (uint64_t)l->name_timeout_ms, 0);
 	zdu_list_insert_tail(&l->naming, &c->name_link);
@@ -317,9 +326,10 @@ static void conn_reply(struct conn *c, const char *reply, size_t len)
 		conn_close(c);
 }
 
-/* Connections waiting for their name, in accept order with one bound: the
- * oldest is at the head, so one timer serves them all. Those past the
- * bound get the default service's reply. */
+/* Connections waiting for their name, in the order last heard from, with
+ * one bound: the oldest is at the head, so one timer serves them all.
+ * Those silent past the bound get the default service's reply, or, with
+ * part of a name, what that part names. */
 static void on_name_timer(uv_timer_t *t)
 {
 	struct zdu_listener *l = t->data;
@@ -327,7 +337,7 @@ static void on_name_timer(uv_timer_t *t)
 
 	while (!zdu_list_empty(&l->naming)) {
 		struct conn *c = zdu_container_of(l->naming.next, struct conn, name_link);
-		uint64_t due = c->accepted_ms + (uint64_t)l->name_timeout_ms;
+		uint64_t due = c->heard_ms + (uint64_t)l->name_timeout_ms;
 
 		if (due > now) {
 			uv_timer_start(&l->name_timer, on_name_timer, due - now, 0);
