@@ -82,6 +82,7 @@ static json_t *publish_make(void *data)
 	json_object_del(o, "reply_age_ms");
 	json_object_del(o, "uptime_s");
 	json_object_del(o, "connections");
+	json_object_del(o, "metrics");
 	json_object_del(o, "etcd");
 	json_object_del(json_object_get(json_object_get(o, "flag"), "etcd"), "unreachable_s");
 	json_object_del(json_object_get(json_object_get(o, "health"), "slow"), "for_ms");
@@ -228,6 +229,12 @@ static const char *notify_text(const struct zdu_state *st, char *buf, size_t siz
 	return buf;
 }
 
+/* What the metrics render: the status answer, nothing else. */
+static json_t *metrics_snapshot(void *data)
+{
+	return zdu_status_json(data);
+}
+
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
 	char text[ZDU_REPLY_MAX + 96];
@@ -236,6 +243,7 @@ static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 
 	if (d->publish)
 		zdu_publish_kick(d->publish);
+	zdu_metrics_kick(d->metrics);
 
 	if (reply_changed)
 		zdu_notify_status(notify_text(st, text, sizeof(text)));
@@ -676,6 +684,8 @@ static void reload(struct zdu_daemon *d)
 	if (apply_etcd(d, err, sizeof(err)) < 0)
 		zdu_log_error("reload: etcd: %s", err);
 	attach_guard(d);
+	if (zdu_metrics_apply(&d->metrics, &d->loop, &d->cfg, metrics_snapshot, d, err, sizeof(err)) < 0)
+		zdu_log_error("reload: metrics: %s", err);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
@@ -714,6 +724,8 @@ static void stop(struct zdu_daemon *d, const char *why)
 	if (d->slowstart)
 		zdu_slowstart_close(d->slowstart);
 	close_etcd(d);
+	zdu_metrics_close(d->metrics);
+	d->metrics = NULL;
 	if (d->http)
 		zdu_http_close(d->http);
 	d->listener = NULL;
@@ -870,6 +882,10 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	}
 	if (apply_probe(d) < 0 || apply_drain(d, err, sizeof(err)) < 0)
 		goto fail;
+	if (zdu_metrics_apply(&d->metrics, &d->loop, &d->cfg, metrics_snapshot, d, err, sizeof(err)) < 0) {
+		zdu_log_error("%s", err);
+		goto fail;
+	}
 	attach_guard(d);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&d->sig_term, on_signal, SIGTERM);

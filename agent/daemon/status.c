@@ -132,6 +132,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	} else {
 		json_object_set_new(o, "guard", json_null());
 	}
+	json_object_set_new(o, "metrics", zdu_metrics_status_json(d->metrics));
 	json_object_set_new(o, "etcd",
 			    d->publish ? json_pack("{s:s,s:o}", "node", d->cfg.etcd_node, "publish",
 						   zdu_publish_status_json(d->publish))

@@ -17,6 +17,7 @@
 #include "zdu/guard.h"
 #include "zdu/http.h"
 #include "zdu/listener.h"
+#include "zdu/metrics.h"
 #include "zdu/probe.h"
 #include "zdu/publish.h"
 #include "zdu/slowstart.h"
@@ -38,6 +39,7 @@ struct zdu_daemon {
 	struct zdu_flag_etcd *flage;
 	struct zdu_publish *publish;
 	struct zdu_guard *guard; /* asked by the probe when guard.min_up_percent > 0 */
+	struct zdu_metrics *metrics; /* NULL without metrics.textfile_dir and metrics.listen */
 	char *etcd_sig; /* the etcd settings they were made with */
 	struct zdu_list waiters; /* control clients in wait-drained */
 	struct zdu_list jobs;    /* flag writes in the thread pool */
