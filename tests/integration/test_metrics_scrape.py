@@ -12,17 +12,22 @@ both ways, and a flag flip shows in PromQL within one scrape interval.
      time Prometheus takes to store and answer (asserted: 2.5 s); the time is printed.
   3. The reply's administrative state and the flag's source are queryable too, and the
      probe-less agent's build_info carries its version.
+  4. During a rollout (zdu-coordinator --textfile-dir into the same directory, two agents
+     with fake nova-api on 127.0.0.78-79 behind one real HAProxy, clusterlib) PromQL shows
+     the node and step in progress, then the result "done" with 2 nodes done.
 Exit 77 (skipped) only when prometheus or node_exporter is not installed.
 """
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 
 from agentlib import Agent, check, main
+from clusterlib import Cluster, coordinator_binary
 from testutil import Proc, check_within, free_port, tempdir
 
 AGENT, NODE, PROM = '127.0.0.73', '127.0.0.74', '127.0.0.75'
@@ -107,6 +112,27 @@ def test():
               'the flag source (file) through the textfile')
         check(one(pport, 'time() - zdu_agent_maintenance_since_timestamp_seconds{job="agent"}') < 60,
               'time in maintenance is computable')
+
+        # 4. a rollout's progress through node_exporter
+        with Cluster(nodes=2, lbs=1, base=78) as cl:
+            mapfile, _ = cl.upgrade_map()
+            plan = cl.write_plan(cl.upgrade_command(mapfile), name='scrape.conf')
+            p = subprocess.Popen([coordinator_binary(), '--plan', plan, '--textfile-dir', tf],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            seen = set()
+            while p.poll() is None:
+                for labels in query(pport, 'zdu_coordinator_node_step{job="node",plan="scrape"} == 1'):
+                    d = dict(labels)
+                    seen.add((d['node'], d['step']))
+                time.sleep(0.2)
+            out = p.communicate()[0]
+            check(p.returncode == 0, 'the rollout completes', out[-400:])
+            print('steps seen through PromQL while it ran: %s' % sorted(seen))
+            check(seen, 'the node and step in progress show in PromQL during the rollout')
+            check_within(lambda: one(pport, 'zdu_coordinator_rollout_result{job="node",plan="scrape",'
+                                     'result="done"}') == 1 and
+                         one(pport, 'zdu_coordinator_nodes_done{job="node",plan="scrape"}') == 2,
+                         2.5 * INTERVAL, 'then result done, 2 nodes done, in PromQL')
     finally:
         prom.stop()
         node.stop()
