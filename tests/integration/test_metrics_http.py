@@ -12,7 +12,9 @@ unaffected by abusive HTTP clients (as the control socket's tests do for its soc
      or is closed, never served; the next request is answered.
   4. Many clients: 200 idle connections at once: the agent-check replies stay fast, and once
      they are gone /metrics answers.
-  5. A bad metrics.listen is an error at start naming the key.
+  5. SIGHUP with another metrics.listen port: the new one answers, the old one is closed; a
+     reload that leaves the metrics settings alone keeps the endpoint (same port, no gap).
+  6. A bad metrics.listen is an error at start naming the key.
 """
 import socket
 import threading
@@ -142,9 +144,33 @@ def test():
     st = a.status()['metrics']
     check(st['requests'] >= 5 and st['listen'] == '%s:%d' % (ADDR, port), 'status: metrics', st)
     check(a.running(), 'the agent is still running')
+
+    # 5. reload
+    port2 = free_port(ADDR)
+    a.settings['metrics']['listen'] = '%s:%d' % (ADDR, port2)
+    a.write_config()
+    start = a.log_size()
+    a.hup()
+    a.wait_log('configuration reloaded', start=start)
+    check(metrics_ok(port2), 'after SIGHUP the new metrics.listen port answers')
+    try:
+        socket.create_connection((ADDR, port), timeout=1).close()
+        refused = False
+    except OSError:
+        refused = True
+    check(refused, 'the old port is closed')
+    before = a.status()['metrics']['requests']
+    a.settings['agent'] = {'weight': 50}
+    a.write_config()
+    start = a.log_size()
+    a.hup()
+    a.wait_log('configuration reloaded', start=start)
+    check(metrics_ok(port2) and a.status()['metrics']['requests'] == before + 1,
+          'a reload without metrics changes keeps the endpoint (its request count goes on)',
+          (before, a.status()['metrics']))
     a.stop()
 
-    # 5. a bad address
+    # 6. a bad address
     b = Agent(addr=ADDR, name='b', settings={'metrics': {'listen': 'nowhere'}})
     r = b.run_foreground(timeout=10)
     out = (r.stdout or '') + (r.stderr or '') + b.log_text()
