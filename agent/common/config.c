@@ -202,6 +202,26 @@ static const struct zdu_config_key keys[] = {
 		"unknown (etcd unreachable)\"). Failures (refused, 5xx, wrong document) never ask: "
 		"they take the node down after probe.fall as always. 50 is Envoy's panic threshold; "
 		"0: the guard is off; 100: slowness alone never takes a node down."),
+	KEY_STR("metrics", "textfile_dir", metrics_textfile_dir, "",
+		"Directory of node_exporter's textfile collector (its --collector.textfile.directory): "
+		"the agent writes its metrics there as zdu_agent.prom, atomically (a temporary dot file "
+		"renamed), in the thread pool, when its state changes and every "
+		"metrics.textfile_interval_ms. Empty: no textfile."),
+	KEY_INT("metrics", "textfile_interval_ms", metrics_textfile_interval_ms, 1000, 3600000, 15000,
+		"How often the textfile is rewritten besides on every change (counters and ages move)."),
+	KEY_STR("metrics", "listen", metrics_listen, "",
+		"Address of an HTTP endpoint serving GET /metrics in Prometheus's text format, as "
+		"\"host:port\" or \"[ipv6]:port\", served on the agent's loop (libmicrohttpd). "
+		"Empty: none. Anyone who can connect reads the node's state: bind it to the address "
+		"Prometheus scrapes from."),
+	KEY_INT("metrics", "max_clients", metrics_max_clients, 1, 1024, 8,
+		"Most HTTP clients of metrics.listen served at once; more are refused."),
+	KEY_INT("metrics", "timeout_ms", metrics_timeout_ms, 1000, 600000, 5000,
+		"An HTTP client of metrics.listen idle this long (a request that never ends) is "
+		"disconnected; rounded up to whole seconds."),
+	KEY_INT("metrics", "max_request_bytes", metrics_max_request_bytes, 2048, 1048576, 8192,
+		"Memory for one HTTP connection's request line and headers; a larger request is "
+		"refused (431) or disconnected."),
 };
 
 #define SOFF(field) offsetof(struct zdu_service_cfg, field)

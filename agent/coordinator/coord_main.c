@@ -11,6 +11,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: zdu-coordinator --plan FILE [--dry-run] [--resume] [--json]\n"
 		"       zdu-coordinator --plan FILE --check\n"
+		"       zdu-coordinator --plan FILE --status [--json]\n"
 		"       zdu-coordinator --version | --help\n"
 		"\n"
 		"Upgrades the API nodes of a plan one at a time: drains each through its\n"
@@ -22,6 +23,8 @@ static void usage(FILE *f)
 		"  -r, --resume      continue an interrupted rollout from its journal\n"
 		"      --json        one JSON object per line instead of text\n"
 		"      --check       validate the plan and exit\n"
+		"      --status      read the journal (file or etcd): where the rollout stands, what next\n"
+		"      --textfile-dir DIR  write the progress to DIR/zdu_coordinator.prom (node_exporter)\n"
 		"  -V, --version     print the version\n"
 		"  -h, --help        this help\n"
 		"\n"
@@ -35,12 +38,13 @@ int main(int argc, char **argv)
 		{ "plan", required_argument, NULL, 'p' },  { "dry-run", no_argument, NULL, 'n' },
 		{ "resume", no_argument, NULL, 'r' },      { "json", no_argument, NULL, 'j' },
 		{ "check", no_argument, NULL, 'c' },       { "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },        { "textfile-dir", required_argument, NULL, 't' },
+		{ "status", no_argument, NULL, 's' },      { NULL, 0, NULL, 0 },
 	};
 	struct zdu_coord_opts o = { 0 };
 	struct zdu_plan plan;
 	char err[1024];
-	int c, check = 0, rc;
+	int c, check = 0, status = 0, rc;
 
 	while ((c = getopt_long(argc, argv, "p:nrVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -58,6 +62,12 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			check = 1;
+			break;
+		case 't':
+			o.textfile_dir = optarg;
+			break;
+		case 's':
+			status = 1;
 			break;
 		case 'V':
 			printf("zdu-coordinator %s\n", ZDU_VERSION);
@@ -87,6 +97,8 @@ int main(int argc, char **argv)
 		printf("%s: plan ok (%zu node%s, %zu load balancer%s)\n", o.plan_path, plan.nnodes,
 		       plan.nnodes == 1 ? "" : "s", plan.nlbs, plan.nlbs == 1 ? "" : "s");
 		rc = ZDU_COORD_OK;
+	} else if (status) {
+		rc = zdu_coordinator_status(&plan, &o);
 	} else {
 		rc = zdu_coordinator_run(&plan, &o);
 	}

@@ -17,6 +17,7 @@
 #include "zdu/coord_etcd.h"
 #include "zdu/coordinator-int.h"
 #include "zdu/coordinator.h"
+#include "zdu/coord_progress.h"
 #include "zdu/haproxy.h"
 #include "zdu/journal.h"
 #include "zdu/link.h"
@@ -65,6 +66,7 @@ static void vsay(struct zdu_coord *c, json_t *extra, const char *node, const cha
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	zdu_utc_now_ms(when, sizeof(when));
+	zdu_coord_progress_event(c->progress, node, step, event);
 	if (c->opts->json) {
 		char clean[sizeof(msg)];
 		json_t *o;
@@ -174,6 +176,7 @@ void zdu_coord_journal(struct zdu_coord *c, const char *node, const char *step)
 
 	if (c->opts->dry_run || !c->journal_open)
 		return;
+	zdu_coord_progress_step_done(c->progress, node, step);
 	if (zdu_journal_record(&c->journal, node, step, err, sizeof(err)) != ZDU_OK)
 		zdu_coord_say(c, node, step, "warn", "%s", err);
 	else if (c->etcd && zdu_coord_etcd_journal_store(c->etcd, c->journal.text, c->journal.text_len) < 0)
@@ -1103,6 +1106,21 @@ static void finish(struct zdu_coord *c)
 	free(c);
 }
 
+/* --textfile-dir: the observer writing the rollout's progress. */
+static int start_progress(struct zdu_coord *c)
+{
+	char err[512];
+
+	if (!c->opts->textfile_dir)
+		return GO_ON;
+	c->progress = zdu_coord_progress_new(c->opts->textfile_dir, c->opts->plan_path, c->plan->backend,
+					     cutover(c) ? "cutover" : "rolling", c->plan->nnodes, err, sizeof(err));
+	if (c->progress)
+		return GO_ON;
+	zdu_coord_say(c, NULL, NULL, "fail", "%s", err);
+	return ZDU_COORD_USAGE;
+}
+
 int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts *opts)
 {
 	struct zdu_coord *c = coord_new(plan, opts);
@@ -1112,9 +1130,13 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 		return ZDU_COORD_FAILED;
 	if (c->lbs && c->weights && c->links && c->order && c->sw_rtt_ms) {
 		plan_order(c);
-		if ((rc = open_links(c)) == GO_ON && (rc = lock_and_journal(c)) == GO_ON)
+		if ((rc = open_links(c)) == GO_ON && (rc = lock_and_journal(c)) == GO_ON &&
+		    (rc = start_progress(c)) == GO_ON) {
 			rc = roll(c);
+			zdu_coord_progress_end(c->progress, rc);
+		}
 	}
+	zdu_coord_progress_free(c->progress);
 	finish(c);
 	return rc;
 }

@@ -79,6 +79,7 @@ static json_t *publish_make(void *data)
 	publish_trim(o);
 	json_object_del(o, "uptime_s");
 	json_object_del(o, "connections");
+	json_object_del(o, "metrics");
 	json_object_del(o, "etcd");
 	json_object_del(o, "control");
 	json_array_foreach(json_object_get(o, "services"), i, v) {
@@ -260,6 +261,12 @@ static const char *notify_one(const struct zdu_state *st, char *buf, size_t size
 	return buf;
 }
 
+/* What the metrics render: the status answer, nothing else. */
+static json_t *metrics_snapshot(void *data)
+{
+	return zdu_status_json(data);
+}
+
 static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 {
 	char text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
@@ -267,6 +274,7 @@ static void on_state_change(struct zdu_state *st, int reply_changed, void *data)
 
 	if (d->publish)
 		zdu_publish_kick(d->publish);
+	zdu_metrics_kick(d->metrics);
 	if (reply_changed)
 		zdu_notify_status(notify_text(d, text, sizeof(text)));
 	if (st->node.drain.drained)
@@ -801,6 +809,8 @@ static void reload(struct zdu_daemon *d)
 	if (apply_etcd(d, err, sizeof(err)) < 0)
 		zdu_log_error("reload: etcd: %s", err);
 	attach_guard(d);
+	if (zdu_metrics_apply(&d->metrics, &d->loop, &d->cfg, metrics_snapshot, d, err, sizeof(err)) < 0)
+		zdu_log_error("reload: metrics: %s", err);
 	d->reloads++;
 	zdu_log_notice("configuration reloaded from %s", d->cfg.path);
 out:
@@ -839,6 +849,8 @@ static void stop(struct zdu_daemon *d, const char *why)
 	free(d->svcs);
 	d->svcs = NULL;
 	d->nsvcs = 0;
+	zdu_metrics_close(d->metrics);
+	d->metrics = NULL;
 	if (d->http)
 		zdu_http_close(d->http);
 	d->listener = NULL;
@@ -1039,6 +1051,10 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 		goto fail;
 	}
 	if (start_services(d, err, sizeof(err)) < 0) {
+		zdu_log_error("%s", err);
+		goto fail;
+	}
+	if (zdu_metrics_apply(&d->metrics, &d->loop, &d->cfg, metrics_snapshot, d, err, sizeof(err)) < 0) {
 		zdu_log_error("%s", err);
 		goto fail;
 	}

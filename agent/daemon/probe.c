@@ -267,6 +267,8 @@ static void cycle_done(struct zdu_probe *p)
 	/* A late but good document still tells the version. */
 	if (p->v_class != ZDU_PROBE_FAILED && p->v_version.version[0])
 		p->stats.last_version = p->v_version;
+	zdu_probe_hist_record(&p->stats.hist, p->v_ok ? ZDU_OUTCOME_OK : counted_slow ? ZDU_OUTCOME_SLOW : ZDU_OUTCOME_FAILED,
+			      p->v_latency);
 	why = counted_slow ? p->v_slow_reason : p->v_reason;
 	if (p->v_ok) {
 		p->stats.last_reason[0] = '\0';
@@ -490,5 +492,6 @@ json_t *zdu_probe_status_json(const struct zdu_probe *p)
 	json_object_set_new(o, "timeout_ms", json_integer(p->timeout_ms));
 	json_object_set_new(o, "slow_timeout_ms", json_integer(p->slow_timeout_ms));
 	json_object_set_new(o, "dead_after_ms", json_integer((json_int_t)p->dead_after_ms));
+	json_object_update_new(o, zdu_probe_hist_json(&s->hist));
 	return o;
 }

@@ -197,6 +197,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	/* "reply" is what the agent port sends; with "minimal" the reasons are
 	 * still here, under flag and health. */
 	json_object_set_new(o, "reply_detail", json_string(d->cfg.reply_detail == ZDU_DETAIL_MINIMAL ? "minimal" : "full"));
+	json_object_set_new(o, "metrics", zdu_metrics_status_json(d->metrics));
 	json_object_set_new(o, "etcd",
 			    d->publish ? json_pack("{s:s,s:o}", "node", d->cfg.etcd_node, "publish",
 						   zdu_publish_status_json(d->publish))

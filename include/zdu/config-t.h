@@ -115,6 +115,13 @@ struct zdu_config {
 	/* slowstart */
 	int slowstart_ms;
 	int slowstart_start_pct;
+	/* metrics: Prometheus's text format, in a textfile and/or over HTTP */
+	char *metrics_textfile_dir;
+	int metrics_textfile_interval_ms;
+	char *metrics_listen;
+	int metrics_max_clients;
+	int metrics_timeout_ms;
+	int metrics_max_request_bytes;
 	/* etcd: flags and published state in an etcd v3 cluster */
 	struct zdu_strlist etcd_endpoints; /* empty: etcd off */
 	char *etcd_prefix;

@@ -43,6 +43,7 @@ enum zdu_switch_step {
 
 struct zdu_coord {
 	uv_loop_t loop;
+	struct zdu_coord_progress *progress; /* --textfile-dir; NULL: none */
 	const struct zdu_plan *plan;
 	const struct zdu_coord_opts *opts;
 	struct zdu_link **links;

@@ -24,8 +24,11 @@ struct zdu_coord_opts {
 	int resume;
 	int json;
 	const char *plan_path;
+	const char *textfile_dir; /* --textfile-dir: the progress for node_exporter (NULL: none) */
 };
 
 int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts *opts);
+/* --status: the journal read, where the rollout stands and what to do next. */
+int zdu_coordinator_status(const struct zdu_plan *plan, const struct zdu_coord_opts *opts);
 
 #endif

@@ -19,6 +19,7 @@
 #include "zdu/guard.h"
 #include "zdu/http.h"
 #include "zdu/listener.h"
+#include "zdu/metrics.h"
 #include "zdu/probe.h"
 #include "zdu/publish.h"
 #include "zdu/service.h"
@@ -39,6 +40,7 @@ struct zdu_daemon {
 	struct zdu_flag_etcd *flage;
 	struct zdu_publish *publish;
 	struct zdu_guard **guards; /* one per service, asked by its probe when guard.min_up_percent > 0 */
+	struct zdu_metrics *metrics; /* NULL without metrics.textfile_dir and metrics.listen */
 	char *etcd_sig; /* the etcd settings they were made with */
 	struct zdu_list waiters; /* control clients in wait-drained */
 	struct zdu_list jobs;    /* flag writes in the thread pool */

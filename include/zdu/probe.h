@@ -17,6 +17,7 @@
 #include "zdu/health.h"
 #include "zdu/http.h"
 #include "zdu/nova.h"
+#include "zdu/probe_stats.h"
 #include "zdu/state.h"
 
 struct zdu_probe_stats {
@@ -32,6 +33,7 @@ struct zdu_probe_stats {
 	struct zdu_nova_version last_version; /* of the last success */
 	long hc_http;    /* last healthcheck status, 0 when none */
 	int hc_disabled;
+	struct zdu_probe_hist hist; /* outcomes and durations, for metrics */
 };
 
 struct zdu_probe {

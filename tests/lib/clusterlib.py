@@ -55,7 +55,7 @@ def libconfig_str(s):
 
 class Cluster:
     def __init__(self, nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90',
-                 workdir=None, lb_mode='http', lb_kwargs=None, agent_extra=None):
+                 workdir=None, lb_mode='http', lb_kwargs=None, agent_extra=None, base=11):
         self.workdir = workdir or tempdir('zdu-cluster-')
         self.nodes = []
         self.lbs = []
@@ -67,11 +67,12 @@ class Cluster:
         self.lb_mode = lb_mode
         self.lb_kwargs = lb_kwargs
         self.agent_extra = agent_extra
+        self.base = base  # node i's address: 127.0.0.(base + i)
 
     def start(self):
         for i in range(self.n_nodes):
             name = 'node%d' % (i + 1)
-            addr = '127.0.0.%d' % (11 + i)
+            addr = '127.0.0.%d' % (self.base + i)
             nova = FakeNova(addr, 0, control_port=0, version=self.version).start()
             settings = {
                 'probe': {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (addr, nova.port),
