@@ -585,7 +585,8 @@ static int start_control(struct zdu_daemon *d, char *err, size_t err_size)
 {
 	struct zdu_control_handler h = { ctl_request, ctl_cancel, d };
 
-	return zdu_control_start(&d->control, &d->loop, &d->cfg, &h, err, err_size);
+	d->control = zdu_control_new(&d->loop, &d->cfg, &h, err, err_size);
+	return d->control ? 0 : -1;
 }
 
 /* agent.reply_detail: how much the agent port's replies say. */
@@ -704,7 +705,8 @@ static void stop(struct zdu_daemon *d, const char *why)
 		uv_close((uv_handle_t *)&w->timer, waiter_closed);
 	}
 	if (d->control_up)
-		zdu_control_close(&d->control, NULL);
+		zdu_control_close(d->control);
+	d->control = NULL;
 	if (d->drain)
 		zdu_drain_close(d->drain);
 	d->drain = NULL;

@@ -115,7 +115,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 					 : json_null());
 		json_object_set_new(o, "drained", json_boolean(dr->drained));
 	}
-	json_object_set_new(o, "control", zdu_control_status_json(&d->control));
+	json_object_set_new(o, "control", zdu_control_status_json(d->control));
 	/* "reply" is what the agent port sends; with "minimal" the reasons are
 	 * still here, under flag and health. */
 	json_object_set_new(o, "reply_detail",

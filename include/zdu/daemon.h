@@ -28,7 +28,7 @@ struct zdu_daemon {
 	struct zdu_state state;
 	struct zdu_listener *listener;
 	struct zdu_flag_file *flagf;
-	struct zdu_control control;
+	struct zdu_control *control; /* NULL until the socket is up */
 	struct zdu_http *http;
 	struct zdu_probe *probe; /* NULL when probing is disabled */
 	struct zdu_slowstart *slowstart;
