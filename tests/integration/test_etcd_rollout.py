@@ -8,7 +8,9 @@ a real three-member etcd cluster; then the etcd lease lock and the journal in et
 2. A is killed with SIGKILL: no cleanup, the lock's lease is not revoked. B --resume keeps
    being refused until the lease's TTL ran out, then takes the lock and, reading the journal
    from etcd (not from a file: the plan has none), finishes without redoing node1's flag or
-   repeating an upgrade; every node ends at 2.93, UP on both HAProxy."""
+   repeating an upgrade; every node ends at 2.93, UP on both HAProxy.
+3. Coordinator C runs the plan anew and sits in node1's slow upgrade; its lock's lease is
+   revoked behind its back: at its next keep-alive C says its etcd lock is lost."""
 import json
 import os
 import signal
@@ -18,7 +20,7 @@ import time
 from agentlib import check, main
 from clusterlib import Cluster, coordinator_binary, libconfig_str
 from etcdlib import EtcdCluster, agent_etcd_settings
-from testutil import wait_until
+from testutil import check_within, wait_until
 
 LOCK_TTL = 4
 
@@ -121,6 +123,7 @@ def run():
                 r = cl.coordinator('--plan', plan, '--resume', timeout=30)
                 check(r.returncode == 0 and 'nothing to resume' in r.stdout,
                       'a further --resume has nothing to do', r.stdout + r.stderr)
+                lock_lost(cl, ec, plan, gate, pidfile)
             finally:
                 if a.poll() is None:
                     a.kill()
@@ -132,6 +135,42 @@ def run():
                         os.kill(orphan, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+
+
+def lock_lost(cl, ec, plan, gate, pidfile):
+    """3: C's lease revoked under it while it waits on node1's upgrade."""
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+    open(gate, 'w').close()
+    out = open(os.path.join(cl.workdir, 'coord3.out'), 'w')
+    c = subprocess.Popen([coordinator_binary(), '--plan', plan], stdout=out,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    orphan = None
+    try:
+        wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), timeout=60,
+                   message=lambda: 'C runs node1\'s slow upgrade; C says:\n'
+                   + open(out.name).read())
+        orphan = int(open(pidfile).read())
+        kv = ec.get_kv('/zdu/coordinator/lock')
+        check(kv is not None and kv['lease'] != 0, 'C holds the lock under a lease', kv)
+        ec.lease_revoke(kv['lease'])
+        t0 = time.monotonic()
+        check_within(lambda: 'the etcd lock /zdu/coordinator/lock is lost' in open(out.name).read(),
+                     LOCK_TTL + 2, 'C says its etcd lock is lost within lock_ttl_s + 2 s of the revoke',
+                     detail=lambda: open(out.name).read())
+        print('timing: C reported the lost lock %.2f s after the revoke (lock_ttl_s %d)'
+              % (time.monotonic() - t0, LOCK_TTL))
+    finally:
+        if c.poll() is None:
+            c.kill()
+        c.wait()
+        out.close()
+        print('--- coordinator C:\n' + open(out.name).read())
+        if orphan is not None:
+            try:
+                os.kill(orphan, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 if __name__ == '__main__':
