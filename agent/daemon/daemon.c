@@ -308,12 +308,12 @@ static void job_done(uv_work_t *req, int status)
 	if (j->c) {
 		if (status < 0 || j->rc != ZDU_OK)
 			zdu_control_reply(j->c, json_pack("{s:b,s:s}", "ok", 0, "error",
-							  status < 0 ? uv_strerror(status) : j->err));
+							  status < 0 ? uv_strerror(status) : zdu_err_text(j->rc, j->err)));
 		else
 			zdu_control_reply(j->c, zdu_status_json(d));
 	}
 	if (j->rc != ZDU_OK)
-		zdu_log_error("control: flag not changed: %s", j->err);
+		zdu_log_error("control: flag not changed: %s", zdu_err_text(j->rc, j->err));
 	free(j->path);
 	free(j);
 }
@@ -609,14 +609,16 @@ static void reload(struct zdu_daemon *d)
 	struct zdu_config next;
 	struct zdu_flag_file *nf = NULL;
 	char err[512], reply[ZDU_REPLY_MAX];
+	enum zdu_err e;
 	int listen_changed, ctl_changed;
 	size_t i;
 
 	zdu_notify_reloading();
 	/* A file named with --config must still be there; only the default
 	 * path may be absent (every key has a default). */
-	if (zdu_config_load(d->cfg.path, !d->config_given, &next, err, sizeof(err)) != ZDU_OK) {
-		zdu_log_error("reload: keeping the running configuration: %s", err);
+	err[0] = '\0';
+	if ((e = zdu_config_load(d->cfg.path, !d->config_given, &next, err, sizeof(err))) != ZDU_OK) {
+		zdu_log_error("reload: keeping the running configuration: %s", zdu_err_text(e, err));
 		goto out;
 	}
 	listen_changed = next.listen.n != d->cfg.listen.n;
@@ -796,6 +798,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 {
 	struct zdu_daemon *d;
 	char err[512], reply[ZDU_REPLY_MAX];
+	enum zdu_err e;
 	int rc = ZDU_EXIT_ERROR;
 
 	d = calloc(1, sizeof(*d));
@@ -804,8 +807,9 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	d->ready_fd = -1;
 	d->config_given = config_given;
 	the_daemon = d;
-	if (zdu_config_load(config_path, !config_given, &d->cfg, err, sizeof(err)) != ZDU_OK) {
-		zdu_log_error("%s", err);
+	err[0] = '\0';
+	if ((e = zdu_config_load(config_path, !config_given, &d->cfg, err, sizeof(err))) != ZDU_OK) {
+		zdu_log_error("%s", zdu_err_text(e, err));
 		free(d);
 		return ZDU_EXIT_ERROR;
 	}
