@@ -11,18 +11,10 @@
 #include "zdu/common.h"
 #include "zdu/config-t.h"
 #include "zdu/control_proto.h"
+#include "zdu/control-t.h"
 
 struct zdu_control;
 struct zdu_control_client;
-
-struct zdu_control_handler {
-	/* A valid request arrived: answer now or later with zdu_control_reply(). */
-	void (*request)(struct zdu_control_client *c, const struct zdu_ctl_req *req, void *data);
-	/* The client went away (or the server closes) before its answer: drop
-	 * any reference to it. */
-	void (*cancel)(struct zdu_control_client *c, void *data);
-	void *data;
-};
 
 /* Binds cfg->control_socket. A stale socket left by a dead daemon is
  * replaced; a live one (another agent answers) or anything that is not a
