@@ -8,10 +8,8 @@
 #include "zdu/publish.h"
 
 struct zdu_publish {
-	uv_loop_t *loop;
 	struct zdu_etcd *etcd;
 	char *key;
-	int ttl_s;
 	zdu_publish_make_cb make;
 	void *data;
 	uv_timer_t tick;      /* look for a changed state */
@@ -87,7 +85,7 @@ static void on_lease(enum zdu_lease_event ev, const char *msg, void *data)
 		break;
 	case ZDU_LEASE_LOST:
 		zdu_log_notice("etcd: the lease of %s ran out (etcd was away longer than %d s): publishing anew",
-			       p->key, p->ttl_s);
+			       p->key, zdu_lease_ttl(p->lease));
 		lease_lost(p);
 		publish(p);
 		break;
@@ -148,9 +146,7 @@ struct zdu_publish *zdu_publish_new(uv_loop_t *loop, struct zdu_etcd *etcd, cons
 		free(p);
 		return NULL;
 	}
-	p->loop = loop;
 	p->etcd = etcd;
-	p->ttl_s = ttl_s;
 	p->make = make;
 	p->data = data;
 	uv_timer_init(loop, &p->tick);
@@ -166,7 +162,8 @@ void zdu_publish_kick(struct zdu_publish *p)
 
 json_t *zdu_publish_status_json(const struct zdu_publish *p)
 {
-	return json_pack("{s:s,s:I,s:i,s:I,s:s?}", "key", p->key, "lease", (json_int_t)zdu_lease_id(p->lease), "ttl_s", p->ttl_s,
+	return json_pack("{s:s,s:I,s:i,s:I,s:s?}", "key", p->key, "lease", (json_int_t)zdu_lease_id(p->lease),
+			 "ttl_s", zdu_lease_ttl(p->lease),
 			 "writes", (json_int_t)p->puts, "error", p->error[0] ? p->error : NULL);
 }
 
