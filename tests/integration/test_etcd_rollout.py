@@ -18,7 +18,8 @@ import subprocess
 import time
 
 from agentlib import check, main
-from clusterlib import Cluster, coordinator_binary, libconfig_str
+from clusterlib import (Cluster, coordinator_binary, coordinator_cleanup, libconfig_str,
+                        start_coordinator, wait_slow_upgrade)
 from etcdlib import EtcdCluster, agent_etcd_settings
 from testutil import check_within, wait_until
 
@@ -63,10 +64,7 @@ def run():
             outs[loser].close()
             orphan = None
             try:
-                wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(),
-                           timeout=60, message=lambda: 'A runs node1\'s slow upgrade; A says:\n'
-                           + open(out_a.name).read())
-                orphan = int(open(pidfile).read())
+                orphan = wait_slow_upgrade(pidfile, out_a, 'A')
                 st1 = cl.node('node1')['agent'].status()
                 check(st1['flag']['etcd']['source'] == 'node' and st1['flag']['active'],
                       'node1 flagged through its etcd key', st1['flag'])
@@ -125,16 +123,7 @@ def run():
                       'a further --resume has nothing to do', r.stdout + r.stderr)
                 lock_lost(cl, ec, plan, gate, pidfile)
             finally:
-                if a.poll() is None:
-                    a.kill()
-                    a.wait()
-                out_a.close()
-                print('--- coordinator A:\n' + open(out_a.name).read())
-                if orphan is not None:
-                    try:
-                        os.kill(orphan, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                coordinator_cleanup(a, out_a, 'A', orphan)
 
 
 def lock_lost(cl, ec, plan, gate, pidfile):
@@ -142,15 +131,10 @@ def lock_lost(cl, ec, plan, gate, pidfile):
     if os.path.exists(pidfile):
         os.unlink(pidfile)
     open(gate, 'w').close()
-    out = open(os.path.join(cl.workdir, 'coord3.out'), 'w')
-    c = subprocess.Popen([coordinator_binary(), '--plan', plan], stdout=out,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    c, out = start_coordinator(os.path.join(cl.workdir, 'coord3.out'), '--plan', plan)
     orphan = None
     try:
-        wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), timeout=60,
-                   message=lambda: 'C runs node1\'s slow upgrade; C says:\n'
-                   + open(out.name).read())
-        orphan = int(open(pidfile).read())
+        orphan = wait_slow_upgrade(pidfile, out, 'C')
         kv = ec.get_kv('/zdu/coordinator/lock')
         check(kv is not None and kv['lease'] != 0, 'C holds the lock under a lease', kv)
         ec.lease_revoke(kv['lease'])
@@ -161,16 +145,7 @@ def lock_lost(cl, ec, plan, gate, pidfile):
         print('timing: C reported the lost lock %.2f s after the revoke (lock_ttl_s %d)'
               % (time.monotonic() - t0, LOCK_TTL))
     finally:
-        if c.poll() is None:
-            c.kill()
-        c.wait()
-        out.close()
-        print('--- coordinator C:\n' + open(out.name).read())
-        if orphan is not None:
-            try:
-                os.kill(orphan, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        coordinator_cleanup(c, out, 'C', orphan)
 
 
 if __name__ == '__main__':
