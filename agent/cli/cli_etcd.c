@@ -168,23 +168,24 @@ static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *why)
 {
 	struct zdu_flag flag = { .mode = ZDU_FLAG_OFF };
-	char key[512], text[ZDU_FLAG_MAX_BYTES], err[512];
+	char key[512], text[ZDU_FLAG_MAX_BYTES], err[512] = "";
 	struct one_call call;
 	size_t len = 0;
+	enum zdu_err e = zdu_config_read_secret(cfg, err, sizeof(err));
 
-	if (zdu_config_read_secret(cfg, err, sizeof(err)) != ZDU_OK) {
+	if (e != ZDU_OK) {
 		if (m->all)
 			fprintf(stderr,
 				"zdu-agent: maintenance flag not changed: --all writes etcd with the etcd user of "
 				"the configuration, and %s; run it as root, or give it a configuration with an "
 				"etcd user of your own (--config FILE)\n",
-				err);
+				zdu_err_text(e, err));
 		else
 			fprintf(stderr,
 				"zdu-agent: maintenance flag not changed: %s, and writing etcd without it needs "
 				"the agent's etcd secret: %s; start the agent (it writes the key with its own "
 				"credentials), or run this as root\n",
-				why, err);
+				why, zdu_err_text(e, err));
 		return ZDU_EXIT_ERROR;
 	}
 	if (m->all)
@@ -203,7 +204,7 @@ static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 		}
 	}
 	if (etcd_write(cfg, key, m->on ? text : NULL, len, &call) < 0) {
-		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", call.msg);
+		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", zdu_err_text(call.err, call.msg));
 		return ZDU_EXIT_ERROR;
 	}
 	if (m->all) {

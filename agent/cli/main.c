@@ -90,7 +90,8 @@ int main(int argc, char **argv)
 	int config_given = 0, foreground = 0, status = 0, check = 0, json = 0;
 	int c, actions, rc;
 	struct zdu_config cfg;
-	char err[512];
+	char err[512] = "";
+	enum zdu_err e;
 
 	while ((c = getopt_long(argc, argv, "c:fm:sVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -199,9 +200,9 @@ int main(int argc, char **argv)
 	/* The etcd secret (etcd.password_file) is the daemon's: operators in
 	 * the control socket's group run every action without it, and it is
 	 * read only where the CLI itself talks to etcd. */
-	if (zdu_config_load_flags(config, !config_given, ZDU_CONFIG_SECRET_LATER, &cfg, err, sizeof(err)) !=
-	    ZDU_OK) {
-		fprintf(stderr, "zdu-agent: %s\n", err);
+	e = zdu_config_load_flags(config, !config_given, ZDU_CONFIG_SECRET_LATER, &cfg, err, sizeof(err));
+	if (e != ZDU_OK) {
+		fprintf(stderr, "zdu-agent: %s\n", zdu_err_text(e, err));
 		return ZDU_EXIT_ERROR;
 	}
 	if (check) {

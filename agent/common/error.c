@@ -20,3 +20,8 @@ const char *zdu_strerror(enum zdu_err err)
 	}
 	return "unknown error";
 }
+
+const char *zdu_err_text(enum zdu_err err, const char *msg)
+{
+	return msg && msg[0] ? msg : zdu_strerror(err);
+}

@@ -6,6 +6,7 @@
 
 #include "zdu/common.h"
 #include "zdu/coord_etcd.h"
+#include "zdu/etcd_lease.h"
 #include "zdu/etcd_keys.h"
 #include "zdu/flag_etcd.h"
 
@@ -16,10 +17,9 @@ struct zdu_coord_etcd {
 	struct zdu_etcd *etcd;
 	char lock_key[512];
 	char journal_key[512];
-	int64_t lease;
-	uv_timer_t keepalive;
-	int keepalive_on;
-	int keeping;
+	struct zdu_lease *lease;
+	int granted; /* the grant answered */
+	char grant_err[512];
 	int lost;
 	/* journal writes: one in flight, the newest text waiting */
 	int storing;
@@ -79,6 +79,39 @@ static int sync_wait(struct zdu_coord_etcd *ce, int started)
 	return ce->done && ce->res.err == ZDU_OK ? 0 : -1;
 }
 
+static void lose(struct zdu_coord_etcd *ce, const char *why)
+{
+	if (ce->lost)
+		return;
+	ce->lost = 1;
+	/* Nothing to keep alive any more, nor to revoke at the end. */
+	zdu_lease_forget(ce->lease);
+	if (ce->lost_cb)
+		ce->lost_cb(why, ce->data);
+}
+
+static void on_lease(enum zdu_lease_event ev, const char *msg, void *data)
+{
+	struct zdu_coord_etcd *ce = data;
+	char why[600];
+
+	switch (ev) {
+	case ZDU_LEASE_GRANTED:
+	case ZDU_LEASE_GRANT_FAILED:
+		ce->granted = 1;
+		snprintf(ce->grant_err, sizeof(ce->grant_err), "%s", msg);
+		break;
+	case ZDU_LEASE_KEEPALIVE_FAILED:
+		break; /* etcd away for a moment: the lease lasts its TTL; the next try may reach it */
+	case ZDU_LEASE_LOST:
+		snprintf(why, sizeof(why),
+			 "the etcd lock %s is lost: its lease ran out (etcd was out of reach for over %d s)",
+			 ce->lock_key, ce->plan->etcd_lock_ttl_s);
+		lose(ce, why);
+		break;
+	}
+}
+
 struct zdu_coord_etcd *zdu_coord_etcd_new(uv_loop_t *loop, const struct zdu_plan *plan,
 					  zdu_coord_etcd_stored_cb stored, zdu_coord_etcd_lost_cb lost, void *data,
 					  char *err, size_t err_size)
@@ -111,15 +144,16 @@ struct zdu_coord_etcd *zdu_coord_etcd_new(uv_loop_t *loop, const struct zdu_plan
 		return NULL;
 	}
 	ce->etcd = zdu_etcd_new(loop, ce->http, &ec, err, err_size);
-	if (!ce->etcd) {
+	if (ce->etcd)
+		ce->lease = zdu_lease_new(loop, ce->etcd, plan->etcd_lock_ttl_s, on_lease, ce);
+	if (!ce->lease) {
+		if (ce->etcd)
+			snprintf(err, err_size, "out of memory");
+		zdu_etcd_free(ce->etcd);
 		zdu_http_close(ce->http);
 		free(ce);
 		return NULL;
 	}
-	uv_timer_init(loop, &ce->keepalive);
-	ce->keepalive.data = ce;
-	ce->keepalive_on = 1;
-	uv_unref((uv_handle_t *)&ce->keepalive);
 	return ce;
 }
 
@@ -133,40 +167,17 @@ const char *zdu_coord_etcd_journal_key(const struct zdu_coord_etcd *ce)
 	return ce->journal_key;
 }
 
-static void lose(struct zdu_coord_etcd *ce, const char *why)
+/* Runs the loop until the lease is granted, or why not in err. */
+static int lease_wait(struct zdu_coord_etcd *ce)
 {
-	if (ce->lost)
-		return;
-	ce->lost = 1;
-	uv_timer_stop(&ce->keepalive);
-	if (ce->lost_cb)
-		ce->lost_cb(why, ce->data);
-}
-
-static void on_keepalive_done(const struct zdu_etcd_result *res, void *data)
-{
-	struct zdu_coord_etcd *ce = data;
-	char why[600];
-
-	ce->keeping = 0;
-	if (res->err != ZDU_OK)
-		return; /* etcd away for a moment: the lease lasts its TTL; the next try may reach it */
-	if (res->ttl <= 0) {
-		snprintf(why, sizeof(why),
-			 "the etcd lock %s is lost: its lease ran out (etcd was out of reach for over %d s)",
-			 ce->lock_key, ce->plan->etcd_lock_ttl_s);
-		lose(ce, why);
+	ce->granted = 0;
+	if (zdu_lease_grant(ce->lease) < 0) {
+		snprintf(ce->grant_err, sizeof(ce->grant_err), "out of memory");
+		return -1;
 	}
-}
-
-static void on_keepalive(uv_timer_t *t)
-{
-	struct zdu_coord_etcd *ce = t->data;
-
-	if (ce->keeping || ce->lost)
-		return;
-	if (zdu_etcd_lease_keepalive(ce->etcd, ce->lease, on_keepalive_done, ce) == 0)
-		ce->keeping = 1;
+	while (!ce->granted && uv_run(ce->loop, UV_RUN_ONCE))
+		;
+	return zdu_lease_id(ce->lease) ? 0 : -1;
 }
 
 int zdu_coord_etcd_lock(struct zdu_coord_etcd *ce, const char *plan_path, char *err, size_t err_size)
@@ -177,14 +188,10 @@ int zdu_coord_etcd_lock(struct zdu_coord_etcd *ce, const char *plan_path, char *
 	json_t *o;
 	int rc;
 
-	sync_clear(ce);
-	if (sync_wait(ce, zdu_etcd_lease_grant(ce->etcd, ce->plan->etcd_lock_ttl_s, on_sync, ce)) < 0 ||
-	    !ce->res.lease_id) {
-		snprintf(err, err_size, "etcd lock %s: lease: %s", ce->lock_key,
-			 ce->res.err ? ce->res.msg : "no lease ID in the answer");
+	if (lease_wait(ce) < 0) {
+		snprintf(err, err_size, "etcd lock %s: lease: %s", ce->lock_key, ce->grant_err);
 		return -1;
 	}
-	ce->lease = ce->res.lease_id;
 	gethostname(host, sizeof(host) - 1);
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -196,7 +203,8 @@ int zdu_coord_etcd_lock(struct zdu_coord_etcd *ce, const char *plan_path, char *
 		return -1;
 	}
 	sync_clear(ce);
-	rc = sync_wait(ce, zdu_etcd_create(ce->etcd, ce->lock_key, owner, strlen(owner), ce->lease, on_sync, ce));
+	rc = sync_wait(ce, zdu_etcd_create(ce->etcd, ce->lock_key, owner, strlen(owner), zdu_lease_id(ce->lease),
+					   on_sync, ce));
 	free(owner);
 	if (rc < 0) {
 		snprintf(err, err_size, "etcd lock %s: %s", ce->lock_key, ce->res.msg);
@@ -216,12 +224,9 @@ int zdu_coord_etcd_lock(struct zdu_coord_etcd *ce, const char *plan_path, char *
 		json_decref(h);
 		/* Our lease holds nothing: let it go now. */
 		sync_clear(ce);
-		sync_wait(ce, zdu_etcd_lease_revoke(ce->etcd, ce->lease, on_sync, ce));
-		ce->lease = 0;
+		sync_wait(ce, zdu_lease_revoke(ce->lease, on_sync, ce));
 		return -2;
 	}
-	uv_timer_start(&ce->keepalive, on_keepalive, (uint64_t)ce->plan->etcd_lock_ttl_s * 1000 / 3,
-		       (uint64_t)ce->plan->etcd_lock_ttl_s * 1000 / 3);
 	return 0;
 }
 
@@ -278,7 +283,8 @@ static void store_next(struct zdu_coord_etcd *ce)
 
 	ce->pending = NULL;
 	ce->npending = 0;
-	if (zdu_etcd_put_guarded(ce->etcd, ce->journal_key, text, len, ce->lock_key, ce->lease, on_stored, ce) < 0) {
+	if (zdu_etcd_put_guarded(ce->etcd, ce->journal_key, text, len, ce->lock_key, zdu_lease_id(ce->lease),
+				 on_stored, ce) < 0) {
 		free(text);
 		while (n-- > 0)
 			if (ce->stored)
@@ -312,11 +318,6 @@ int zdu_coord_etcd_busy(const struct zdu_coord_etcd *ce)
 	return ce->storing || ce->pending;
 }
 
-static void keepalive_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
 void zdu_coord_etcd_free(struct zdu_coord_etcd *ce)
 {
 	if (!ce)
@@ -325,16 +326,15 @@ void zdu_coord_etcd_free(struct zdu_coord_etcd *ce)
 	 * last entry because we exit. */
 	while ((ce->storing || ce->pending) && uv_run(ce->loop, UV_RUN_ONCE))
 		;
-	uv_timer_stop(&ce->keepalive);
-	if (ce->lease && !ce->lost) {
+	if (zdu_lease_id(ce->lease)) {
 		ce->stored = NULL;
 		sync_clear(ce);
-		sync_wait(ce, zdu_etcd_lease_revoke(ce->etcd, ce->lease, on_sync, ce));
+		sync_wait(ce, zdu_lease_revoke(ce->lease, on_sync, ce));
 	}
 	sync_clear(ce);
+	zdu_lease_close(ce->lease);
 	zdu_etcd_free(ce->etcd);
 	zdu_http_close(ce->http);
-	uv_close((uv_handle_t *)&ce->keepalive, keepalive_closed);
 	uv_run(ce->loop, UV_RUN_DEFAULT);
 	free(ce->pending);
 	free(ce);

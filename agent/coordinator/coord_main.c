@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 	};
 	struct zdu_coord_opts o = { 0 };
 	struct zdu_plan plan;
-	char err[1024];
+	char err[1024] = "";
+	enum zdu_err e;
 	int c, check = 0, status = 0, rc;
 
 	while ((c = getopt_long(argc, argv, "p:nrVh", opts, NULL)) != -1) {
@@ -89,8 +90,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zdu-coordinator: --dry-run and --resume exclude each other\n");
 		return ZDU_COORD_USAGE;
 	}
-	if (zdu_plan_load(o.plan_path, &plan, err, sizeof(err)) != ZDU_OK) {
-		fprintf(stderr, "zdu-coordinator: %s\n", err);
+	if ((e = zdu_plan_load(o.plan_path, &plan, err, sizeof(err))) != ZDU_OK) {
+		fprintf(stderr, "zdu-coordinator: %s\n", zdu_err_text(e, err));
 		return ZDU_COORD_USAGE;
 	}
 	if (check) {

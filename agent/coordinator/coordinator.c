@@ -172,13 +172,14 @@ void zdu_coord_fail(struct zdu_coord *c, int code, const char *fmt, ...)
 
 void zdu_coord_journal(struct zdu_coord *c, const char *node, const char *step)
 {
-	char err[512];
+	char err[512] = "";
+	enum zdu_err e;
 
 	if (c->opts->dry_run || !c->journal_open)
 		return;
 	zdu_coord_progress_step_done(c->progress, node, step);
-	if (zdu_journal_record(&c->journal, node, step, err, sizeof(err)) != ZDU_OK)
-		zdu_coord_say(c, node, step, "warn", "%s", err);
+	if ((e = zdu_journal_record(&c->journal, node, step, err, sizeof(err))) != ZDU_OK)
+		zdu_coord_say(c, node, step, "warn", "%s", zdu_err_text(e, err));
 	else if (c->etcd && zdu_coord_etcd_journal_store(c->etcd, c->journal.text, c->journal.text_len) < 0)
 		zdu_coord_say(c, node, step, "warn", "journal not stored in etcd: out of memory");
 }
@@ -1020,6 +1021,7 @@ static enum zdu_err open_journal(struct zdu_coord *c, char *name, size_t name_si
 static int lock_and_journal(struct zdu_coord *c)
 {
 	char err[512], name[600];
+	enum zdu_err e;
 	int lr;
 
 	if (c->opts->dry_run)
@@ -1028,8 +1030,9 @@ static int lock_and_journal(struct zdu_coord *c)
 		fprintf(stderr, "zdu-coordinator: %s\n", err);
 		return lr == -2 ? ZDU_COORD_LOCKED : ZDU_COORD_FAILED;
 	}
-	if (open_journal(c, name, sizeof(name), err, sizeof(err)) != ZDU_OK) {
-		fprintf(stderr, "zdu-coordinator: %s\n", err);
+	err[0] = '\0';
+	if ((e = open_journal(c, name, sizeof(name), err, sizeof(err))) != ZDU_OK) {
+		fprintf(stderr, "zdu-coordinator: %s\n", zdu_err_text(e, err));
 		return ZDU_COORD_FAILED;
 	}
 	c->journal_open = 1;

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zdu/link.h"
+#include "zdu/link-int.h"
 
 struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan,
 			      struct zdu_etcd *etcd, char *err, size_t err_size)

@@ -9,7 +9,7 @@
 #include "zdu/etcd_keys.h"
 #include "zdu/flag.h"
 #include "zdu/flag_etcd.h"
-#include "zdu/link.h"
+#include "zdu/link-int.h"
 
 #define CONFIRM_POLL_MS 100
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "zdu/flag.h"
-#include "zdu/link.h"
+#include "zdu/link-int.h"
 #include "zdu/spawn.h"
 
 struct scall {

@@ -5,7 +5,7 @@
 
 #include "zdu/control_proto.h"
 #include "zdu/flag.h"
-#include "zdu/link.h"
+#include "zdu/link-int.h"
 #include "zdu/stream_req.h"
 
 #define ANSWER_MAX (1u << 20)

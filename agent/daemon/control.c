@@ -12,6 +12,20 @@
 #include "zdu/control.h"
 #include "zdu/log.h"
 
+struct zdu_control {
+	uv_loop_t *loop;
+	uv_pipe_t pipe;
+	char *path;
+	struct zdu_list clients;
+	int nclients;
+	int max_clients;
+	int timeout_ms;
+	int nopen;          /* the pipe and each client: freed when none is left */
+	uint64_t refused;   /* clients turned away: max_clients were connected */
+	uint64_t abandoned; /* requests answered with an error at their bound */
+	struct zdu_control_handler handler;
+};
+
 struct zdu_control_client {
 	uv_pipe_t pipe;
 	uv_timer_t timer;
@@ -114,6 +128,8 @@ void zdu_control_hold(struct zdu_control_client *c, uint64_t ms)
 
 json_t *zdu_control_status_json(const struct zdu_control *ctl)
 {
+	if (!ctl)
+		return json_null();
 	return json_pack("{s:i,s:i,s:I,s:I}", "clients", ctl->nclients, "max_clients", ctl->max_clients,
 			 "refused", (json_int_t)ctl->refused, "abandoned", (json_int_t)ctl->abandoned);
 }
@@ -330,8 +346,10 @@ static void ctl_handle_closed(uv_handle_t *h)
 {
 	struct zdu_control *ctl = h->data;
 
-	if (--ctl->nopen == 0 && ctl->close_cb)
-		ctl->close_cb(ctl);
+	if (--ctl->nopen > 0)
+		return;
+	free(ctl->path);
+	free(ctl);
 }
 
 /* Is someone answering at path? Decides between a stale socket (ours to
@@ -350,40 +368,50 @@ static int socket_alive(const char *path)
 	return rc == 0;
 }
 
-int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu_config *cfg,
-		      const struct zdu_control_handler *h, char *err, size_t err_size)
+/* A live socket, or anything that is not one, is not ours to replace. */
+static int clear_stale(const char *path, char *err, size_t err_size)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, err_size, "control.socket: %s exists and is not a socket; not removing it", path);
+		return -1;
+	}
+	if (socket_alive(path)) {
+		snprintf(err, err_size, "control.socket: %s: another zdu-agent answers there", path);
+		return -1;
+	}
+	zdu_log_info("control socket %s: removing a stale socket", path);
+	if (unlink(path) < 0) {
+		snprintf(err, err_size, "control.socket: cannot remove stale %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct zdu_control *zdu_control_new(uv_loop_t *loop, const struct zdu_config *cfg,
+				    const struct zdu_control_handler *h, char *err, size_t err_size)
 {
 	const char *path = cfg->control_socket;
 	mode_t mode = (mode_t)strtol(cfg->control_mode, NULL, 8);
-	struct stat st;
+	struct zdu_control *ctl;
 	int r;
 
-	memset(ctl, 0, sizeof(*ctl));
+	if (clear_stale(path, err, err_size) < 0)
+		return NULL;
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl || !(ctl->path = strdup(path))) {
+		snprintf(err, err_size, "control.socket: out of memory");
+		free(ctl);
+		return NULL;
+	}
 	ctl->loop = loop;
 	ctl->handler = *h;
 	ctl->max_clients = cfg->control_max_clients;
 	ctl->timeout_ms = cfg->control_timeout_ms;
 	zdu_list_init(&ctl->clients);
-
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, err_size, "control.socket: %s exists and is not a socket; not removing it", path);
-			return -1;
-		}
-		if (socket_alive(path)) {
-			snprintf(err, err_size, "control.socket: %s: another zdu-agent answers there", path);
-			return -1;
-		}
-		zdu_log_info("control socket %s: removing a stale socket", path);
-		if (unlink(path) < 0) {
-			snprintf(err, err_size, "control.socket: cannot remove stale %s: %s", path, strerror(errno));
-			return -1;
-		}
-	}
-	if (!(ctl->path = strdup(path))) {
-		snprintf(err, err_size, "control.socket: out of memory");
-		return -1;
-	}
 	uv_pipe_init(loop, &ctl->pipe, 0);
 	ctl->pipe.data = ctl;
 	ctl->nopen = 1;
@@ -398,8 +426,8 @@ int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu
 
 		if (!gr) {
 			snprintf(err, err_size, "control.group: no group named \"%s\"", cfg->control_group);
-			zdu_control_close(ctl, NULL);
-			return -1;
+			zdu_control_close(ctl);
+			return NULL;
 		}
 		if (chown(path, (uid_t)-1, gr->gr_gid) < 0)
 			r = uv_translate_sys_error(errno);
@@ -408,10 +436,10 @@ int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu
 		r = uv_listen((uv_stream_t *)&ctl->pipe, 64, on_client);
 	if (r < 0) {
 		snprintf(err, err_size, "control.socket: cannot listen on %s: %s", path, uv_strerror(r));
-		zdu_control_close(ctl, NULL);
-		return -1;
+		zdu_control_close(ctl);
+		return NULL;
 	}
-	return 0;
+	return ctl;
 }
 
 static void ctl_pipe_closed(uv_handle_t *h)
@@ -419,16 +447,13 @@ static void ctl_pipe_closed(uv_handle_t *h)
 	ctl_handle_closed(h);
 }
 
-void zdu_control_close(struct zdu_control *ctl, void (*close_cb)(struct zdu_control *))
+void zdu_control_close(struct zdu_control *ctl)
 {
-	ctl->close_cb = close_cb;
 	while (!zdu_list_empty(&ctl->clients))
 		client_close(zdu_container_of(ctl->clients.next, struct zdu_control_client, link));
 	if (ctl->path) {
 		/* Only our own socket: it is still bound to us here. */
 		unlink(ctl->path);
-		free(ctl->path);
-		ctl->path = NULL;
 	}
 	if (!uv_is_closing((uv_handle_t *)&ctl->pipe))
 		uv_close((uv_handle_t *)&ctl->pipe, ctl_pipe_closed);

@@ -362,12 +362,12 @@ static void job_done(uv_work_t *req, int status)
 	if (j->c) {
 		if (status < 0 || j->rc != ZDU_OK)
 			zdu_control_reply(j->c, json_pack("{s:b,s:s}", "ok", 0, "error",
-							  status < 0 ? uv_strerror(status) : j->err));
+							  status < 0 ? uv_strerror(status) : zdu_err_text(j->rc, j->err)));
 		else
 			zdu_control_reply(j->c, zdu_status_json(d));
 	}
 	if (j->rc != ZDU_OK)
-		zdu_log_error("control: flag not changed: %s", j->err);
+		zdu_log_error("control: flag not changed: %s", zdu_err_text(j->rc, j->err));
 	free(j->path);
 	free(j);
 }
@@ -693,7 +693,8 @@ static int start_control(struct zdu_daemon *d, char *err, size_t err_size)
 {
 	struct zdu_control_handler h = { ctl_request, ctl_cancel, d };
 
-	return zdu_control_start(&d->control, &d->loop, &d->cfg, &h, err, err_size);
+	d->control = zdu_control_new(&d->loop, &d->cfg, &h, err, err_size);
+	return d->control ? 0 : -1;
 }
 
 static int strlist_equal(const struct zdu_strlist *a, const struct zdu_strlist *b)
@@ -730,14 +731,16 @@ static void reload(struct zdu_daemon *d)
 	struct zdu_config next;
 	struct zdu_flag_file *nf = NULL;
 	char err[512], text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
+	enum zdu_err e;
 	int listen_changed, ctl_changed;
 	size_t i;
 
 	zdu_notify_reloading();
 	/* A file named with --config must still be there; only the default
 	 * path may be absent (every key has a default). */
-	if (zdu_config_load(d->cfg.path, !d->config_given, &next, err, sizeof(err)) != ZDU_OK) {
-		zdu_log_error("reload: keeping the running configuration: %s", err);
+	err[0] = '\0';
+	if ((e = zdu_config_load(d->cfg.path, !d->config_given, &next, err, sizeof(err))) != ZDU_OK) {
+		zdu_log_error("reload: keeping the running configuration: %s", zdu_err_text(e, err));
 		goto out;
 	}
 	listen_changed = next.listen.n != d->cfg.listen.n;
@@ -841,7 +844,8 @@ static void stop(struct zdu_daemon *d, const char *why)
 		uv_close((uv_handle_t *)&w->timer, waiter_closed);
 	}
 	if (d->control_up)
-		zdu_control_close(&d->control, NULL);
+		zdu_control_close(d->control);
+	d->control = NULL;
 	close_etcd(d);
 	for (i = 0; i < d->nsvcs; i++)
 		if (d->svcs[i])
@@ -983,6 +987,7 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 {
 	struct zdu_daemon *d;
 	char err[512], text[ZDU_SERVICES_MAX * 48 + ZDU_REPLY_MAX + 96];
+	enum zdu_err e;
 	int rc = ZDU_EXIT_ERROR;
 
 	d = calloc(1, sizeof(*d));
@@ -991,8 +996,9 @@ int zdu_daemon_run(const char *config_path, int config_given, int foreground)
 	d->ready_fd = -1;
 	d->config_given = config_given;
 	the_daemon = d;
-	if (zdu_config_load(config_path, !config_given, &d->cfg, err, sizeof(err)) != ZDU_OK) {
-		zdu_log_error("%s", err);
+	err[0] = '\0';
+	if ((e = zdu_config_load(config_path, !config_given, &d->cfg, err, sizeof(err))) != ZDU_OK) {
+		zdu_log_error("%s", zdu_err_text(e, err));
 		free(d);
 		return ZDU_EXIT_ERROR;
 	}

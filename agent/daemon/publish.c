@@ -3,26 +3,24 @@
 #include <string.h>
 
 #include "zdu/common.h"
+#include "zdu/etcd_lease.h"
 #include "zdu/log.h"
 #include "zdu/publish.h"
 
 struct zdu_publish {
-	uv_loop_t *loop;
 	struct zdu_etcd *etcd;
 	char *key;
-	int ttl_s;
 	zdu_publish_make_cb make;
 	void *data;
 	uv_timer_t tick;      /* look for a changed state */
-	uv_timer_t keepalive; /* every third of the TTL */
-	int64_t lease;
-	int granting, putting, keeping;
+	struct zdu_lease *lease;
+	int putting;
 	int dirty;            /* kicked while a write was in flight */
 	char *last;           /* text last written under the current lease */
 	char *writing;        /* text of the write in flight */
 	uint64_t puts;
 	char error[512];
-	int closing, nopen;
+	int closing;
 };
 
 static void publish(struct zdu_publish *p);
@@ -38,9 +36,10 @@ static void fail(struct zdu_publish *p, const char *what, const char *msg)
 	memcpy(p->error, e, sizeof(e));
 }
 
+/* What was written went with the lease: write it again under the next. */
 static void lease_lost(struct zdu_publish *p)
 {
-	p->lease = 0;
+	zdu_lease_forget(p->lease);
 	free(p->last);
 	p->last = NULL;
 }
@@ -70,17 +69,27 @@ static void on_put(const struct zdu_etcd_result *res, void *data)
 	}
 }
 
-static void on_grant(const struct zdu_etcd_result *res, void *data)
+static void on_lease(enum zdu_lease_event ev, const char *msg, void *data)
 {
 	struct zdu_publish *p = data;
 
-	p->granting = 0;
-	if (res->err != ZDU_OK || !res->lease_id) {
-		fail(p, "lease grant", res->err != ZDU_OK ? res->msg : "no lease ID in the answer");
-		return;
+	switch (ev) {
+	case ZDU_LEASE_GRANTED:
+		publish(p);
+		break;
+	case ZDU_LEASE_GRANT_FAILED:
+		fail(p, "lease grant", msg);
+		break;
+	case ZDU_LEASE_KEEPALIVE_FAILED:
+		fail(p, "lease keepalive", msg);
+		break;
+	case ZDU_LEASE_LOST:
+		zdu_log_notice("etcd: the lease of %s ran out (etcd was away longer than %d s): publishing anew",
+			       p->key, zdu_lease_ttl(p->lease));
+		lease_lost(p);
+		publish(p);
+		break;
 	}
-	p->lease = res->lease_id;
-	publish(p);
 }
 
 static void publish(struct zdu_publish *p)
@@ -90,13 +99,13 @@ static void publish(struct zdu_publish *p)
 
 	if (p->closing)
 		return;
-	if (p->putting || p->granting) {
+	if (p->putting) {
 		p->dirty = 1;
 		return;
 	}
-	if (!p->lease) {
-		if (zdu_etcd_lease_grant(p->etcd, p->ttl_s, on_grant, p) == 0)
-			p->granting = 1;
+	if (!zdu_lease_id(p->lease)) {
+		/* The grant's answer publishes. */
+		zdu_lease_grant(p->lease);
 		return;
 	}
 	o = p->make(p->data);
@@ -111,7 +120,7 @@ static void publish(struct zdu_publish *p)
 	json_object_set_new(o, "time", json_string(zdu_utc_now_ms(when, sizeof(when))));
 	out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
-	if (!out || zdu_etcd_put(p->etcd, p->key, out, strlen(out), p->lease, on_put, p) < 0) {
+	if (!out || zdu_etcd_put(p->etcd, p->key, out, strlen(out), zdu_lease_id(p->lease), on_put, p) < 0) {
 		free(out);
 		free(text);
 		return;
@@ -126,55 +135,23 @@ static void on_tick(uv_timer_t *t)
 	publish(t->data);
 }
 
-static void on_keepalive_done(const struct zdu_etcd_result *res, void *data)
-{
-	struct zdu_publish *p = data;
-
-	p->keeping = 0;
-	if (res->err != ZDU_OK) {
-		fail(p, "lease keepalive", res->msg);
-		return;
-	}
-	if (res->ttl <= 0) {
-		zdu_log_notice("etcd: the lease of %s ran out (etcd was away longer than %d s): publishing anew",
-			       p->key, p->ttl_s);
-		lease_lost(p);
-		publish(p);
-	}
-}
-
-static void on_keepalive(uv_timer_t *t)
-{
-	struct zdu_publish *p = t->data;
-
-	if (!p->lease || p->keeping)
-		return;
-	if (zdu_etcd_lease_keepalive(p->etcd, p->lease, on_keepalive_done, p) == 0)
-		p->keeping = 1;
-}
-
 struct zdu_publish *zdu_publish_new(uv_loop_t *loop, struct zdu_etcd *etcd, const char *key, int ttl_s,
 				    int interval_ms, zdu_publish_make_cb make, void *data)
 {
 	struct zdu_publish *p = calloc(1, sizeof(*p));
-	uint64_t ka;
 
-	if (!p || !(p->key = strdup(key))) {
+	if (!p || !(p->key = strdup(key)) || !(p->lease = zdu_lease_new(loop, etcd, ttl_s, on_lease, p))) {
+		if (p)
+			free(p->key);
 		free(p);
 		return NULL;
 	}
-	p->loop = loop;
 	p->etcd = etcd;
-	p->ttl_s = ttl_s;
 	p->make = make;
 	p->data = data;
 	uv_timer_init(loop, &p->tick);
-	uv_timer_init(loop, &p->keepalive);
-	p->tick.data = p->keepalive.data = p;
-	p->nopen = 2;
+	p->tick.data = p;
 	uv_timer_start(&p->tick, on_tick, 0, (uint64_t)interval_ms);
-	ka = (uint64_t)ttl_s * 1000 / 3;
-	uv_timer_start(&p->keepalive, on_keepalive, ka, ka);
 	return p;
 }
 
@@ -185,7 +162,8 @@ void zdu_publish_kick(struct zdu_publish *p)
 
 json_t *zdu_publish_status_json(const struct zdu_publish *p)
 {
-	return json_pack("{s:s,s:I,s:i,s:I,s:s?}", "key", p->key, "lease", (json_int_t)p->lease, "ttl_s", p->ttl_s,
+	return json_pack("{s:s,s:I,s:i,s:I,s:s?}", "key", p->key, "lease", (json_int_t)zdu_lease_id(p->lease),
+			 "ttl_s", zdu_lease_ttl(p->lease),
 			 "writes", (json_int_t)p->puts, "error", p->error[0] ? p->error : NULL);
 }
 
@@ -193,8 +171,6 @@ static void closed(uv_handle_t *h)
 {
 	struct zdu_publish *p = h->data;
 
-	if (--p->nopen)
-		return;
 	free(p->key);
 	free(p->last);
 	free(p->writing);
@@ -204,6 +180,6 @@ static void closed(uv_handle_t *h)
 void zdu_publish_close(struct zdu_publish *p)
 {
 	p->closing = 1;
+	zdu_lease_close(p->lease);
 	uv_close((uv_handle_t *)&p->tick, closed);
-	uv_close((uv_handle_t *)&p->keepalive, closed);
 }

@@ -5,6 +5,17 @@
 #include "zdu/slowstart.h"
 #include "zdu/state.h"
 
+struct zdu_slowstart {
+	uv_loop_t *loop;
+	struct zdu_state *state;
+	uv_timer_t timer;
+	unsigned target_pct, start_pct;
+	uint64_t duration_ms;
+	uint64_t began_ms;
+	int serving;
+	int ramping;
+};
+
 static void set_weight(struct zdu_slowstart *s, unsigned pct, const char *cause)
 {
 	struct zdu_event ev = { .kind = ZDU_EV_WEIGHT, .cause = cause, .weight_pct = pct };

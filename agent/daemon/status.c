@@ -193,7 +193,7 @@ json_t *zdu_status_json(const struct zdu_daemon *d)
 	/* The node: drained when every counted service is. */
 	json_object_set_new(o, "drained", json_boolean(d->nsvcs == 1 ? zdu_service_state_c(d->svcs[0])->node.drain.drained
 								       : zdu_daemon_drained(d)));
-	json_object_set_new(o, "control", zdu_control_status_json(&d->control));
+	json_object_set_new(o, "control", zdu_control_status_json(d->control));
 	/* "reply" is what the agent port sends; with "minimal" the reasons are
 	 * still here, under flag and health. */
 	json_object_set_new(o, "reply_detail", json_string(d->cfg.reply_detail == ZDU_DETAIL_MINIMAL ? "minimal" : "full"));

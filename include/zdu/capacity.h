@@ -7,12 +7,7 @@
 #include <stddef.h>
 
 #include "zdu/haproxy-t.h"
-
-struct zdu_capacity {
-	int serving;        /* other servers that serve: zdu_lb_server_up() */
-	int others;         /* other servers in the backend */
-	int leaving_serves; /* the leaving server serves now (absent: 0) */
-};
+#include "zdu/capacity-t.h"
 
 /* May server `leaving` of backend b go out of service on this load balancer
  * with min_ready kept? Yes (1) when at least min_ready of the other servers

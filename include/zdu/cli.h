@@ -8,25 +8,13 @@
 #include "zdu/config-t.h"
 #include "zdu/error.h"
 #include "zdu/flag-t.h"
+#include "zdu/cli-t.h"
 
 /* Sends one request line to the control socket at path and returns the
  * parsed JSON answer, or NULL with err (ZDU_ERR_NOT_RUNNING when nothing
  * answers there). */
 json_t *zdu_ctl_call(const char *path, const char *request, int timeout_ms, enum zdu_err *errp,
 		     char *err, size_t err_size);
-
-struct zdu_cli_maint {
-	int on;
-	enum zdu_flag_mode mode;
-	const char *reason;
-	int wait;      /* --wait given */
-	int wait_s;    /* its timeout in seconds */
-	int json;
-	int local;     /* --local: the flag file even with etcd configured */
-	int all;       /* --all: the cluster-wide etcd key */
-	int yes;
-	const char *service; /* --service: that service's flag, not the node's */
-};
 
 /* Returns a process exit code (enum zdu_exit). */
 int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m);

@@ -11,40 +11,18 @@
 #include "zdu/common.h"
 #include "zdu/config-t.h"
 #include "zdu/control_proto.h"
+#include "zdu/control-t.h"
 
 struct zdu_control;
 struct zdu_control_client;
 
-struct zdu_control_handler {
-	/* A valid request arrived: answer now or later with zdu_control_reply(). */
-	void (*request)(struct zdu_control_client *c, const struct zdu_ctl_req *req, void *data);
-	/* The client went away (or the server closes) before its answer: drop
-	 * any reference to it. */
-	void (*cancel)(struct zdu_control_client *c, void *data);
-	void *data;
-};
-
-struct zdu_control {
-	uv_loop_t *loop;
-	uv_pipe_t pipe;
-	char *path;
-	struct zdu_list clients;
-	int nclients;
-	int max_clients;
-	int timeout_ms;
-	int nopen;
-	uint64_t refused;   /* clients turned away: max_clients were connected */
-	uint64_t abandoned; /* requests answered with an error at their bound */
-	struct zdu_control_handler handler;
-	void (*close_cb)(struct zdu_control *);
-};
-
 /* Binds cfg->control_socket. A stale socket left by a dead daemon is
  * replaced; a live one (another agent answers) or anything that is not a
- * socket is an error naming the path. */
-int zdu_control_start(struct zdu_control *ctl, uv_loop_t *loop, const struct zdu_config *cfg,
-		      const struct zdu_control_handler *h, char *err, size_t err_size);
-/* {"clients", "max_clients", "refused", "abandoned"} for the status. */
+ * socket is an error naming the path (NULL; what it opened is freed once
+ * the loop has closed it). */
+struct zdu_control *zdu_control_new(uv_loop_t *loop, const struct zdu_config *cfg,
+				    const struct zdu_control_handler *h, char *err, size_t err_size);
+/* {"clients", "max_clients", "refused", "abandoned"} for the status (null without a socket). */
 json_t *zdu_control_status_json(const struct zdu_control *ctl);
 /* The uid of the process at the other end (SO_PEERCRED); -1 if unknown. */
 long zdu_control_peer_uid(struct zdu_control_client *c);
@@ -53,6 +31,9 @@ long zdu_control_peer_uid(struct zdu_control_client *c);
 void zdu_control_hold(struct zdu_control_client *c, uint64_t ms);
 /* Sends obj (reference stolen) as the answer and closes the client. */
 void zdu_control_reply(struct zdu_control_client *c, json_t *obj);
-void zdu_control_close(struct zdu_control *ctl, void (*close_cb)(struct zdu_control *));
+/* Closes every client (the handler's cancel runs for those it holds) and
+ * the socket, and removes the socket file; frees itself once the loop has
+ * closed its handles. */
+void zdu_control_close(struct zdu_control *ctl);
 
 #endif

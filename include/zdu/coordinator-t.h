@@ -1,91 +1,24 @@
-/* A rollout in progress: the state the coordinator's own files share
- * (coordinator.c: the run and the rolling steps; cutover.c: the switch).
- * Other modules see only coordinator.h. */
+/* Types of zdu-coordinator's entry point (coordinator.h): its exit codes
+ * and its options. A rollout in progress is coordinator-int.h's. */
 #ifndef ZDU_COORDINATOR_T_H
 #define ZDU_COORDINATOR_T_H
 
-#include <jansson.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <uv.h>
-
-#include "zdu/haproxy-t.h"
-#include "zdu/journal.h"
-
-struct zdu_coord_opts;
-struct zdu_coord_etcd;
-struct zdu_link;
-struct zdu_plan;
-
-/* The steps of a node, in order; the output names them (step_names). */
-enum zdu_coord_step {
-	ZDU_STEP_PREFLIGHT,
-	ZDU_STEP_CAPACITY, /* before a node leaves: the others short of min_ready, waiting */
-	ZDU_STEP_SET_FLAG,
-	ZDU_STEP_WAIT_DRAINED,
-	ZDU_STEP_UPGRADE,
-	ZDU_STEP_WAIT_HEALTHY,
-	ZDU_STEP_CLEAR_FLAG,
-	ZDU_STEP_WAIT_UP,
-	ZDU_STEP_SWITCH, /* cutover: the switch, between the two groups */
+/* Exit codes, documented in zdu-coordinator(8). */
+enum zdu_coord_exit {
+	ZDU_COORD_OK = 0,
+	ZDU_COORD_FAILED = 1,  /* a step failed; the rollout stopped safely */
+	ZDU_COORD_USAGE = 2,   /* command line or plan error */
+	ZDU_COORD_TIMEOUT = 3, /* a wait ran out of time */
+	ZDU_COORD_REFUSED = 4, /* a preflight check refused */
+	ZDU_COORD_LOCKED = 5,  /* another coordinator runs this plan */
 };
 
-/* The switch's own steps (cutover.c). */
-enum zdu_switch_step {
-	ZDU_SW_CHECK,           /* every first-group agent healthy at the version */
-	ZDU_SW_LB_FLAGS,        /* every agent's flag in mode lb */
-	ZDU_SW_WAIT_LB_MANAGED, /* every load balancer applied an lb-mode reply from each */
-	ZDU_SW_RUNTIME,         /* one runtime request per load balancer */
-	ZDU_SW_CONFIRM,         /* every load balancer shows it */
-	ZDU_SW_FINAL_FLAGS,     /* flags agreeing with the load balancers */
-	ZDU_SW_SHUTDOWN,        /* mode tcp: the old group's sessions ended after the grace */
-};
-
-struct zdu_coord {
-	uv_loop_t loop;
-	struct zdu_coord_progress *progress; /* --textfile-dir; NULL: none */
-	const struct zdu_plan *plan;
-	const struct zdu_coord_opts *opts;
-	struct zdu_link **links;
-	struct zdu_journal journal;
-	int journal_open;
-	int lock_fd;                 /* the lock file without etcd; -1 */
-	struct zdu_coord_etcd *etcd; /* plan with etcd: lock, journal, etcd links */
-	int deferred;                /* a step waits for the journal's store */
-	enum zdu_coord_step deferred_step;
-	uv_timer_t timer;
-
-	size_t node;     /* index in plan->nodes of the node in progress */
-	size_t *order;   /* nodes in the order they are upgraded */
-	size_t pos;      /* in order */
-	size_t nfirst;   /* cutover: nodes of the first group (first in order) */
-	int switched;    /* cutover: traffic is on the first group */
-	int round_agent; /* the poll round asks the node's agent too */
-	enum zdu_coord_step step;
-	uint64_t deadline;
-	uint64_t step_started;
-	uint64_t cap_since;    /* the capacity wait began (loop time) */
-	long *weights;         /* the node's weight on each LB, from its preflight */
-	long long probes_base; /* agent's probe count first seen after the upgrade; -1: not yet */
-
-	/* cutover: the switch */
-	enum zdu_switch_step sw_step;
-	size_t sw_i; /* next node to check or flag */
-	uint64_t sw_sent_ms;
-	double *sw_rtt_ms;
-	int sw_failed_confirm; /* the runtime switch was sent and not confirmed */
-	char sw_fail_msg[1024];
-	char sw_restore_err[256];
-
-	/* the poll round in flight */
-	int pending;
-	struct zdu_lb_view *lbs;
-	json_t *agent;
-	char agent_err[512];
-	char last_progress[1024];
-
-	int exit_code;
-	int finished;
+struct zdu_coord_opts {
+	int dry_run;
+	int resume;
+	int json;
+	const char *plan_path;
+	const char *textfile_dir; /* --textfile-dir: the progress for node_exporter (NULL: none) */
 };
 
 #endif

@@ -33,7 +33,7 @@ struct zdu_daemon {
 	size_t nsvcs;
 	struct zdu_listener *listener; /* agent.listen: every service, by name */
 	struct zdu_flag_file *flagf;   /* the node's flag: every service */
-	struct zdu_control control;
+	struct zdu_control *control; /* NULL until the socket is up */
 	struct zdu_http *http;
 	/* NULL when etcd.endpoints is empty */
 	struct zdu_etcd *etcd;

@@ -21,6 +21,10 @@ enum zdu_err {
 };
 
 const char *zdu_strerror(enum zdu_err err);
+/* What to say of a failure: msg, the words the failing call wrote, or
+ * zdu_strerror(err) when it wrote none (msg NULL or ""), so that an error
+ * line never ends empty. */
+const char *zdu_err_text(enum zdu_err err, const char *msg);
 
 /* Process exit codes, documented in zdu-agent(8). */
 enum zdu_exit {

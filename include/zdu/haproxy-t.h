@@ -2,6 +2,8 @@
 #ifndef ZDU_HAPROXY_T_H
 #define ZDU_HAPROXY_T_H
 
+#include <stddef.h>
+
 #define ZDU_LB_NAME_MAX 64
 
 /* One server row of `show stat`. */

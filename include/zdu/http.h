@@ -9,46 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "zdu/http-t.h"
 
 struct zdu_http;
 struct zdu_http_req;
-
-struct zdu_http_opts {
-	const char *url;
-	long timeout_ms;
-	long connect_timeout_ms;
-	size_t max_body; /* a larger body ends the transfer: too_big */
-	const char *ca_file;
-	const char *client_cert;
-	const char *client_key;
-	int verify; /* TLS peer and host verification */
-	const char *const *headers;
-	size_t nheaders;
-	/* POST this body (copied) instead of a GET. */
-	const char *post;
-	size_t post_len;
-	/* Streaming: each piece of the body goes to on_chunk as it arrives and
-	 * nothing is collected (res.body is empty); returning nonzero ends the
-	 * transfer. timeout_ms 0 then means no time limit, and TCP keepalive
-	 * finds a peer that went away without closing. */
-	int (*on_chunk)(const char *buf, size_t len, void *data);
-	/* Keep the connection for the next request to the same peer (etcd);
-	 * the probe never does, so each probe proves the listener accepts. */
-	int reuse;
-};
-
-struct zdu_http_result {
-	CURLcode curl;      /* CURLE_OK when an HTTP answer arrived */
-	char curl_msg[CURL_ERROR_SIZE];
-	long status;        /* HTTP status, 0 when none */
-	const char *body;   /* NUL-terminated, for convenience; may hold NULs itself */
-	size_t len;
-	int too_big;        /* the body went over max_body */
-	size_t max_body;
-	int tls;            /* the URL was https */
-	int connected;      /* the TCP connection was made (curl's connect time) */
-	uint64_t elapsed_ms;
-};
 
 typedef void (*zdu_http_cb)(const struct zdu_http_result *res, void *data);
 

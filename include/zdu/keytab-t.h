@@ -72,4 +72,12 @@ struct zdu_keytab {
 	size_t ngroups;
 };
 
+/* Where an error goes: err (err_size) gets "FILE:LINE: message", FILE
+ * being name when the setting does not know its file. */
+struct zdu_keyload {
+	const char *name;
+	char *err;
+	size_t err_size;
+};
+
 #endif

@@ -11,14 +11,6 @@
 #include "zdu/error.h"
 #include "zdu/keytab-t.h"
 
-/* Where an error goes: err (err_size) gets "FILE:LINE: message", FILE
- * being name when the setting does not know its file. */
-struct zdu_keyload {
-	const char *name;
-	char *err;
-	size_t err_size;
-};
-
 /* Reads file path, or text (path NULL; name stands for it in messages),
  * with libconfig into lc: ZDU_OK, then the caller destroys lc; or an error
  * with err "FILE:LINE: what libconfig says", "PATH: cannot open: why"

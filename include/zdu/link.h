@@ -27,22 +27,6 @@ typedef void (*zdu_link_cb)(json_t *status, const char *err, void *data);
 
 struct zdu_link;
 
-struct zdu_link_ops {
-	const char *kind;
-	int (*call)(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		    zdu_link_cb cb, void *data);
-	void (*free)(struct zdu_link *l);
-};
-
-struct zdu_link {
-	const struct zdu_link_ops *ops;
-	uv_loop_t *loop;
-	char *target; /* path, host or node name, without the kind */
-	const struct zdu_plan *plan;
-	struct zdu_etcd *etcd; /* etcd: the coordinator's client */
-	void *priv;            /* the kind's own state */
-};
-
 /* spec as in the plan ("unix:/run/zdu-agent/control.sock", "ssh:api1",
  * "etcd:api1"); etcd may be NULL when no spec needs it. */
 struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan,
@@ -51,9 +35,5 @@ struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zd
 int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
 		  zdu_link_cb cb, void *data);
 void zdu_link_free(struct zdu_link *l);
-
-extern const struct zdu_link_ops zdu_link_unix_ops;
-extern const struct zdu_link_ops zdu_link_ssh_ops;
-extern const struct zdu_link_ops zdu_link_etcd_ops;
 
 #endif

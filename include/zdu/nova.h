@@ -10,11 +10,7 @@
 #include "zdu/http.h"
 #include "zdu/microversion.h"
 #include "zdu/state-t.h"
-
-struct zdu_nova_version {
-	char version[ZDU_VERSION_MAX];     /* "2.93" */
-	char min_version[ZDU_VERSION_MAX]; /* "2.1" */
-};
+#include "zdu/nova-t.h"
 
 /* Parses a version document: {"version": {"status": "CURRENT",
  * "version": "2.93", "min_version": "2.1", ...}}. Returns 0 when the node
@@ -46,6 +42,5 @@ enum zdu_probe_class zdu_nova_classify(const struct zdu_http_result *res, long t
  * "DISABLED" in the body), 0 otherwise. A healthcheck that cannot be
  * reached is not a verdict on its own: the version document decides. */
 int zdu_nova_healthcheck_disabled(const struct zdu_http_result *res);
-
 
 #endif

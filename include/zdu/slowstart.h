@@ -11,21 +11,11 @@
 #include "zdu/config-t.h"
 #include "zdu/state.h"
 
-struct zdu_slowstart {
-	uv_loop_t *loop;
-	struct zdu_state *state;
-	uv_timer_t timer;
-	unsigned target_pct, start_pct;
-	uint64_t duration_ms;
-	uint64_t began_ms;
-	int serving;
-	int ramping;
-};
+struct zdu_slowstart;
 
 /* Observes state; call zdu_slowstart_configure() at start and on reload. */
 struct zdu_slowstart *zdu_slowstart_new(uv_loop_t *loop, struct zdu_state *state);
 void zdu_slowstart_configure(struct zdu_slowstart *s, const struct zdu_service_cfg *svc);
 void zdu_slowstart_close(struct zdu_slowstart *s);
-
 
 #endif

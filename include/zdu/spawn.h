@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "zdu/spawn-t.h"
 
 #define ZDU_SPAWN_HOLD_MS 2000u      /* direct child gone, output still held */
 #define ZDU_SPAWN_TERM_MS 2000u      /* SIGTERM to SIGKILL */
@@ -39,17 +40,6 @@
 #define ZDU_SPAWN_KEEP_MAX (1u << 20) /* bytes kept and shown per stream */
 #define ZDU_SPAWN_LINE_MAX 4096u     /* a line handed out: at most this, */
 #define ZDU_SPAWN_MARK_MAX 96u       /* plus a marker of at most this */
-
-struct zdu_spawn_result {
-	int64_t exit_status; /* -1 when killed by a signal or never started */
-	int term_signal;
-	int timed_out;       /* the time limit ended the run */
-	const char *out;     /* stdout: its last whole lines, NUL-terminated */
-	size_t out_len;
-	const char *err;     /* stderr: the same */
-	size_t err_len;
-	const char *error;   /* why it could not run, or NULL */
-};
 
 /* stream: 1 stdout, 2 stderr, or ZDU_SPAWN_NOTE: a line of spawn's own about
  * the run (the time limit reached, a group ended, output not shown), for

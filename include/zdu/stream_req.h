@@ -8,34 +8,11 @@
 
 #include <stddef.h>
 #include <uv.h>
-
-enum zdu_sreq_status {
-	ZDU_SREQ_OK,       /* answer and len: what was read (NUL-terminated) */
-	ZDU_SREQ_IO,       /* what ("connect", "write", "read") failed with uv_err */
-	ZDU_SREQ_TIMEOUT,  /* no complete answer within the time limit */
-	ZDU_SREQ_TOO_LONG, /* the answer reached max_answer bytes */
-};
-
-struct zdu_sreq_result {
-	enum zdu_sreq_status status;
-	const char *answer;
-	size_t len;
-	const char *what;
-	int uv_err;
-};
+#include "zdu/stream_req-t.h"
 
 /* Runs once, from the loop (never from inside zdu_stream_request()); res
  * and its answer are valid during the call only. */
 typedef void (*zdu_sreq_cb)(const struct zdu_sreq_result *res, void *data);
-
-struct zdu_sreq {
-	const char *path;          /* a Unix socket; NULL: addr */
-	const struct sockaddr *addr;
-	const char *req;           /* sent as it is (copied) */
-	unsigned timeout_ms;
-	size_t max_answer;
-	int one_line;              /* the answer ends at its first newline */
-};
 
 /* Starts the request; -1 when it cannot (out of memory), and cb never runs. */
 int zdu_stream_request(uv_loop_t *loop, const struct zdu_sreq *rq, zdu_sreq_cb cb, void *data);

@@ -9,12 +9,11 @@ orphan must not hold it) and, the gate removed, upgrades every node."""
 import json
 import os
 import signal
-import subprocess
 import time
 
 from agentlib import check, main
-from clusterlib import Cluster, coordinator_binary
-from testutil import wait_until
+from clusterlib import (Cluster, coordinator_cleanup, start_coordinator,
+                        wait_slow_upgrade)
 
 
 def run():
@@ -28,15 +27,10 @@ def run():
                % (gate, pidfile, pidfile, pidfile, cl.upgrade_command(mapfile)))
         plan = cl.write_plan(cmd)
         lock = os.path.join(cl.workdir, 'journal.lock')
-        out_a = open(os.path.join(cl.workdir, 'coordA.out'), 'w')
-        a = subprocess.Popen([coordinator_binary(), '--plan', plan], stdout=out_a,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        a, out_a = start_coordinator(os.path.join(cl.workdir, 'coordA.out'), '--plan', plan)
         orphan = None
         try:
-            wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), timeout=60,
-                       message=lambda: 'A runs node1\'s slow upgrade; A says:\n'
-                       + open(out_a.name).read())
-            orphan = int(open(pidfile).read())
+            orphan = wait_slow_upgrade(pidfile, out_a, 'A')
             check(a.poll() is None, 'A is running node1\'s upgrade')
 
             j_before = open(os.path.join(cl.workdir, 'journal')).read()
@@ -74,16 +68,7 @@ def run():
             r = cl.coordinator('--plan', plan, '--dry-run')
             check(r.returncode == 0, 'the lock is free again afterwards', r)
         finally:
-            if a.poll() is None:
-                a.kill()
-                a.wait()
-            out_a.close()
-            print('--- coordinator A:\n' + open(out_a.name).read())
-            if orphan is not None:
-                try:
-                    os.kill(orphan, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            coordinator_cleanup(a, out_a, 'A', orphan)
 
 
 if __name__ == '__main__':

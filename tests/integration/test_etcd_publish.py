@@ -7,6 +7,8 @@
     kept alive);
   * it follows the agent's state: node key set -> the published reply is the drain; deleted ->
     ready again;
+  * its lease revoked under it (etcd says the lease is gone at the next keep-alive) -> the
+    agent publishes again under a new lease within lease_ttl_s + 2 s;
   * kill -9 of the agent -> the key is gone within lease_ttl_s + 3 s (measured);
   * the agent started again publishes again.
 """
@@ -94,6 +96,18 @@ def run():
         ec.delete(node_key(NODE))
         kv, dt = wait_published(ec, lambda j: j.get('reply') == READY, 'reply ready', timeout=5)
         print('timing: published reply ready again %.0f ms after the delete' % (dt * 1000))
+
+        # ---------------------------------------------------------------- lease lost
+        revoked = kv['lease']
+        log_at = len(agent.log_text())
+        ec.lease_revoke(revoked)
+        t0 = time.monotonic()
+        kv, dt = wait_published(ec, lambda j: j.get('reply') == READY, 'published again after '
+                                'the revoke', timeout=TTL + 2)
+        print('timing: published again %.0f ms after its lease was revoked' % (dt * 1000))
+        check(kv['lease'] not in (0, revoked), 'under a new lease', kv['lease'])
+        check(time.monotonic() - t0 <= TTL + 2, 'within lease_ttl_s + 2 s')
+        agent.wait_log('the lease of %s ran out' % KEY, timeout=1, start=log_at)
 
         # ---------------------------------------------------------------- kill -9
         lease = kv['lease']

@@ -8,7 +8,9 @@ a real three-member etcd cluster; then the etcd lease lock and the journal in et
 2. A is killed with SIGKILL: no cleanup, the lock's lease is not revoked. B --resume keeps
    being refused until the lease's TTL ran out, then takes the lock and, reading the journal
    from etcd (not from a file: the plan has none), finishes without redoing node1's flag or
-   repeating an upgrade; every node ends at 2.93, UP on both HAProxy."""
+   repeating an upgrade; every node ends at 2.93, UP on both HAProxy.
+3. Coordinator C runs the plan anew and sits in node1's slow upgrade; its lock's lease is
+   revoked behind its back: at its next keep-alive C says its etcd lock is lost."""
 import json
 import os
 import signal
@@ -16,9 +18,10 @@ import subprocess
 import time
 
 from agentlib import check, main
-from clusterlib import Cluster, coordinator_binary, libconfig_str
+from clusterlib import (Cluster, coordinator_binary, coordinator_cleanup, libconfig_str,
+                        start_coordinator, wait_slow_upgrade)
 from etcdlib import EtcdCluster, agent_etcd_settings
-from testutil import wait_until
+from testutil import check_within, wait_until
 
 LOCK_TTL = 4
 
@@ -61,10 +64,7 @@ def run():
             outs[loser].close()
             orphan = None
             try:
-                wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(),
-                           timeout=60, message=lambda: 'A runs node1\'s slow upgrade; A says:\n'
-                           + open(out_a.name).read())
-                orphan = int(open(pidfile).read())
+                orphan = wait_slow_upgrade(pidfile, out_a, 'A')
                 st1 = cl.node('node1')['agent'].status()
                 check(st1['flag']['etcd']['source'] == 'node' and st1['flag']['active'],
                       'node1 flagged through its etcd key', st1['flag'])
@@ -121,17 +121,31 @@ def run():
                 r = cl.coordinator('--plan', plan, '--resume', timeout=30)
                 check(r.returncode == 0 and 'nothing to resume' in r.stdout,
                       'a further --resume has nothing to do', r.stdout + r.stderr)
+                lock_lost(cl, ec, plan, gate, pidfile)
             finally:
-                if a.poll() is None:
-                    a.kill()
-                    a.wait()
-                out_a.close()
-                print('--- coordinator A:\n' + open(out_a.name).read())
-                if orphan is not None:
-                    try:
-                        os.kill(orphan, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                coordinator_cleanup(a, out_a, 'A', orphan)
+
+
+def lock_lost(cl, ec, plan, gate, pidfile):
+    """3: C's lease revoked under it while it waits on node1's upgrade."""
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+    open(gate, 'w').close()
+    c, out = start_coordinator(os.path.join(cl.workdir, 'coord3.out'), '--plan', plan)
+    orphan = None
+    try:
+        orphan = wait_slow_upgrade(pidfile, out, 'C')
+        kv = ec.get_kv('/zdu/coordinator/lock')
+        check(kv is not None and kv['lease'] != 0, 'C holds the lock under a lease', kv)
+        ec.lease_revoke(kv['lease'])
+        t0 = time.monotonic()
+        check_within(lambda: 'the etcd lock /zdu/coordinator/lock is lost' in open(out.name).read(),
+                     LOCK_TTL + 2, 'C says its etcd lock is lost within lock_ttl_s + 2 s of the revoke',
+                     detail=lambda: open(out.name).read())
+        print('timing: C reported the lost lock %.2f s after the revoke (lock_ttl_s %d)'
+              % (time.monotonic() - t0, LOCK_TTL))
+    finally:
+        coordinator_cleanup(c, out, 'C', orphan)
 
 
 if __name__ == '__main__':

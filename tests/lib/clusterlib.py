@@ -29,6 +29,7 @@ Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workd
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -47,6 +48,39 @@ def coordinator_binary():
     if agent:
         return os.path.join(os.path.dirname(agent), 'zdu-coordinator')
     return os.path.join(os.environ.get('ZDU_BUILD_DIR', 'build'), 'agent', 'zdu-coordinator')
+
+
+def start_coordinator(path, *args):
+    """zdu-coordinator ARGS started in the background, stdout and stderr to file PATH:
+    (the Popen, the open output file)."""
+    out = open(path, 'w')
+    return subprocess.Popen([coordinator_binary()] + list(args), stdout=out,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), out
+
+
+def wait_slow_upgrade(pidfile, out, name, timeout=60):
+    """Wait until coordinator NAME (its output in file OUT) runs node1's slow upgrade, the
+    command that writes its pid to PIDFILE and sleeps; return that pid."""
+    wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), timeout=timeout,
+               message=lambda: '%s runs node1\'s slow upgrade; %s says:\n%s'
+               % (name, name, open(out.name).read()))
+    return int(open(pidfile).read())
+
+
+def coordinator_cleanup(proc, out, name, orphan=None):
+    """End a coordinator started with Popen (kill it if it still runs), close and print its
+    output file OUT under NAME, and kill ORPHAN (the pid of a slow upgrade command it left in
+    a process group of its own), if any."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    out.close()
+    print('--- coordinator %s:\n%s' % (name, open(out.name).read()))
+    if orphan is not None:
+        try:
+            os.kill(orphan, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def libconfig_str(s):

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "zdu/flag.h"
-#include "zdu/link.h"
+#include "zdu/link-int.h" /* reads the link it made: l->target */
 #include "zdu/plan-t.h"
 
 struct fixture {
