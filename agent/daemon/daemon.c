@@ -31,7 +31,7 @@ static int apply_probe(struct zdu_daemon *d)
 			zdu_log_error("probe: cannot initialize libcurl");
 			return -1;
 		}
-		np = zdu_probe_new(&d->loop, &d->state, d->http, &d->cfg, d->probe);
+		np = zdu_probe_new(&d->loop, &d->state, d->http, &d->cfg, &d->cfg.services[0], d->probe);
 		if (!np) {
 			zdu_log_error("probe: out of memory");
 			return -1;
