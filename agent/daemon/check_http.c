@@ -28,7 +28,7 @@ static void expect_text(const struct zdu_check_ctx *c, char *buf, size_t size)
 		snprintf(buf, size, "200");
 		return;
 	}
-	for (i = 0; i < c->nexpect && n + 8 < size; i++)
+	for (i = 0; i < c->nexpect && n + 13 < size; i++)
 		n += (size_t)snprintf(buf + n, size - n, "%s%d", i ? ", " : "", c->expect_status[i]);
 	if (i < c->nexpect)
 		snprintf(buf + n, size - n, ", ...");
