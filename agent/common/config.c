@@ -254,7 +254,8 @@ static const struct zdu_config_key service_keys[] = {
 	SKEY_STR("version_path", version_path, "",
 		 "probe \"microversion\": where the maximum version is in the document, as keys and [index] "
 		 "separated by dots: \"versions[0].max_version\" (placement), \"versions[0].version\" "
-		 "(cinder, manila), \"version.version\" (ironic, nova). Where \"versions\" lists several, "
+		 "(cinder, manila), \"version.version\" (nova), \"default_version.version\" (ironic's /; its "
+		 "/v1/ has its maximum in a header only). Where \"versions\" lists several, "
 		 "the one with status CURRENT is read whatever its index."),
 	SKEY_STR("min_version_path", min_version_path, "",
 		 "probe \"microversion\": where the minimum version is, in the same form; empty: not read."),

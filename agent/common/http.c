@@ -25,6 +25,7 @@ struct zdu_http_req {
 	size_t len, cap, max;
 	char *post;
 	int (*on_chunk)(const char *buf, size_t len, void *data);
+	char *capture_header; /* opts.capture_header, copied */
 	int too_big;
 	int tls;
 	uint64_t started_ms;
@@ -63,7 +64,36 @@ static void req_free(struct zdu_http_req *r)
 	curl_slist_free_all(r->headers);
 	free(r->body);
 	free(r->post);
+	free(r->capture_header);
 	free(r);
+}
+
+/* The value of the header the request asked for, bounded and trimmed; the
+ * last one when the answer repeats it. */
+static void capture_header(struct zdu_http_req *r, struct zdu_http_result *res)
+{
+	struct curl_header *hd = NULL;
+	const char *v;
+	size_t n;
+
+	if (!r->capture_header ||
+	    curl_easy_header(r->easy, r->capture_header, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK || !hd)
+		return;
+	if (hd->amount > 1 &&
+	    curl_easy_header(r->easy, r->capture_header, hd->amount - 1, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return;
+	v = hd->value ? hd->value : "";
+	while (*v == ' ' || *v == '\t')
+		v++;
+	n = strlen(v);
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+		n--;
+	res->header_found = 1;
+	res->header_cut = n >= sizeof(res->header);
+	if (res->header_cut)
+		n = sizeof(res->header) - 1;
+	memcpy(res->header, v, n);
+	res->header[n] = '\0';
 }
 
 static void check_done(struct zdu_http *h)
@@ -97,6 +127,7 @@ static void check_done(struct zdu_http *h)
 				res.connected = us > 0;
 		}
 		res.elapsed_ms = zdu_now_ms() - r->started_ms;
+		capture_header(r, &res);
 		r->cb(&res, r->data);
 		req_free(r);
 	}
@@ -281,6 +312,12 @@ struct zdu_http_req *zdu_http_request(struct zdu_http *h, const struct zdu_http_
 		curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
 		curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
 	}
+	if (o->capture_header && !(r->capture_header = strdup(o->capture_header)))
+		goto fail;
+	if (o->connect_only)
+		/* The TCP probe: done once connected (curl's multi interface
+		 * reports CURLE_OK then), nothing is sent. */
+		curl_easy_setopt(r->easy, CURLOPT_CONNECT_ONLY, 1L);
 	if (o->post) {
 		r->post = malloc(o->post_len + 1);
 		if (!r->post)
@@ -314,6 +351,7 @@ fail:
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->post);
+	free(r->capture_header);
 	free(r);
 	return NULL;
 }

@@ -3,17 +3,80 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "zdu/check.h"
 #include "zdu/common.h"
+#include "zdu/health.h"
 #include "zdu/log.h"
+#include "zdu/nova.h"
 #include "zdu/probe.h"
 #include "zdu/state.h"
+
+struct zdu_probe_stats {
+	uint64_t probes;
+	uint64_t failures; /* probes not OK, slow ones included */
+	uint64_t slow;     /* probes counted as slow (of an up service) */
+	int64_t last_unix_ms; /* wall clock of the last finished probe, informational */
+	uint64_t last_latency_ms;
+	long last_http;
+	int last_ok;
+	enum zdu_probe_class last_class;
+	char last_reason[ZDU_REASON_MAX];
+	char version[ZDU_VERSION_MAX]; /* of the last success */
+	char min_version[ZDU_VERSION_MAX];
+	long hc_http;    /* last healthcheck status, 0 when none */
+	int hc_disabled;
+	struct zdu_probe_hist hist; /* outcomes and durations, for metrics */
+};
+
+struct zdu_probe {
+	uv_loop_t *loop;
+	struct zdu_state *state;
+	struct zdu_http *http;
+	uv_timer_t timer;
+	char *name; /* the service's: reasons and logs say it */
+	const struct zdu_check_kind *kind;
+	struct zdu_check_ctx ctx; /* points into the copies below */
+	struct zdu_http_opts vopts, hopts;
+	char *url, *req_url, *hc_url, *ca_file, *client_cert, *client_key;
+	char *version_path, *min_version_path, *version_header;
+	int *expect;
+	char **headers;
+	size_t nheaders;
+	struct zdu_http_req *vreq, *hreq;
+	int tick_pending; /* a tick came while a cycle was still in flight */
+	long timeout_ms, slow_timeout_ms; /* the latter at least the former */
+	uint64_t dead_after_ms;
+	/* results of the cycle in flight */
+	int v_done, h_done, v_ok, h_disabled;
+	int v_answered; /* a whole answer came (else: cut by the timeout) */
+	long v_http, h_http, v_limit;
+	uint64_t v_started, v_latency;
+	struct zdu_check_result v; /* the kind's verdict on the main request */
+	struct zdu_hysteresis hyst;
+	char down_reason[ZDU_REASON_MAX]; /* last failure: said while down */
+	/* The slow spell of an up service, for the reply, status and logs. */
+	char slow_reason[ZDU_REASON_MAX];
+	struct zdu_slow_state spell;
+	struct zdu_probe_stats stats;
+	/* The fleet guard (NULL: none): asked when slowness would take the
+	 * service down; hold is its answer while it keeps it up. */
+	struct zdu_guard *guard;
+	struct zdu_guard_hold hold;
+	int dead_logged; /* "dead_after reached: asking the guard" said for this spell */
+};
 
 static void probe_free(struct zdu_probe *p)
 {
 	size_t i;
 
+	free(p->name);
 	free(p->url);
+	free(p->req_url);
 	free(p->hc_url);
+	free(p->version_path);
+	free(p->min_version_path);
+	free(p->version_header);
+	free(p->expect);
 	free(p->ca_file);
 	free(p->client_cert);
 	free(p->client_key);
@@ -49,15 +112,15 @@ static void spell_over(struct zdu_probe *p, uint64_t now)
 	zdu_duration_text(sp->for_ms, a, sizeof(a));
 	zdu_duration_text(sp->max_ms, b, sizeof(b));
 	if (p->hyst.verdict == ZDU_HEALTH_UP)
-		zdu_log_notice("probe: nova-api answers in time again (%s) after %s slow "
-			       "(%u slow probes, slowest %s)",
+		zdu_log_notice("probe: %s answers in time again (%s) after %s slow "
+			       "(%u slow probes, slowest %s)", p->name,
 			       zdu_duration_text(p->v_latency, c, sizeof(c)), a, sp->probes, b);
 	else if (p->hyst.fault == ZDU_FAULT_SOFT)
-		zdu_log_notice("probe: nova-api slow for %s, probe.dead_after_ms (%s) reached: down "
-			       "(%u slow probes, slowest %s)", a,
+		zdu_log_notice("probe: %s slow for %s, probe.dead_after_ms (%s) reached: down "
+			       "(%u slow probes, slowest %s)", p->name, a,
 			       zdu_duration_text(p->dead_after_ms, c, sizeof(c)), sp->probes, b);
 	else
-		zdu_log_notice("probe: nova-api failing after %s slow: %s: down", a, p->v_reason);
+		zdu_log_notice("probe: %s failing after %s slow: %s: down", p->name, a, p->v.reason);
 	sp->active = 0;
 }
 
@@ -81,7 +144,7 @@ static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, 
 		if (p->v_latency > sp->max_ms)
 			sp->max_ms = p->v_latency;
 		sp->answered = p->v_answered;
-		zdu_strlcpy(p->slow_reason, p->v_slow_reason, sizeof(p->slow_reason));
+		zdu_strlcpy(p->slow_reason, p->v.slow_reason, sizeof(p->slow_reason));
 		p->stats.slow++;
 	}
 	if (p->hyst.slow) {
@@ -97,11 +160,11 @@ static void track_spell(struct zdu_probe *p, const struct zdu_hysteresis *prev, 
 			else
 				snprintf(what, sizeof(what), "no answer in %s",
 					 zdu_duration_text((uint64_t)p->v_limit, a, sizeof(a)));
-			zdu_log_notice("probe: nova-api slow: %s, over probe.timeout_ms (%ld ms): weight %u%%, "
-				       "down if still slow after %s (probe.dead_after_ms)", what, p->timeout_ms, pct,
+			zdu_log_notice("probe: %s slow: %s, over probe.timeout_ms (%ld ms): weight %u%%, "
+				       "down if still slow after %s (probe.dead_after_ms)", p->name, what, p->timeout_ms, pct,
 				       zdu_duration_text(p->dead_after_ms, b, sizeof(b)));
 		} else if (pct != sp->weight_pct) {
-			zdu_log_notice("probe: nova-api slow for %s: weight %u%%",
+			zdu_log_notice("probe: %s slow for %s: weight %u%%", p->name,
 				       zdu_duration_text(sp->for_ms, a, sizeof(a)), pct);
 		}
 		sp->weight_pct = pct;
@@ -119,8 +182,8 @@ static void make_health(const struct zdu_probe *p, struct zdu_health_state *hs)
 	hs->fault = p->hyst.fault;
 	/* The version of the last success stays known while the node is down,
 	 * for the status; the reply shows it only while up. */
-	zdu_strlcpy(hs->version, p->stats.last_version.version, sizeof(hs->version));
-	zdu_strlcpy(hs->min_version, p->stats.last_version.min_version, sizeof(hs->min_version));
+	zdu_strlcpy(hs->version, p->stats.version, sizeof(hs->version));
+	zdu_strlcpy(hs->min_version, p->stats.min_version, sizeof(hs->min_version));
 	if (hs->health == ZDU_HEALTH_DOWN)
 		zdu_strlcpy(hs->reason, p->down_reason, sizeof(hs->reason));
 	if (hs->health == ZDU_HEALTH_UP && p->hyst.slow) {
@@ -131,10 +194,14 @@ static void make_health(const struct zdu_probe *p, struct zdu_health_state *hs)
 			snprintf(hs->reason, sizeof(hs->reason), "%s; %s", p->hold.reason, p->slow_reason);
 		}
 	}
-	if (p->h_disabled) {
+	if (p->v.disabled) {
+		/* the healthcheck kind: the reason is the body's */
 		hs->disabled = 1;
-		zdu_strlcpy(hs->disabled_reason, "nova-api: healthcheck disabled by file",
-			    sizeof(hs->disabled_reason));
+		zdu_strlcpy(hs->disabled_reason, p->v.disabled_reason, sizeof(hs->disabled_reason));
+	} else if (p->h_disabled) {
+		hs->disabled = 1;
+		snprintf(hs->disabled_reason, sizeof(hs->disabled_reason), "%s: healthcheck disabled by file",
+			 p->name);
 	}
 }
 
@@ -151,7 +218,7 @@ static void apply(struct zdu_probe *p, const char *cause)
  * it down, or the guard is gone): for how long it held it, and why no more. */
 static void hold_over(struct zdu_probe *p)
 {
-	char a[32];
+	char a[32], again[ZDU_SERVICE_NAME_MAX + 32];
 	const char *why;
 
 	if (!p->hold.active)
@@ -162,7 +229,8 @@ static void hold_over(struct zdu_probe *p)
 		why = "the guard is off";
 	else
 		/* The first good answer: the weight stays low until rise. */
-		why = "nova-api answers in time again";
+		why = again;
+	snprintf(again, sizeof(again), "%s answers in time again", p->name);
 	zdu_log_notice("guard: held the node up for %s (%u checks): %s",
 		       zdu_duration_text(zdu_now_ms() - p->hold.since_ms, a, sizeof(a)), p->hold.checks, why);
 	memset(&p->hold, 0, sizeof(p->hold));
@@ -194,7 +262,7 @@ static void guard_answer(const struct zdu_guard_verdict *v, void *data)
 				       v->min_up_percent);
 		zdu_hysteresis_slow_down(&p->hyst);
 		spell_over(p, now);
-		snprintf(p->down_reason, sizeof(p->down_reason), "nova-api: slow for %s",
+		snprintf(p->down_reason, sizeof(p->down_reason), "%s: slow for %s", p->name,
 			 zdu_duration_text(p->spell.for_ms, b, sizeof(b)));
 		memset(h, 0, sizeof(*h));
 		p->dead_logged = 0;
@@ -235,8 +303,8 @@ static void ask_guard(struct zdu_probe *p)
 	char a[32], b[32];
 
 	if (!p->dead_logged) {
-		zdu_log_notice("probe: nova-api slow for %s, probe.dead_after_ms (%s) reached: asking the "
-			       "fleet guard", zdu_duration_text(p->spell.for_ms, a, sizeof(a)),
+		zdu_log_notice("probe: %s slow for %s, probe.dead_after_ms (%s) reached: asking the "
+			       "fleet guard", p->name, zdu_duration_text(p->spell.for_ms, a, sizeof(a)),
 			       zdu_duration_text(p->dead_after_ms, b, sizeof(b)));
 		p->dead_logged = 1;
 	}
@@ -251,7 +319,7 @@ static void cycle_done(struct zdu_probe *p)
 	enum zdu_health verdict;
 	uint64_t now = zdu_now_ms();
 	/* Slow counts as slow only for an up node; otherwise a failure. */
-	int counted_slow = p->v_class == ZDU_PROBE_SLOW && p->dead_after_ms &&
+	int counted_slow = p->v.cls == ZDU_PROBE_SLOW && p->dead_after_ms &&
 			   prev.verdict == ZDU_HEALTH_UP;
 	const char *why;
 	char cause[ZDU_REASON_MAX + 64], d[32];
@@ -261,32 +329,34 @@ static void cycle_done(struct zdu_probe *p)
 	p->stats.last_latency_ms = p->v_latency;
 	p->stats.last_http = p->v_http;
 	p->stats.last_ok = p->v_ok;
-	p->stats.last_class = p->v_class;
-	p->stats.hc_http = p->h_http;
-	p->stats.hc_disabled = p->h_disabled;
+	p->stats.last_class = p->v.cls;
+	p->stats.hc_http = p->hc_url ? p->h_http : p->kind->check == zdu_check_healthcheck ? p->v_http : 0;
+	p->stats.hc_disabled = p->h_disabled || p->v.disabled;
 	/* A late but good document still tells the version. */
-	if (p->v_class != ZDU_PROBE_FAILED && p->v_version.version[0])
-		p->stats.last_version = p->v_version;
+	if (p->v.cls != ZDU_PROBE_FAILED && p->v.version[0]) {
+		zdu_strlcpy(p->stats.version, p->v.version, sizeof(p->stats.version));
+		zdu_strlcpy(p->stats.min_version, p->v.min_version, sizeof(p->stats.min_version));
+	}
 	zdu_probe_hist_record(&p->stats.hist, p->v_ok ? ZDU_OUTCOME_OK : counted_slow ? ZDU_OUTCOME_SLOW : ZDU_OUTCOME_FAILED,
 			      p->v_latency);
-	why = counted_slow ? p->v_slow_reason : p->v_reason;
+	why = counted_slow ? p->v.slow_reason : p->v.reason;
 	if (p->v_ok) {
 		p->stats.last_reason[0] = '\0';
 	} else {
 		p->stats.failures++;
 		zdu_strlcpy(p->stats.last_reason, why, sizeof(p->stats.last_reason));
-		zdu_log_debug("probe %s: %s", class_name(p->v_class), why);
+		zdu_log_debug("probe %s: %s", class_name(p->v.cls), why);
 	}
 
-	verdict = zdu_hysteresis_feed_class(&p->hyst, p->v_class, p->v_started, now);
+	verdict = zdu_hysteresis_feed_class(&p->hyst, p->v.cls, p->v_started, now);
 	track_spell(p, &prev, counted_slow, now);
 	if (!p->v_ok) {
 		if (verdict == ZDU_HEALTH_DOWN && prev.verdict == ZDU_HEALTH_UP &&
 		    p->hyst.fault == ZDU_FAULT_SOFT)
-			snprintf(p->down_reason, sizeof(p->down_reason), "nova-api: slow for %s",
+			snprintf(p->down_reason, sizeof(p->down_reason), "%s: slow for %s", p->name,
 				 zdu_duration_text(p->spell.for_ms, d, sizeof(d)));
 		else if (!(verdict == ZDU_HEALTH_DOWN && p->hyst.fault == ZDU_FAULT_SOFT))
-			zdu_strlcpy(p->down_reason, p->v_reason, sizeof(p->down_reason));
+			zdu_strlcpy(p->down_reason, p->v.reason, sizeof(p->down_reason));
 		/* else: still slow after going down slow: the reason stays */
 	}
 	if (p->hyst.dead_due) {
@@ -296,7 +366,7 @@ static void cycle_done(struct zdu_probe *p)
 		p->dead_logged = 0;
 	}
 
-	snprintf(cause, sizeof(cause), "probe: nova-api %s (%s)", zdu_health_name(verdict),
+	snprintf(cause, sizeof(cause), "probe: %s %s (%s)", p->name, zdu_health_name(verdict),
 		 p->v_ok ? "answered" : why);
 	apply(p, cause);
 	if (p->tick_pending) {
@@ -313,9 +383,9 @@ static void on_version(const struct zdu_http_result *res, void *data)
 	p->v_done = 1;
 	p->v_http = res->status;
 	p->v_latency = res->elapsed_ms;
-	p->v_class = zdu_nova_classify(res, p->timeout_ms, p->v_limit, &p->v_version, p->v_reason,
-				       sizeof(p->v_reason), p->v_slow_reason, sizeof(p->v_slow_reason));
-	p->v_ok = p->v_class == ZDU_PROBE_OK;
+	p->ctx.limit_ms = p->v_limit;
+	p->kind->check(&p->ctx, res, &p->v);
+	p->v_ok = p->v.cls == ZDU_PROBE_OK;
 	p->v_answered = res->curl == CURLE_OK;
 	if (!p->v_ok)
 		zdu_log_debug("probe: curl code %d (%s), HTTP %ld, %s, %llu ms", (int)res->curl, res->curl_msg,
@@ -332,6 +402,7 @@ static void on_healthcheck(const struct zdu_http_result *res, void *data)
 	p->hreq = NULL;
 	p->h_done = 1;
 	p->h_http = res->status;
+	/* beside a version document: as zdu_nova_healthcheck_disabled() */
 	p->h_disabled = zdu_nova_healthcheck_disabled(res);
 	if (p->v_done)
 		cycle_done(p);
@@ -342,7 +413,7 @@ static void on_tick(uv_timer_t *t)
 	struct zdu_probe *p = t->data;
 
 	/* A cycle still in flight (timeout close to the interval, a hung
-	 * nova-api): start the next one as soon as it ends, so a hang costs no
+	 * API): start the next one as soon as it ends, so a hang costs no
 	 * probe and fall intervals stay fall intervals. */
 	if (p->vreq || p->hreq) {
 		p->tick_pending = 1;
@@ -376,33 +447,77 @@ static char *dup_or_null(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
+/* The URL curl is given: tcp://HOST:PORT is connected to as http://HOST:PORT
+ * with CURLOPT_CONNECT_ONLY (the scheme only says how to parse it). */
+static char *request_url(const struct zdu_service_cfg *svc)
+{
+	char *u = NULL;
+
+	if (svc->probe_kind == ZDU_PROBE_KIND_TCP && strncmp(svc->url, "tcp://", 6) == 0) {
+		if (asprintf(&u, "http://%s", svc->url + 6) < 0)
+			return NULL;
+		return u;
+	}
+	return strdup(svc->url);
+}
+
+/* What the probe keeps of svc: its own copies, the kind's context pointing
+ * into them. */
+static int copy_service(struct zdu_probe *p, const struct zdu_service_cfg *svc)
+{
+	size_t i;
+
+	p->kind = zdu_check_kind(svc->probe_kind);
+	if (!(p->name = strdup(svc->name)) || !(p->url = strdup(svc->url)) || !(p->req_url = request_url(svc)))
+		return -1;
+	p->hc_url = p->kind->side_healthcheck ? dup_or_null(svc->healthcheck_url) : NULL;
+	if ((p->kind->side_healthcheck && svc->healthcheck_url && *svc->healthcheck_url && !p->hc_url))
+		return -1;
+	p->version_path = dup_or_null(svc->version_path);
+	p->min_version_path = dup_or_null(svc->min_version_path);
+	p->version_header = dup_or_null(svc->version_header);
+	p->expect = calloc(svc->expect_status.n + 1, sizeof(int));
+	p->headers = calloc(svc->headers.n + 1, sizeof(char *));
+	if (!p->expect || !p->headers)
+		return -1;
+	for (i = 0; i < svc->expect_status.n; i++)
+		p->expect[i] = svc->expect_status.v[i];
+	for (i = 0; i < svc->headers.n; i++) {
+		if (!(p->headers[i] = strdup(svc->headers.v[i])))
+			return -1;
+		p->nheaders++;
+	}
+	p->ctx = (struct zdu_check_ctx){
+		.name = p->name,
+		.timeout_ms = svc->timeout_ms,
+		.limit_ms = svc->timeout_ms,
+		.version_path = p->version_path,
+		.min_version_path = p->min_version_path,
+		.version_header = p->version_header,
+		.expect_status = p->expect,
+		.nexpect = svc->expect_status.n,
+	};
+	return 0;
+}
+
 struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct zdu_http *http,
 				const struct zdu_config *cfg, const struct zdu_service_cfg *svc,
 				const struct zdu_probe *inherit)
 {
 	struct zdu_probe *p = calloc(1, sizeof(*p));
-	size_t i;
 
 	if (!p)
 		return NULL;
 	p->loop = loop;
 	p->state = state;
 	p->http = http;
-	p->url = strdup(svc->url);
-	p->hc_url = dup_or_null(svc->healthcheck_url);
 	p->ca_file = dup_or_null(cfg->probe_ca_file);
 	p->client_cert = dup_or_null(cfg->probe_client_cert);
 	p->client_key = dup_or_null(cfg->probe_client_key);
-	p->headers = calloc(svc->headers.n + 1, sizeof(char *));
-	if (!p->url || !p->headers)
+	if (copy_service(p, svc) < 0)
 		goto fail;
-	for (i = 0; i < svc->headers.n; i++) {
-		if (!(p->headers[i] = strdup(svc->headers.v[i])))
-			goto fail;
-		p->nheaders++;
-	}
 	p->vopts = (struct zdu_http_opts){
-		.url = p->url,
+		.url = p->req_url,
 		.timeout_ms = svc->timeout_ms,
 		.connect_timeout_ms = svc->connect_timeout_ms,
 		.max_body = (size_t)cfg->probe_max_body_bytes,
@@ -415,9 +530,10 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	};
 	p->hopts = p->vopts;
 	p->hopts.url = p->hc_url;
+	p->vopts.capture_header = p->version_header;
+	p->vopts.connect_only = p->kind->connect_only;
 	p->timeout_ms = svc->timeout_ms;
-	p->slow_timeout_ms = svc->slow_timeout_ms > svc->timeout_ms ? svc->slow_timeout_ms
-										 : svc->timeout_ms;
+	p->slow_timeout_ms = svc->slow_timeout_ms > svc->timeout_ms ? svc->slow_timeout_ms : svc->timeout_ms;
 	p->dead_after_ms = (uint64_t)svc->dead_after_ms;
 	zdu_hysteresis_init(&p->hyst, svc->rise, svc->fall);
 	if (inherit) {
@@ -442,6 +558,11 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 fail:
 	probe_free(p);
 	return NULL;
+}
+
+const char *zdu_probe_service(const struct zdu_probe *p)
+{
+	return p->name;
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -480,7 +601,7 @@ json_t *zdu_probe_status_json(const struct zdu_probe *p)
 		      (json_int_t)s->failures, "last_unix_ms", (json_int_t)s->last_unix_ms,
 		      "last_latency_ms", (json_int_t)s->last_latency_ms, "last_http",
 		      (json_int_t)s->last_http, "last_ok", s->last_ok, "last_reason", s->last_reason,
-		      "version", s->last_version.version, "min_version", s->last_version.min_version,
+		      "version", s->version, "min_version", s->min_version,
 		      "ok_streak", p->hyst.ok_streak, "fail_streak", p->hyst.fail_streak, "rise",
 		      p->hyst.rise, "fall", p->hyst.fall, "healthcheck_http", (json_int_t)s->hc_http,
 		      "healthcheck_disabled", s->hc_disabled);
@@ -493,5 +614,7 @@ json_t *zdu_probe_status_json(const struct zdu_probe *p)
 	json_object_set_new(o, "slow_timeout_ms", json_integer(p->slow_timeout_ms));
 	json_object_set_new(o, "dead_after_ms", json_integer((json_int_t)p->dead_after_ms));
 	json_object_update_new(o, zdu_probe_hist_json(&s->hist));
+	json_object_set_new(o, "service", json_string(p->name));
+	json_object_set_new(o, "kind", json_string(p->kind->name));
 	return o;
 }

@@ -7,7 +7,7 @@
 
 #include "zdu/state-t.h"
 
-/* One probe's outcome (nova.c's zdu_nova_classify()). */
+/* One probe's outcome (a kind of check_*.c, zdu/check.h). */
 enum zdu_probe_class {
 	ZDU_PROBE_OK = 0, /* a good answer in time */
 	ZDU_PROBE_SLOW,   /* connected, but no good answer within probe.timeout_ms */

@@ -28,7 +28,16 @@ struct zdu_http_opts {
 	/* Keep the connection for the next request to the same peer (etcd);
 	 * the probe never does, so each probe proves the listener accepts. */
 	int reuse;
+	/* Keep the value of this response header (case-insensitive name, the
+	 * last one if repeated) in the result's header; NULL: none. */
+	const char *capture_header;
+	/* Connect and stop there (TCP probe): no request is sent, CURLE_OK once
+	 * the connection is made. The URL's scheme only picks the default
+	 * port: use http://HOST:PORT. */
+	int connect_only;
 };
+
+#define ZDU_HTTP_HEADER_MAX 128 /* a captured header's value, longer is cut (header_cut) */
 
 struct zdu_http_result {
 	CURLcode curl;      /* CURLE_OK when an HTTP answer arrived */
@@ -41,6 +50,13 @@ struct zdu_http_result {
 	int tls;            /* the URL was https */
 	int connected;      /* the TCP connection was made (curl's connect time) */
 	uint64_t elapsed_ms;
+	/* opts.capture_header: its value as received (trimmed, cut to
+	 * ZDU_HTTP_HEADER_MAX - 1 bytes: header_cut), header_found 0 when the
+	 * answer had none. */
+	int header_found;
+	int header_cut;
+	char header[ZDU_HTTP_HEADER_MAX];
 };
+
 
 #endif

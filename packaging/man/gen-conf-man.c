@@ -292,6 +292,34 @@ static const char *const tail =
 	".BR haproxy (1),\n"
 	".BR systemd.exec (5)\n";
 
+/* The lists of groups of a table (the agent's services), as the plan's
+ * groups: what the list is, then each entry's keys as LIST[].KEY. */
+static void write_lists(FILE *f, const struct zdu_keytab *tab)
+{
+	char prefix[64];
+	size_t i, j;
+
+	for (j = 0; j < tab->ngroups; j++) {
+		const struct zdu_keytab_group *g = &tab->groups[j];
+
+		if (!g->keys)
+			continue;
+		fprintf(f, ".SS \"%s\"\n", g->name);
+		roff_text(f, g->doc);
+		fputs("\n", f);
+		if (g->example) {
+			/* inline bold: .B would take the example's quotes
+			 * for its own */
+			fprintf(f, ".IP\nFor example:\n\\fB%s = ", g->name);
+			roff_text(f, g->example);
+			fputs(";\\fR\n.PP\n", f);
+		}
+		snprintf(prefix, sizeof(prefix), "%s[].", g->name);
+		for (i = 0; i < g->nkeys; i++)
+			print_key(f, prefix, &g->keys[i]);
+	}
+}
+
 static int write_man(const char *out, const char *version, const char *date)
 {
 	size_t n, i;
@@ -325,6 +353,7 @@ static int write_man(const char *out, const char *version, const char *date)
 		snprintf(prefix, sizeof(prefix), "%s.", k->group);
 		print_key(f, prefix, k);
 	}
+	write_lists(f, zdu_config_keytab());
 	fputs(tail, f);
 	if (fclose(f) != 0) {
 		perror(out);

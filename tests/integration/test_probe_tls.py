@@ -37,7 +37,7 @@ from testutil import tempdir
 
 SRC = os.environ.get('ZDU_SOURCE_DIR') or os.path.join(os.path.dirname(__file__), '..', '..')
 BODY_PATH = os.path.join(SRC, 'tests', 'data', 'nova', 'v2.1.json')
-# "TLS: ..." is what nova.c says for verification and handshake errors; a peer that
+# "TLS: ..." is what check.c says for verification and handshake errors; a peer that
 # aborts after the handshake (TLS 1.3 client-certificate alert) may read as a reset.
 TLS_OR_CONN = ('nova-api: TLS: ', 'nova-api: connection reset', 'nova-api: empty answer')
 

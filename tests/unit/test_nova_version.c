@@ -1,4 +1,4 @@
-/* nova.c: what nova-api's answers mean.
+/* check_nova.c (was nova.c): what nova-api's answers mean.
  *
  *   zdu_nova_parse_version   the version document of GET /v2.1/, on the real
  *                            captured answers (tests/data/nova) and on broken

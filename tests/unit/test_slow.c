@@ -1,4 +1,4 @@
-/* Slow is not down (issue 15): nova.c zdu_nova_classify() tells a slow probe
+/* Slow is not down (issue 15): check_nova.c zdu_nova_classify() tells a slow probe
  * from a failed one, health.c gives a slow node its weight steps and takes
  * it down only after probe.dead_after_ms, while failures still take it down
  * after fall.
