@@ -102,12 +102,19 @@ static char *etcd_signature(const struct zdu_config *c)
 
 	for (i = 0; i < c->etcd_endpoints.n; i++)
 		len += strlen(c->etcd_endpoints.v[i]) + 1;
+	/* The services too: their keys are watched. */
+	for (i = 0; i < c->nservices; i++)
+		len += strlen(c->services[i].name) + 1;
 	eps = calloc(1, len + 1);
 	if (!eps)
 		return NULL;
 	for (i = 0; i < c->etcd_endpoints.n; i++) {
 		strcat(eps, c->etcd_endpoints.v[i]);
 		strcat(eps, ",");
+	}
+	for (i = 0; i < c->nservices; i++) {
+		strcat(eps, c->services[i].name);
+		strcat(eps, "/");
 	}
 	if (asprintf(&sig, "%s|%s|%s|%d|%d|%d|%d|%d|%s|%s|%s|%s|%s|%s", eps, c->etcd_prefix, c->etcd_node,
 		     c->etcd_timeout_ms, c->etcd_lease_ttl_s, c->etcd_publish_interval_ms, c->etcd_backoff_max_ms,
@@ -152,6 +159,46 @@ static void close_etcd(struct zdu_daemon *d)
 	d->etcd_sig = NULL;
 }
 
+/* etcd's verdict for the node (its key over the cluster key) is the
+ * state's ZDU_SRC_ETCD flag; a service's own key (NODE/SERVICE) is only
+ * logged until the state has flags per service. */
+static void on_etcd_flag(const char *service, const struct zdu_flag *flag, const char *cause, void *data)
+{
+	struct zdu_daemon *d = data;
+	struct zdu_event ev = { .kind = ZDU_EV_FLAG, .src = ZDU_SRC_ETCD, .flag = flag, .cause = cause };
+
+	if (!service) {
+		zdu_state_apply(&d->state, &ev);
+		return;
+	}
+	zdu_log_debug("etcd: service %s: flag %s%s%s (%s)", service, zdu_flag_mode_name(flag->mode),
+		      flag->error[0] ? ": " : "", flag->error, cause);
+}
+
+/* The etcd flag source for the node and every configured service. */
+static struct zdu_flag_etcd *etcd_flags_new(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	const struct zdu_config *c = &d->cfg;
+	struct zdu_flag_etcd_conf fc = { .prefix = c->etcd_prefix, .node = c->etcd_node,
+					 .nservices = c->nservices, .cache_path = c->etcd_cache_file,
+					 .backoff_max_ms = c->etcd_backoff_max_ms, .check_ms = c->etcd_watch_check_ms,
+					 .timeout_ms = c->etcd_timeout_ms, .cb = on_etcd_flag, .data = d };
+	const char **names = calloc(c->nservices ? c->nservices : 1, sizeof(*names));
+	struct zdu_flag_etcd *fe;
+	size_t i;
+
+	if (!names) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < c->nservices; i++)
+		names[i] = c->services[i].name;
+	fc.services = names;
+	fe = zdu_flag_etcd_new(&d->loop, d->etcd, &fc, err, err_size);
+	free(names);
+	return fe;
+}
+
 /* Starts, restarts or stops etcd to match the configuration. With etcd
  * gone from it, its flag is dropped: the operator took etcd out. */
 static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
@@ -190,9 +237,7 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 		return -1;
 	}
 	d->etcd_sig = sig;
-	d->flage = zdu_flag_etcd_new(&d->loop, &d->state, d->etcd, c->etcd_prefix, c->etcd_node,
-				     c->etcd_cache_file, c->etcd_backoff_max_ms, c->etcd_watch_check_ms,
-				     c->etcd_timeout_ms, err, err_size);
+	d->flage = etcd_flags_new(d, err, err_size);
 	snprintf(key, sizeof(key), ZDU_ETCD_KEY_AGENT, c->etcd_prefix, c->etcd_node);
 	d->publish = d->flage ? zdu_publish_new(&d->loop, d->etcd, key, c->etcd_lease_ttl_s,
 						c->etcd_publish_interval_ms, publish_make, d)
