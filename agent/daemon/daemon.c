@@ -423,6 +423,7 @@ struct etcd_job {
 	long uid;
 	char key[512];
 	char by[64];
+	char service[64]; /* "": the node's key */
 };
 
 static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
@@ -444,6 +445,9 @@ static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
 			json_t *o = json_pack("{s:b,s:s,s:I,s:s}", "ok", 1, "key", j->key, "revision",
 					      (json_int_t)res->revision, "endpoint", res->endpoint ? res->endpoint : "");
 
+			if (j->service[0])
+				json_object_set_new(o, "service", json_string(j->service));
+
 			if (set)
 				json_object_set_new(o, "by", json_string(j->by));
 			else
@@ -452,6 +456,16 @@ static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
 		}
 	}
 	free(j);
+}
+
+static int has_service(const struct zdu_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nservices; i++)
+		if (strcmp(cfg->services[i].name, name) == 0)
+			return 1;
+	return 0;
 }
 
 static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, const struct zdu_ctl_req *req)
@@ -474,7 +488,21 @@ static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, c
 	j->c = c;
 	j->cmd = req->cmd;
 	j->uid = zdu_control_peer_uid(c);
-	snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_NODE, d->cfg.etcd_prefix, d->cfg.etcd_node);
+	if (req->service[0] && !has_service(&d->cfg, req->service)) {
+		char msg[256];
+
+		free(j);
+		snprintf(msg, sizeof(msg), "this agent has no service \"%s\" (see services in %s)", req->service,
+			 d->cfg.path ? d->cfg.path : "its configuration");
+		zdu_control_reply(c, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+		return;
+	}
+	zdu_strlcpy(j->service, req->service, sizeof(j->service));
+	if (req->service[0])
+		snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_SERVICE, d->cfg.etcd_prefix, d->cfg.etcd_node,
+			 req->service);
+	else
+		snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_NODE, d->cfg.etcd_prefix, d->cfg.etcd_node);
 	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG) {
 		struct zdu_flag flag = { .mode = req->mode };
 
@@ -483,7 +511,8 @@ static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, c
 		zdu_strlcpy(j->by, flag.by, sizeof(j->by));
 		len = zdu_flag_format(&flag, text, sizeof(text));
 	}
-	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), j->uid);
+	zdu_log_info("control: %s%s%s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), j->service[0] ? " service=" : "",
+		     j->service, j->uid);
 	zdu_list_insert_tail(&d->etcd_jobs, &j->link);
 	zdu_control_hold(c, (uint64_t)zdu_config_etcd_answer_ms(&d->cfg));
 	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG)
