@@ -29,12 +29,13 @@ struct zdu_cli_maint {
 
 /* Returns a process exit code (enum zdu_exit). */
 int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
-/* The same through etcd: the node's key, written by the local daemon with
- * its own etcd credentials (set-etcd-flag) and confirmed by it; etcd
- * written directly, with the configuration's credentials, only when no
- * daemon runs (or with all, for the cluster-wide key). cfg's secret is read
- * then (zdu_config_read_secret()). */
-int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m);
+/* The same through etcd: the node's key (service NULL) or one service's
+ * NODE/SERVICE key (service: a name in cfg's services), written by the
+ * local daemon with its own etcd credentials (set-etcd-flag) and confirmed
+ * by it; etcd written directly, with the configuration's credentials, only
+ * when no daemon runs (or with all, for the cluster-wide key, which takes
+ * no service). cfg's secret is read then (zdu_config_read_secret()). */
+int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service);
 /* --wait: asks the local daemon to answer once drained. */
 int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
 int zdu_cli_status(const struct zdu_config *cfg, int json);
