@@ -18,6 +18,7 @@ static void usage(FILE *f)
 		"       zdu-agent [--config FILE] --maintenance on [--mode drain|maint|lb] [--reason TEXT]\n"
 		"                 [--wait [SECONDS]] [--local] [--json]\n"
 		"       zdu-agent [--config FILE] --maintenance off [--local]\n"
+		"       zdu-agent [--config FILE] --maintenance on|off --service NAME [...]  (etcd)\n"
 		"       zdu-agent [--config FILE] --maintenance on|off --all --yes [--reason TEXT]\n"
 		"       zdu-agent [--config FILE] --status [--json]\n"
 		"       zdu-agent [--config FILE] --check-config\n"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 		"      --local           the local flag file, even when etcd is configured\n"
 		"                        (with etcd, the node's etcd key is the default)\n"
 		"      --all             the cluster-wide etcd key: every node; needs --yes\n"
+		"      --service NAME    one service's etcd key (NODE/NAME) instead of the node's\n"
 		"  -s, --status          show the daemon's state\n"
 		"      --json            machine-readable output\n"
 		"      --check-config    validate the configuration and exit\n"
@@ -60,7 +62,7 @@ static int usage_error(const char *fmt, ...)
 	return ZDU_EXIT_USAGE;
 }
 
-enum { OPT_MODE = 256, OPT_REASON, OPT_WAIT, OPT_JSON, OPT_CHECK, OPT_LOCAL, OPT_ALL, OPT_YES };
+enum { OPT_MODE = 256, OPT_REASON, OPT_WAIT, OPT_JSON, OPT_CHECK, OPT_LOCAL, OPT_ALL, OPT_YES, OPT_SERVICE };
 
 int main(int argc, char **argv)
 {
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
 		{ "local", no_argument, NULL, OPT_LOCAL },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "yes", no_argument, NULL, OPT_YES },
+		{ "service", required_argument, NULL, OPT_SERVICE },
 		{ "status", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = ZDU_DEFAULT_CONFIG, *maint = NULL, *mode = NULL;
+	const char *config = ZDU_DEFAULT_CONFIG, *maint = NULL, *mode = NULL, *service = NULL;
 	struct zdu_cli_maint m = { .mode = ZDU_FLAG_DRAIN, .wait_s = 300 };
 	int config_given = 0, foreground = 0, status = 0, check = 0, json = 0;
 	int c, actions, rc;
@@ -129,6 +132,9 @@ int main(int argc, char **argv)
 		case OPT_YES:
 			m.yes = 1;
 			break;
+		case OPT_SERVICE:
+			service = optarg;
+			break;
 		case 's':
 			status = 1;
 			break;
@@ -165,8 +171,10 @@ int main(int argc, char **argv)
 			return usage_error("--mode takes drain, maint or lb, not \"%s\"", mode);
 		m.mode = (enum zdu_flag_mode)v;
 	}
-	if ((m.local || m.all || m.yes) && !maint)
-		return usage_error("%s", "--local, --all and --yes go with --maintenance");
+	if ((m.local || m.all || m.yes || service) && !maint)
+		return usage_error("%s", "--local, --all, --yes and --service go with --maintenance");
+	if (service && (m.local || m.all))
+		return usage_error("%s", "--service names one service's etcd key: not with --local or --all");
 	if (m.local && m.all)
 		return usage_error("%s", "--local and --all exclude each other");
 	if (m.all && !m.yes)
@@ -201,7 +209,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "zdu-agent: --all needs etcd (etcd.endpoints in %s)\n", cfg.path);
 			rc = ZDU_EXIT_USAGE;
 		} else if (cfg.etcd_endpoints.n && !m.local) {
-			rc = zdu_cli_maintenance_etcd(&cfg, &m, NULL);
+			rc = zdu_cli_maintenance_etcd(&cfg, &m, service);
+		} else if (service) {
+			fprintf(stderr, "zdu-agent: --service: a service's flag is an etcd key here (etcd.endpoints "
+					"is empty in %s)\n", cfg.path);
+			rc = ZDU_EXIT_USAGE;
 		} else {
 			rc = zdu_cli_maintenance(&cfg, &m);
 		}
