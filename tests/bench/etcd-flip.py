@@ -126,6 +126,16 @@ def etcd_watch_counts(ec):
     return out
 
 
+def reply_of(agent):
+    """The agent's TCP reply, a few tries on a loaded machine ('' when none came)."""
+    for _ in range(3):
+        try:
+            return agent.reply(timeout=5)
+        except (OSError, TimeoutError, AssertionError):
+            time.sleep(0.2)
+    return ''
+
+
 def wait_logs(tails, pred, timeout=20):
     """For each tail, the time of its first new line matching pred; None for those not seen."""
     seen = [None] * len(tails)
@@ -192,11 +202,18 @@ def fleet(rounds, n, k):
                         else (lambda s: s.startswith('reply now') and 'drain' not in s.split('(was')[0])
                     seen = wait_logs(tails, want)
                     if any(x is None for x in seen):
-                        print('round %d: %d agents did not change within 20 s' % (r + 1, seen.count(None)))
+                        late = [a for a, x in zip(agents, seen) if x is None]
+                        print('round %d: %d agents did not change within 20 s, e.g. %s' % (
+                            r + 1, len(late), [a.name for a in late[:5]]))
+                        for a in late[:3]:
+                            st = a.status()
+                            print('--- %s: reply %r, flag.etcd %s' % (a.name, st.get('reply'),
+                                                                      st.get('flag', {}).get('etcd')))
+                            print('\n'.join(a.log_text().splitlines()[-12:]))
                         return 1
                     ms = (max(seen) - t0) * 1000
                     cluster.append(ms)
-                    bad = [a.name for a in agents if ('drain' in a.reply()) != on]
+                    bad = [a.name for a in agents if ('drain' in reply_of(a)) != on]
                     if bad:
                         print('round %d: replies of %s do not say so' % (r + 1, bad[:5]))
                         return 1
