@@ -12,6 +12,7 @@
 #
 # Keys (PREFIX defaults to /zdu, the agent's and the plan's etcd.prefix):
 #   PREFIX/maintenance/nodes/NODE   a node's maintenance flag (flag file format)
+#   PREFIX/maintenance/nodes/NODE/SERVICE   one service's flag on that node
 #   PREFIX/maintenance/all          the cluster-wide maintenance flag
 #   PREFIX/agents/NODE              the agent's state (JSON), under the agent's lease
 #   PREFIX/guard/SERVICE            the fleet guard's claim: nodes it let go down lately
@@ -23,12 +24,21 @@
 #       read       PREFIX/maintenance/all           watches the cluster-wide flag
 #       readwrite  PREFIX/maintenance/nodes/NODE    watches its own flag; the agent writes
 #                                                   it for `zdu-agent --maintenance on|off`
+#       readwrite  prefix PREFIX/maintenance/nodes/NODE/   its services' flags, likewise
+#                                                   (`--service NAME`)
+#       read       range [PREFIX/maintenance/nodes/NODE, .../NODE0)   the one range the
+#                                                   agent watches for its key and its
+#                                                   services' (etcd checks a range watch
+#                                                   against the whole range): it also holds
+#                                                   nodes named NODE followed by a character
+#                                                   sorting before "0" (NODE-b, NODE.dc2),
+#                                                   whose flags the agent may read, not write
 #       readwrite  PREFIX/agents/NODE               publishes its state
 #       read       prefix PREFIX/agents/            the fleet guard counts its peers
 #       readwrite  prefix PREFIX/guard/             the fleet guard claims going down
 #     A node's credentials can neither change another node's keys, nor read another node's
-#     flag, nor the cluster-wide flag, nor the coordinator's keys (they read the other
-#     agents' published states: the guard needs them).
+#     flag (but for the names above), nor change the cluster-wide flag, nor the coordinator's
+#     keys (they read the other agents' published states: the guard needs them).
 #   zdu-coordinator  (user and role)
 #       readwrite  prefix PREFIX/maintenance/       drains and releases nodes (and may set
 #                                                   the cluster-wide flag: --all)
@@ -171,10 +181,12 @@ role() {
 	exists role "$1" || ctl role add "$1"
 }
 
-# grant ROLE read|readwrite KEY [prefix]
+# grant ROLE read|readwrite KEY [prefix | range END]
 grant() {
 	if [ "${4:-}" = prefix ]; then
 		ctl role grant-permission "$1" "$2" "$3" --prefix=true
+	elif [ "${4:-}" = range ]; then
+		ctl role grant-permission "$1" "$2" "$3" "$5"
 	else
 		ctl role grant-permission "$1" "$2" "$3"
 	fi
@@ -193,6 +205,8 @@ for n in "${nodes[@]}"; do
 	role "$r"
 	grant "$r" read "$prefix/maintenance/all"
 	grant "$r" readwrite "$prefix/maintenance/nodes/$n"
+	grant "$r" readwrite "$prefix/maintenance/nodes/$n/" prefix
+	grant "$r" read "$prefix/maintenance/nodes/$n" range "$prefix/maintenance/nodes/${n}0"
 	grant "$r" readwrite "$prefix/agents/$n"
 	grant "$r" read "$prefix/agents/" prefix
 	grant "$r" readwrite "$prefix/guard/" prefix

@@ -322,16 +322,19 @@ const struct zdu_service_cfg *zdu_cli_service(const struct zdu_config *cfg, cons
 
 void zdu_cli_request(char *buf, size_t size, const char *service, const char *fmt, ...)
 {
+	char req[ZDU_CTL_LINE_MAX];
+	size_t cmd;
 	va_list ap;
-	int n = 0;
 
-	if (service)
-		n = snprintf(buf, size, "service=%s ", service);
-	if (n < 0 || (size_t)n >= size)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(buf + n, size - (size_t)n, fmt, ap);
+	vsnprintf(req, sizeof(req), fmt, ap);
 	va_end(ap);
+	/* "CMD ARGS" -> "CMD service=NAME ARGS" */
+	cmd = strcspn(req, " ");
+	if (service)
+		snprintf(buf, size, "%.*s service=%s%s", (int)cmd, req, service, req + cmd);
+	else
+		snprintf(buf, size, "%s", req);
 }
 
 json_t *zdu_cli_status_service(json_t *st, const char *service)

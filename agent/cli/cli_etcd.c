@@ -84,8 +84,8 @@ static const char *jget(json_t *o, const char *a, const char *b, const char *c)
 
 /* The local daemon confirms when its etcd source has caught up with the
  * revision of our write and shows the key as we left it. */
-static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, char *err, size_t err_size,
-		       int *not_running)
+static json_t *confirm(const struct zdu_config *cfg, const char *service, int64_t revision, int on, char *err,
+		       size_t err_size, int *not_running)
 {
 	uint64_t deadline = zdu_now_ms() + CONFIRM_MS;
 	enum zdu_err e;
@@ -102,7 +102,7 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 			*not_running = e == ZDU_ERR_NOT_RUNNING;
 			return NULL;
 		}
-		if (zdu_flag_etcd_shows(st, revision, on, why, sizeof(why)))
+		if (zdu_flag_etcd_shows_key(st, service, revision, on, why, sizeof(why)))
 			return st;
 		fe = json_object_get(json_object_get(st, "flag"), "etcd");
 		if (zdu_now_ms() > deadline) {
@@ -110,6 +110,8 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 				snprintf(err, err_size, "the running agent does not use etcd (restart or reload it)");
 			else if (!json_is_true(json_object_get(fe, "reachable")))
 				snprintf(err, err_size, "the agent cannot reach etcd: %s", jget(st, "flag", "etcd", "last_error"));
+			else if (service && !json_is_object(json_object_get(json_object_get(fe, "services"), service)))
+				snprintf(err, err_size, "%s", why);
 			else
 				snprintf(err, err_size, "the agent has not seen revision %lld within %d s",
 					 (long long)revision, CONFIRM_MS / 1000);
@@ -122,8 +124,8 @@ static json_t *confirm(const struct zdu_config *cfg, int64_t revision, int on, c
 
 /* Says what the write did, once the local daemon shows it (--wait then
  * waits for the drain). */
-static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *key, int64_t revision,
-		  int64_t deleted, int by_agent)
+static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service, const char *key,
+		  int64_t revision, int64_t deleted, int by_agent)
 {
 	const char *mode = m->on ? zdu_flag_mode_name(m->mode) : "off";
 	char err[512];
@@ -132,7 +134,7 @@ static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 
 	/* A delete of a key that was not there makes no event: the agent
 	 * only has to show it absent. */
-	st = confirm(cfg, !m->on && deleted == 0 ? 0 : revision, m->on, err, sizeof(err), &not_running);
+	st = confirm(cfg, service, !m->on && deleted == 0 ? 0 : revision, m->on, err, sizeof(err), &not_running);
 	if (!st) {
 		if (not_running) {
 			printf("maintenance %s written to etcd %s (revision %lld); the agent here is not "
@@ -147,6 +149,17 @@ static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 	if (m->json) {
 		json_dumpf(st, stdout, JSON_COMPACT);
 		printf("\n");
+	} else if (service) {
+		/* The service's own reply is the listener's (by name); what
+		 * the agent holds for the service is its etcd flag. */
+		json_t *sv = json_object_get(json_object_get(json_object_get(json_object_get(st, "flag"), "etcd"),
+							     "services"), service);
+		json_t *sm = json_object_get(sv, "mode"), *e = json_object_get(sv, "error");
+
+		printf("service %s: maintenance %s (etcd %s, revision %lld%s); the agent's etcd flag for it: %s%s%s\n",
+		       service, mode, key, (long long)revision, by_agent ? ", written by the agent" : "",
+		       json_is_string(sm) ? json_string_value(sm) : "?", json_is_string(e) ? ": " : "",
+		       json_is_string(e) ? json_string_value(e) : "");
 	} else {
 		json_t *r = json_object_get(st, "reply");
 
@@ -165,7 +178,7 @@ static int report(const struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 
 /* etcd written by this process, with the configuration's credentials: the
  * cluster-wide key, or the node's key when no daemon can do it (why). */
-static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *why)
+static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service, const char *why)
 {
 	struct zdu_flag flag = { .mode = ZDU_FLAG_OFF };
 	char key[512], text[ZDU_FLAG_MAX_BYTES], err[512] = "";
@@ -190,6 +203,8 @@ static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 	}
 	if (m->all)
 		snprintf(key, sizeof(key), ZDU_ETCD_KEY_ALL, cfg->etcd_prefix);
+	else if (service)
+		snprintf(key, sizeof(key), ZDU_ETCD_KEY_SERVICE, cfg->etcd_prefix, cfg->etcd_node, service);
 	else
 		snprintf(key, sizeof(key), ZDU_ETCD_KEY_NODE, cfg->etcd_prefix, cfg->etcd_node);
 	if (m->on) {
@@ -213,7 +228,7 @@ static int write_direct(struct zdu_config *cfg, const struct zdu_cli_maint *m, c
 		       m->on ? zdu_flag_mode_name(flag.mode) : "off", key, (long long)call.revision);
 		return ZDU_EXIT_OK;
 	}
-	return report(cfg, m, key, call.revision, call.deleted, 0);
+	return report(cfg, m, service, key, call.revision, call.deleted, 0);
 }
 
 /* The longest the daemon takes to answer set-etcd-flag (its control socket
@@ -225,26 +240,49 @@ static int through_daemon_ms(const struct zdu_config *cfg)
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
-int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m)
+/* service given: it must be one of the configuration's services. */
+static int service_check(const struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service)
 {
-	if (m->service) {
-		fprintf(stderr, "zdu-agent: --service with etcd: not yet; use --local for the service's flag file\n");
-		return ZDU_EXIT_USAGE;
+	size_t i;
+
+	if (!service)
+		return 0;
+	if (m->all) {
+		fprintf(stderr, "zdu-agent: --all is the cluster-wide key of every node and service; it takes "
+				"no service\n");
+		return -1;
 	}
-	char req[ZDU_CTL_LINE_MAX], reason[ZDU_REASON_MAX], err[512], why[600];
+	for (i = 0; i < cfg->nservices; i++)
+		if (strcmp(cfg->services[i].name, service) == 0)
+			return 0;
+	fprintf(stderr, "zdu-agent: %s has no service \"%s\" (services:", cfg->path ? cfg->path : "the configuration",
+		service);
+	for (i = 0; i < cfg->nservices; i++)
+		fprintf(stderr, " %s", cfg->services[i].name);
+	fprintf(stderr, ")\n");
+	return -1;
+}
+
+int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service)
+{
+	char req[ZDU_CTL_LINE_MAX], reason[ZDU_REASON_MAX], err[512], why[600], opt[96] = "";
 	enum zdu_err e;
 	json_t *ans;
 
+	if (service_check(cfg, m, service) < 0)
+		return ZDU_EXIT_USAGE;
 	if (m->all)
-		return write_direct(cfg, m, NULL);
-	/* The node's key: the daemon writes it with its own etcd credentials,
-	 * which an operator in the control socket's group may not read, and
-	 * names the operator in the flag's by=. */
+		return write_direct(cfg, m, NULL, NULL);
+	/* The node's key (or one service's): the daemon writes it with its
+	 * own etcd credentials, which an operator in the control socket's
+	 * group may not read, and names the operator in the flag's by=. */
+	if (service)
+		snprintf(opt, sizeof(opt), "service=%s ", service);
 	if (m->on) {
 		zdu_text_sanitize(reason, sizeof(reason), m->reason ? m->reason : "", m->reason ? strlen(m->reason) : 0);
-		snprintf(req, sizeof(req), "set-etcd-flag %s %s", zdu_flag_mode_name(m->mode), reason);
+		snprintf(req, sizeof(req), "set-etcd-flag %s%s %s", opt, zdu_flag_mode_name(m->mode), reason);
 	} else {
-		snprintf(req, sizeof(req), "clear-etcd-flag");
+		snprintf(req, sizeof(req), "clear-etcd-flag%s%s", service ? " service=" : "", service ? service : "");
 	}
 	ans = zdu_ctl_call(cfg->control_socket, req, through_daemon_ms(cfg), &e, err, sizeof(err));
 	if (ans && json_is_true(json_object_get(ans, "ok"))) {
@@ -253,7 +291,7 @@ int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint 
 		int rc;
 
 		zdu_strlcpy(key, json_is_string(k) ? json_string_value(k) : "?", sizeof(key));
-		rc = report(cfg, m, key, json_integer_value(json_object_get(ans, "revision")),
+		rc = report(cfg, m, service, key, json_integer_value(json_object_get(ans, "revision")),
 			    json_integer_value(json_object_get(ans, "deleted")), 1);
 		json_decref(ans);
 		return rc;
@@ -262,6 +300,15 @@ int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint 
 		json_t *em = json_object_get(ans, "error");
 		const char *msg = json_is_string(em) ? json_string_value(em) : "?";
 
+		if (service && (strstr(msg, "mode must be") || strstr(msg, "takes no argument"))) {
+			/* An agent started before service= existed: it watches
+			 * no service key, so writing one directly would change
+			 * nothing it sees. */
+			fprintf(stderr, "zdu-agent: maintenance flag not changed: the running agent is older than "
+					"--service (it says: %s); restart it\n", msg);
+			json_decref(ans);
+			return ZDU_EXIT_ERROR;
+		}
 		if (strncmp(msg, "unknown command", 15) != 0) {
 			fprintf(stderr, "zdu-agent: maintenance flag not changed: the agent says: %s\n", msg);
 			json_decref(ans);
@@ -276,5 +323,5 @@ int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint 
 		fprintf(stderr, "zdu-agent: maintenance flag not changed: %s\n", err);
 		return ZDU_EXIT_ERROR;
 	}
-	return write_direct(cfg, m, why);
+	return write_direct(cfg, m, service, why);
 }

@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "zdu-agent: --all needs etcd (etcd.endpoints in %s)\n", cfg.path);
 			rc = ZDU_EXIT_USAGE;
 		} else if (cfg.etcd_endpoints.n && !m.local) {
-			rc = zdu_cli_maintenance_etcd(&cfg, &m);
+			rc = zdu_cli_maintenance_etcd(&cfg, &m, m.service);
 		} else {
 			rc = zdu_cli_maintenance(&cfg, &m);
 		}

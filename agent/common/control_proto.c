@@ -52,15 +52,6 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 	buf[len] = '\0';
 
 	word = strtok_r(buf, " \t", &save);
-	if (word && strncmp(word, "service=", 8) == 0) {
-		if (!zdu_service_name_valid(word + 8, strlen(word + 8))) {
-			snprintf(err, err_size, "service=\"%.64s\": not a service name (1 to 63 of A-Z a-z 0-9 . _ -)",
-				 word + 8);
-			return ZDU_ERR_PROTO;
-		}
-		zdu_strlcpy(req->service, word + 8, sizeof(req->service));
-		word = strtok_r(NULL, " \t", &save);
-	}
 	if (!word) {
 		snprintf(err, err_size, "empty request");
 		return ZDU_ERR_PROTO;
@@ -74,6 +65,19 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 	}
 	req->cmd = (enum zdu_ctl_cmd)i;
 	arg = strtok_r(NULL, " \t", &save);
+	if (arg && strncmp(arg, "service=", 8) == 0) {
+		if (req->cmd == ZDU_CTL_PING) {
+			snprintf(err, err_size, "%s: takes no service=", cmd_names[req->cmd]);
+			return ZDU_ERR_PROTO;
+		}
+		if (!zdu_service_name_valid(arg + 8, strlen(arg + 8))) {
+			snprintf(err, err_size, "%s: service=\"%.64s\": a service name is 1 to 63 of A-Z a-z 0-9 . _ -",
+				 cmd_names[req->cmd], arg + 8);
+			return ZDU_ERR_PROTO;
+		}
+		zdu_strlcpy(req->service, arg + 8, sizeof(req->service));
+		arg = strtok_r(NULL, " \t", &save);
+	}
 	if (req->cmd == ZDU_CTL_SET_FLAG || req->cmd == ZDU_CTL_SET_ETCD_FLAG) {
 		int m = arg ? zdu_flag_mode_parse(arg) : -1;
 		const char *rest = save;
@@ -114,21 +118,37 @@ enum zdu_err zdu_ctl_parse(const char *line, size_t len, struct zdu_ctl_req *req
 
 int zdu_flag_etcd_shows(json_t *status, int64_t revision, int present, char *why, size_t why_size)
 {
+	return zdu_flag_etcd_shows_key(status, NULL, revision, present, why, why_size);
+}
+
+int zdu_flag_etcd_shows_key(json_t *status, const char *service, int64_t revision, int present, char *why,
+			    size_t why_size)
+{
 	json_t *fe = json_object_get(json_object_get(status, "flag"), "etcd");
-	json_t *node = json_object_get(json_object_get(fe, "keys"), "node");
+	json_t *node = service ? json_object_get(json_object_get(fe, "services"), service)
+			       : json_object_get(json_object_get(fe, "keys"), "node");
 	json_int_t rev = json_integer_value(json_object_get(node, "revision"));
+	char what[96];
 
 	if (!json_is_object(fe)) {
 		snprintf(why, why_size, "the agent does not use etcd");
 		return 0;
 	}
+	if (service)
+		snprintf(what, sizeof(what), "service %.64s's key", service);
+	else
+		snprintf(what, sizeof(what), "node key");
+	if (!json_is_object(node)) {
+		snprintf(why, why_size, "the agent watches no %s (no such service there, or an older agent)", what);
+		return 0;
+	}
 	if (rev < revision) {
-		snprintf(why, why_size, "the agent has the node key at revision %lld, the write is at %lld",
+		snprintf(why, why_size, "the agent has the %s at revision %lld, the write is at %lld", what,
 			 (long long)rev, (long long)revision);
 		return 0;
 	}
 	if (json_is_true(json_object_get(node, "present")) != present) {
-		snprintf(why, why_size, "the agent's node key is %s", present ? "absent" : "set");
+		snprintf(why, why_size, "the agent's %s is %s", what, present ? "absent" : "set");
 		return 0;
 	}
 	return 1;

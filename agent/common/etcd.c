@@ -842,7 +842,9 @@ static json_t *range_json(const struct zdu_etcd_range *r)
 		json_decref(o);
 		return NULL;
 	}
-	if (r->prefix)
+	if (r->range_end_len)
+		json_object_set_new(o, "range_end", b64_json(r->range_end, r->range_end_len));
+	else if (r->prefix)
 		json_object_set_new(o, "range_end", b64_json(end, zdu_etcd_prefix_end(r->key, end, len)));
 	if (r->limit > 0)
 		json_object_set_new(o, "limit", json_sprintf("%ld", r->limit));
@@ -857,8 +859,8 @@ int zdu_etcd_get_prefix(struct zdu_etcd *e, const char *prefix, long limit, zdu_
 	return call(e, "/v3/kv/range", range_json(&r), cb, data);
 }
 
-int zdu_etcd_read(struct zdu_etcd *e, const struct zdu_etcd_range *ranges, size_t n, zdu_etcd_cb cb,
-		  void *data)
+/* Several ranges as one txn's body (NULL when out of memory). */
+static json_t *read_json(const struct zdu_etcd_range *ranges, size_t n)
 {
 	json_t *ops = json_array();
 	size_t i;
@@ -868,10 +870,20 @@ int zdu_etcd_read(struct zdu_etcd *e, const struct zdu_etcd_range *ranges, size_
 
 		if (!r || json_array_append_new(ops, json_pack("{s:o}", "request_range", r)) < 0) {
 			json_decref(ops);
-			return -1;
+			return NULL;
 		}
 	}
-	return call(e, "/v3/kv/txn", ops ? json_pack("{s:o}", "success", ops) : NULL, cb, data);
+	return ops ? json_pack("{s:o}", "success", ops) : NULL;
+}
+
+int zdu_etcd_read(struct zdu_etcd *e, const struct zdu_etcd_range *ranges, size_t n, zdu_etcd_cb cb,
+		  void *data)
+{
+	json_t *body = read_json(ranges, n);
+
+	if (!body)
+		return -1;
+	return call(e, "/v3/kv/txn", body, cb, data);
 }
 
 static json_t *many_json(const char *const *keys, size_t n)
@@ -893,6 +905,16 @@ int zdu_etcd_watch_check(struct zdu_etcd_watch *w, const char *const *keys, size
 			 void *data)
 {
 	return call_on(w->e, "/v3/kv/txn", many_json(keys, n), cb, data, (long)w->ep);
+}
+
+int zdu_etcd_watch_check_ranges(struct zdu_etcd_watch *w, const struct zdu_etcd_range *ranges, size_t n,
+				zdu_etcd_cb cb, void *data)
+{
+	json_t *body = read_json(ranges, n);
+
+	if (!body)
+		return -1;
+	return call_on(w->e, "/v3/kv/txn", body, cb, data, (long)w->ep);
 }
 
 static json_t *put_json(const char *key, const char *value, size_t len, int64_t lease)
@@ -1153,6 +1175,12 @@ static void watch_send(struct zdu_etcd_watch *w)
 struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key, int64_t start_rev,
 					    zdu_etcd_watch_cb cb, void *data)
 {
+	return zdu_etcd_watch_range(e, key, NULL, 0, start_rev, cb, data);
+}
+
+struct zdu_etcd_watch *zdu_etcd_watch_range(struct zdu_etcd *e, const char *key, const char *range_end,
+					    size_t end_len, int64_t start_rev, zdu_etcd_watch_cb cb, void *data)
+{
 	struct zdu_etcd_watch *w = calloc(1, sizeof(*w));
 	json_t *o;
 
@@ -1163,6 +1191,8 @@ struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key,
 	w->data = data;
 	o = json_pack("{s:{s:o,s:o,s:b}}", "create_request", "key", key_json(key), "start_revision",
 		      json_sprintf("%lld", (long long)(start_rev > 0 ? start_rev : 0)), "progress_notify", 1);
+	if (o && end_len)
+		json_object_set_new(json_object_get(o, "create_request"), "range_end", b64_json(range_end, end_len));
 	w->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!w->body) {

@@ -102,12 +102,19 @@ static char *etcd_signature(const struct zdu_config *c)
 
 	for (i = 0; i < c->etcd_endpoints.n; i++)
 		len += strlen(c->etcd_endpoints.v[i]) + 1;
+	/* The services too: their keys are watched. */
+	for (i = 0; i < c->nservices; i++)
+		len += strlen(c->services[i].name) + 1;
 	eps = calloc(1, len + 1);
 	if (!eps)
 		return NULL;
 	for (i = 0; i < c->etcd_endpoints.n; i++) {
 		strcat(eps, c->etcd_endpoints.v[i]);
 		strcat(eps, ",");
+	}
+	for (i = 0; i < c->nservices; i++) {
+		strcat(eps, c->services[i].name);
+		strcat(eps, "/");
 	}
 	if (asprintf(&sig, "%s|%s|%s|%d|%d|%d|%d|%d|%s|%s|%s|%s|%s|%s", eps, c->etcd_prefix, c->etcd_node,
 		     c->etcd_timeout_ms, c->etcd_lease_ttl_s, c->etcd_publish_interval_ms, c->etcd_backoff_max_ms,
@@ -160,6 +167,46 @@ static void close_etcd(struct zdu_daemon *d)
 	d->etcd_sig = NULL;
 }
 
+/* etcd's verdict for the node (its key over the cluster key) is the
+ * state's ZDU_SRC_ETCD flag; a service's own key (NODE/SERVICE) is only
+ * logged until the state has flags per service. */
+static void on_etcd_flag(const char *service, const struct zdu_flag *flag, const char *cause, void *data)
+{
+	struct zdu_daemon *d = data;
+	struct zdu_service *svc;
+
+	/* The node's keys (its own and the cluster's) hold every service;
+	 * a service's key its own. flag_etcd passes only configured names. */
+	if (!service)
+		node_flag(d, ZDU_SRC_ETCD, flag, cause);
+	else if ((svc = zdu_daemon_service(d, service)))
+		zdu_service_apply_flag(svc, ZDU_SRC_SVC_ETCD, flag, cause);
+}
+
+/* The etcd flag source for the node and every configured service. */
+static struct zdu_flag_etcd *etcd_flags_new(struct zdu_daemon *d, char *err, size_t err_size)
+{
+	const struct zdu_config *c = &d->cfg;
+	struct zdu_flag_etcd_conf fc = { .prefix = c->etcd_prefix, .node = c->etcd_node,
+					 .nservices = c->nservices, .cache_path = c->etcd_cache_file,
+					 .backoff_max_ms = c->etcd_backoff_max_ms, .check_ms = c->etcd_watch_check_ms,
+					 .timeout_ms = c->etcd_timeout_ms, .cb = on_etcd_flag, .data = d };
+	const char **names = calloc(c->nservices ? c->nservices : 1, sizeof(*names));
+	struct zdu_flag_etcd *fe;
+	size_t i;
+
+	if (!names) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < c->nservices; i++)
+		names[i] = c->services[i].name;
+	fc.services = names;
+	fe = zdu_flag_etcd_new(&d->loop, d->etcd, &fc, err, err_size);
+	free(names);
+	return fe;
+}
+
 /* Starts, restarts or stops etcd to match the configuration. With etcd
  * gone from it, its flag is dropped: the operator took etcd out. */
 static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
@@ -199,9 +246,7 @@ static int apply_etcd(struct zdu_daemon *d, char *err, size_t err_size)
 		return -1;
 	}
 	d->etcd_sig = sig;
-	d->flage = zdu_flag_etcd_new(&d->loop, zdu_service_state(d->svcs[0]), d->etcd, c->etcd_prefix, c->etcd_node,
-				     c->etcd_cache_file, c->etcd_backoff_max_ms, c->etcd_watch_check_ms,
-				     c->etcd_timeout_ms, err, err_size);
+	d->flage = etcd_flags_new(d, err, err_size);
 	snprintf(key, sizeof(key), ZDU_ETCD_KEY_AGENT, c->etcd_prefix, c->etcd_node);
 	d->publish = d->flage ? zdu_publish_new(&d->loop, d->etcd, key, c->etcd_lease_ttl_s,
 						c->etcd_publish_interval_ms, publish_make, d)
@@ -441,6 +486,7 @@ struct etcd_job {
 	long uid;
 	char key[512];
 	char by[64];
+	char service[64]; /* "": the node's key */
 };
 
 static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
@@ -461,6 +507,9 @@ static void etcd_job_done(const struct zdu_etcd_result *res, void *data)
 		if (j->c) {
 			json_t *o = json_pack("{s:b,s:s,s:I,s:s}", "ok", 1, "key", j->key, "revision",
 					      (json_int_t)res->revision, "endpoint", res->endpoint ? res->endpoint : "");
+
+			if (j->service[0])
+				json_object_set_new(o, "service", json_string(j->service));
 
 			if (set)
 				json_object_set_new(o, "by", json_string(j->by));
@@ -494,6 +543,8 @@ static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, c
 	j->cmd = req->cmd;
 	j->uid = zdu_control_peer_uid(c);
 	if (svc)
+		zdu_strlcpy(j->service, zdu_service_name(svc), sizeof(j->service));
+	if (svc)
 		snprintf(j->key, sizeof(j->key), ZDU_ETCD_KEY_SERVICE, d->cfg.etcd_prefix, d->cfg.etcd_node,
 			 zdu_service_name(svc));
 	else
@@ -506,7 +557,8 @@ static void start_etcd_job(struct zdu_daemon *d, struct zdu_control_client *c, c
 		zdu_strlcpy(j->by, flag.by, sizeof(j->by));
 		len = zdu_flag_format(&flag, text, sizeof(text));
 	}
-	zdu_log_info("control: %s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), j->uid);
+	zdu_log_info("control: %s%s%s requested by uid %ld", zdu_ctl_cmd_name(req->cmd), j->service[0] ? " service=" : "",
+		     j->service, j->uid);
 	zdu_list_insert_tail(&d->etcd_jobs, &j->link);
 	zdu_control_hold(c, (uint64_t)zdu_config_etcd_answer_ms(&d->cfg));
 	if (req->cmd == ZDU_CTL_SET_ETCD_FLAG)

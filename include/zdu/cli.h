@@ -18,12 +18,13 @@ json_t *zdu_ctl_call(const char *path, const char *request, int timeout_ms, enum
 
 /* Returns a process exit code (enum zdu_exit). */
 int zdu_cli_maintenance(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
-/* The same through etcd: the node's key, written by the local daemon with
- * its own etcd credentials (set-etcd-flag) and confirmed by it; etcd
- * written directly, with the configuration's credentials, only when no
- * daemon runs (or with all, for the cluster-wide key). cfg's secret is read
- * then (zdu_config_read_secret()). */
-int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m);
+/* The same through etcd: the node's key (service NULL) or one service's
+ * NODE/SERVICE key (service: a name in cfg's services), written by the
+ * local daemon with its own etcd credentials (set-etcd-flag) and confirmed
+ * by it; etcd written directly, with the configuration's credentials, only
+ * when no daemon runs (or with all, for the cluster-wide key, which takes
+ * no service). cfg's secret is read then (zdu_config_read_secret()). */
+int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service);
 /* --wait: asks the local daemon to answer once drained. */
 int zdu_cli_wait_drained(const struct zdu_config *cfg, const struct zdu_cli_maint *m);
 /* service (may be NULL): that service alone. */
@@ -31,7 +32,7 @@ int zdu_cli_status(const struct zdu_config *cfg, int json, const char *service);
 /* The configuration's service named name, or NULL after saying why on
  * stderr (no such service; a service with no flag file of its own). */
 const struct zdu_service_cfg *zdu_cli_service(const struct zdu_config *cfg, const char *name, int need_file);
-/* The control request for that service: "service=NAME REQ", or REQ. */
+/* The control request for that service: "CMD service=NAME ARGS", or as is. */
 void zdu_cli_request(char *buf, size_t size, const char *service, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Of a status answer, the part about service (NULL: the first, at the

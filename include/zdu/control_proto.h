@@ -5,13 +5,19 @@
  *   wait-drained MS   answer as status once the node is drained, or after MS
  *   set-flag MODE [REASON...]   write the flag file (drain|maint|lb), then as sync
  *   clear-flag        remove the flag file, then as sync
- *   set-etcd-flag MODE [REASON...]   write the node's etcd key with the
- *                     daemon's own etcd credentials; answered once etcd
- *                     confirmed it: {"ok":true,"key","revision","by"}
- *   clear-etcd-flag   delete the node's etcd key; {"ok":true,"key",
- *                     "revision","deleted"} once etcd confirmed it
+ *   set-etcd-flag [service=NAME] MODE [REASON...]   write the node's etcd
+ *                     key (or, with service=, that service's key
+ *                     NODE/NAME) with the daemon's own etcd credentials;
+ *                     answered once etcd confirmed it:
+ *                     {"ok":true,"key","revision","by"[,"service"]}
+ *   clear-etcd-flag [service=NAME]   delete the node's (or the service's)
+ *                     etcd key; {"ok":true,"key","revision","deleted"
+ *                     [,"service"]} once etcd confirmed it
+ *                     (service= is optional, so older clients' lines mean
+ *                     what they meant; an older daemon refuses it)
  *   ping              {"ok":true}
- * Any request may start with "service=NAME ": it is about that service
+ * Every request but ping takes "service=NAME" as its first argument
+ * ("wait-drained service=placement 30000"): it is then about that service
  * alone (wait-drained: until it is drained; set-flag, clear-flag: its own
  * flag file; set-etcd-flag, clear-etcd-flag: its etcd key). Without it,
  * the node: every service.
@@ -42,5 +48,8 @@ const char *zdu_ctl_cmd_name(enum zdu_ctl_cmd cmd);
  * publishes) shows its node key present (or absent) with every change up
  * to revision applied: a writer's confirmation. why says what is missing. */
 int zdu_flag_etcd_shows(json_t *status, int64_t revision, int present, char *why, size_t why_size);
+/* The same for one service's key (service NULL: the node's key). */
+int zdu_flag_etcd_shows_key(json_t *status, const char *service, int64_t revision, int present, char *why,
+			    size_t why_size);
 
 #endif

@@ -54,12 +54,16 @@ struct zdu_etcd_result {
 };
 
 /* One range of zdu_etcd_read(): the key alone, or (prefix) every key that
- * starts with it; limit 0: no limit, else at most that many keys (res->more
+ * starts with it, or (range_end_len > 0) every key from key up to, not
+ * including, range_end (etcd's own [key, range_end), for a range that is
+ * not a prefix); limit 0: no limit, else at most that many keys (res->more
  * says whether there were more). */
 struct zdu_etcd_range {
 	const char *key;
 	int prefix;
 	long limit;
+	const char *range_end; /* with range_end_len: wins over prefix */
+	size_t range_end_len;
 };
 
 enum zdu_etcd_watch_kind {

@@ -68,11 +68,20 @@ int zdu_etcd_lease_revoke(struct zdu_etcd *e, int64_t lease, zdu_etcd_cb cb, voi
  * The stream uses the current endpoint; a failure moves to the next. */
 struct zdu_etcd_watch *zdu_etcd_watch_start(struct zdu_etcd *e, const char *key, int64_t start_rev,
 					    zdu_etcd_watch_cb cb, void *data);
+/* The same for every key in [key, range_end) (etcd's range_end, end_len
+ * bytes; "\0" of length 1: every key from key on): one stream for many
+ * keys. Events of every key in the range come, in revision order; keeping
+ * only the wanted ones is the caller's part. */
+struct zdu_etcd_watch *zdu_etcd_watch_range(struct zdu_etcd *e, const char *key, const char *range_end,
+					    size_t end_len, int64_t start_rev, zdu_etcd_watch_cb cb, void *data);
 /* Reads keys (one txn) from the watch's own endpoint, without moving on
  * to another: is the member the watch hangs on still answering, and did
  * the watch miss nothing? A failure moves the client off that endpoint. */
 int zdu_etcd_watch_check(struct zdu_etcd_watch *w, const char *const *keys, size_t n, zdu_etcd_cb cb,
 			 void *data);
+/* The same with ranges (as zdu_etcd_read()): a range watch's own range. */
+int zdu_etcd_watch_check_ranges(struct zdu_etcd_watch *w, const struct zdu_etcd_range *ranges, size_t n,
+				zdu_etcd_cb cb, void *data);
 /* No callback after this; safe from inside the watch's own callback. */
 void zdu_etcd_watch_cancel(struct zdu_etcd_watch *w);
 /* The same, and the client leaves the watch's endpoint: it did not answer

@@ -4,7 +4,9 @@
 #define ZDU_ETCD_KEYS_H
 
 #define ZDU_ETCD_KEY_NODE "%s/maintenance/nodes/%s" /* prefix, node: the node's flag */
-#define ZDU_ETCD_KEY_SERVICE "%s/maintenance/nodes/%s/%s" /* prefix, node, service: one service's flag */
+/* prefix, node, service: one service's flag on that node, beside the node's
+ * key; the agent watches both with one range, [NODE, NODE0) */
+#define ZDU_ETCD_KEY_SERVICE "%s/maintenance/nodes/%s/%s"
 #define ZDU_ETCD_KEY_ALL "%s/maintenance/all"       /* prefix: the cluster-wide flag */
 #define ZDU_ETCD_KEY_AGENT "%s/agents/%s"           /* prefix, node: the agent's published state */
 #define ZDU_ETCD_KEY_GUARD "%s/guard/%s"            /* prefix, service: the fleet guard's claim */

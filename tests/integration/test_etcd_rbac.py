@@ -241,6 +241,17 @@ def rbac(work):
     denied('the coordinator writes an agent\'s published state', '/v3/kv/put',
            {'key': b64(agent_key('n1')), 'value': b64('{}')}, coord)
     check(get(all_key(), n1) is None, 'n1 may read the cluster-wide key')
+    # its services' keys (issue 17): its own only, the one range watch readable
+    denied('n1 writes n2\'s service key', '/v3/kv/put',
+           {'key': b64(node_key('n2') + '/placement'), 'value': b64(flag_value('x'))}, n1)
+    denied('n1 writes n1-b\'s key (inside n1\'s watched range)', '/v3/kv/put',
+           {'key': b64(node_key('n1') + '-b'), 'value': b64(flag_value('x'))}, n1)
+    put(node_key('n1') + '/placement', flag_value('rbac service'), n1)
+    delete(node_key('n1') + '/placement', n1)
+    print('ok: n1 may write and delete its service key %s/placement' % node_key('n1'), flush=True)
+    st, ans = call('/v3/kv/range', {'key': b64(node_key('n1')), 'range_end': b64(node_key('n1') + '0')}, n1)
+    check(st == 200 and 'error' not in ans, 'n1 may read its range [n1, n10) (the agent\'s one watch)',
+          (st, ans))
     # the fleet guard: every agent's state (one range over the prefix), and its claim key
     st, ans = call('/v3/kv/range', {'key': b64('/zdu/agents/'), 'range_end': b64('/zdu/agents0')}, n1)
     check(st == 200 and 'error' not in ans, 'n1 may read every agent\'s published state (the guard)',

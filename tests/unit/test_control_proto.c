@@ -155,6 +155,60 @@ static void test_etcd_flag(void **state)
 	expect_err("clear-etcd-flag a b", ZDU_ERR_PROTO, "clear-etcd-flag: too many arguments");
 	expect_err("set-etcd-flag drain a\x7f", ZDU_ERR_PROTO, "byte 21: not printable text");
 	expect_err("set_etcd_flag drain", ZDU_ERR_PROTO, "unknown command \"set_etcd_flag\"");
+	/* the node's key: no service */
+	assert_int_equal(parse_n("set-etcd-flag drain x", 21, &req, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(req.service, "");
+}
+
+/* One service's etcd key (issue 17): an optional service=NAME before the
+ * mode; without it every line means what it meant. */
+static void test_etcd_flag_service(void **state)
+{
+	struct zdu_ctl_req req;
+	char err[256] = "";
+	static const char set[] = "set-etcd-flag service=placement maint db migration";
+	static const char clear[] = "clear-etcd-flag\tservice=nova-api\r";
+
+	(void)state;
+	memset(&req, 0x5a, sizeof(req));
+	assert_int_equal(parse_n(set, sizeof(set) - 1, &req, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(req.cmd, ZDU_CTL_SET_ETCD_FLAG);
+	assert_int_equal(req.mode, ZDU_FLAG_MAINT);
+	assert_string_equal(req.service, "placement");
+	assert_string_equal(req.reason, "db migration");
+	memset(&req, 0x5a, sizeof(req));
+	assert_int_equal(parse_n(clear, sizeof(clear) - 1, &req, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(req.cmd, ZDU_CTL_CLEAR_ETCD_FLAG);
+	assert_string_equal(req.service, "nova-api");
+	/* a reason may say service=: only the first word is the option */
+	assert_int_equal(parse_n("set-etcd-flag drain service=x", 29, &req, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(req.service, "");
+	assert_string_equal(req.reason, "service=x");
+	expect_err("set-etcd-flag service=placement", ZDU_ERR_PROTO, "set-etcd-flag: mode must be drain, maint or lb");
+	expect_err("set-etcd-flag service= drain", ZDU_ERR_PROTO,
+		   "set-etcd-flag: service=\"\": a service name is 1 to 63 of A-Z a-z 0-9 . _ -");
+	expect_err("clear-etcd-flag service=a/b", ZDU_ERR_PROTO,
+		   "clear-etcd-flag: service=\"a/b\": a service name is 1 to 63 of A-Z a-z 0-9 . _ -");
+	expect_err("clear-etcd-flag service=a b", ZDU_ERR_PROTO, "clear-etcd-flag: takes no argument");
+	expect_err("clear-etcd-flag service=a service=b", ZDU_ERR_PROTO, "clear-etcd-flag: takes no argument");
+	expect_err("set-etcd-flag service=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa drain",
+		   ZDU_ERR_PROTO,
+		   "set-etcd-flag: service=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": a service "
+		   "name is 1 to 63 of A-Z a-z 0-9 . _ -");
+	/* every command but ping takes it, as its first argument */
+	memset(&req, 0x5a, sizeof(req));
+	assert_int_equal(parse_n("set-flag service=placement drain why", 36, &req, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(req.cmd, ZDU_CTL_SET_FLAG);
+	assert_string_equal(req.service, "placement");
+	assert_string_equal(req.reason, "why");
+	assert_int_equal(parse_n("wait-drained service=glance 250", 31, &req, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(req.cmd, ZDU_CTL_WAIT_DRAINED);
+	assert_int_equal(req.arg_ms, 250);
+	assert_string_equal(req.service, "glance");
+	assert_int_equal(parse_n("clear-flag service=glance", 25, &req, err, sizeof(err)), ZDU_OK);
+	assert_string_equal(req.service, "glance");
+	expect_err("wait-drained service=glance", ZDU_ERR_PROTO, "wait-drained: needs a timeout in milliseconds");
+	expect_err("ping service=placement", ZDU_ERR_PROTO, "ping: takes no service=");
 }
 
 static void test_blanks_and_cr(void **state)
@@ -278,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_set_flag),
 		cmocka_unit_test(test_clear_flag),
 		cmocka_unit_test(test_etcd_flag),
+		cmocka_unit_test(test_etcd_flag_service),
 		cmocka_unit_test(test_blanks_and_cr),
 		cmocka_unit_test(test_unknown_command),
 		cmocka_unit_test(test_extra_args),
