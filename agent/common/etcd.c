@@ -243,15 +243,23 @@ void zdu_etcd_result_clear(struct zdu_etcd_result *res)
 	res->nkvs = 0;
 }
 
-/* An error answer: {"error": "...", "message": "...", "code": N}, or in a
- * stream {"error": {"grpc_code": N, "message": "..."}}. */
+/* An error answer: etcd 3.4's {"error": "...", "message": "...", "code": N},
+ * etcd 3.5's {"code": N, "message": "..."} (no "error"; never with a
+ * "header" or "result", which every answer that is not an error has), or
+ * in a stream {"error": {"grpc_code": N, "message": "..."}}. */
 static int answer_error(json_t *o, char *msg, size_t size, int *code)
 {
 	json_t *er = json_object_get(o, "error");
 	json_t *m = json_object_get(o, "message");
 
-	if (!er)
-		return 0;
+	if (!er) {
+		if (!json_is_integer(json_object_get(o, "code")) || !json_is_string(m) ||
+		    json_object_get(o, "header") || json_object_get(o, "result"))
+			return 0;
+		*code = (int)json_integer_value(json_object_get(o, "code"));
+		snprintf(msg, size, "%s (code %d)", json_string_value(m), *code);
+		return 1;
+	}
 	if (json_is_object(er)) {
 		m = json_object_get(er, "message");
 		*code = (int)json_i64(json_object_get(er, "grpc_code"));

@@ -47,6 +47,11 @@ slow and failed probes, p50/p95/max latency of the probes of up nodes, the lowes
 serving node replied), and the version document's latency as the clients saw it through lb1
 (from the load's records).
 
+The real release upgrade (issue 20), scenarios release-rolling and release-cutover, run only
+when named: Debian 12's nova-api (Zed, stock 2.93) replaced by Debian 13's (2025.1, 2.100) run
+from the trixie root (tests/lib/trixie-root build nova, once), lb1 (the load) HAProxy 3.0 and
+lb2 HAProxy 2.6. Rolling must show no failed request; cutover 0 failed, 0 x 406, 0 regressions.
+
 Adding a scenario: a function taking a Ctx, decorated with @scenario(name, agent_check=...,
 check=...). Ctx gives .cluster, .nodes, .lbs, .upgrade(node), .wait(...), .mark(text),
 .coordinator(plan) and .write_plan(**overrides).
@@ -86,6 +91,14 @@ INSTALL_DEPS = os.path.join(SRC, 'tests', 'nova', 'install-deps')
 UPGRADE_NODE = os.path.join(HERE, 'upgrade-node')
 LOADGEN = os.path.join(HERE, 'loadgen.py')
 OLD, NEW = '2.90', '2.93'
+# The real release upgrade (issue 20, scenarios release-*): Debian 12's nova-api (Zed, stock 2.93)
+# replaced by Debian 13's (2025.1, 2.100), each the real code of its release under uwsgi, Debian
+# 13's run from the trixie root (tests/lib/trixie-root) in NODE_DIR.debian13; lb1 (which carries
+# the load) is Debian 13's HAProxy 3.0, lb2 Debian 12's 2.6: a mixed pair.
+REL_OLD, REL_NEW = '2.93', '2.100'
+DEBIAN13 = 'debian13'           # upgrade-node's word for "start Debian 13's nova-api"
+TRIXIE_ROOT = os.path.join(SRC, 'tests', 'lib', 'trixie-root')
+TRIXIE_HAPROXY = os.path.join(SRC, 'tests', 'lib', 'trixie-bin', 'haproxy')
 NOVA_PORT = 8774
 LOCK = '/tmp/zdu-e2e.lock'      # the node addresses and port are fixed: one run at a time
 HOG_LOAD = 100                  # stress-ng --cpu-load of the busy scenarios (see the docstring)
@@ -201,10 +214,20 @@ class Cluster:
         self.lb_ports = []
         self.map_path = os.path.join(st.workdir, 'nodes.map')
 
-    def setup(self):
+    def setup(self, release=False):
         for n in self.nodes:
             os.makedirs(n.dir, exist_ok=True)
             run([NOVA_NODE, 'setup', n.nova_dir])
+        if release:
+            t = time.monotonic()
+            # nova-node and the node directories, seen at their paths inside the root (the
+            # coordinator's upgrade-node inherits it)
+            os.environ['ZDU_TRIXIE_BIND'] = '%s:%s' % (os.path.join(SRC, 'tests'), self.st.workdir)
+            run([TRIXIE_ROOT, 'build', 'nova'], timeout=1800)
+            parallel(lambda n: run([TRIXIE_ROOT, 'run', '/bin/bash', NOVA_NODE, 'setup',
+                                    n.nova_dir + '.' + DEBIAN13], timeout=300), self.nodes)
+            log('Debian 13 root with nova ready, 3 Debian 13 node dirs set up in %.1fs'
+                % (time.monotonic() - t))
         with open(self.map_path, 'w') as f:
             for n in self.nodes:
                 f.write('%s %s %s %d\n' % (n.name, n.nova_dir, n.addr, n.port))
@@ -229,7 +252,8 @@ class Cluster:
         self.lb_ports = [free_port('127.0.0.1'), free_port('127.0.0.1')]
 
     def set_release(self, n, version):
-        """Stop the node's nova-api and start it as VERSION (None: the new, stock release)."""
+        """Stop the node's nova-api and start it as VERSION (None: the new, stock release;
+        DEBIAN13: Debian 13's nova-api)."""
         args = [UPGRADE_NODE, self.map_path, n.name] + ([version] if version else [])
         return run(args, timeout=180)
 
@@ -244,36 +268,39 @@ class Cluster:
             lb.stop()
         self.lbs = []
 
-    def start_lbs(self, workdir, agent_check):
+    def start_lbs(self, workdir, agent_check, mixed=False):
         self.stop_lbs()
+        bins = (TRIXIE_HAPROXY, None) if mixed else (None, None)
         for j in (1, 2):
             servers = [dict(name=n.name, addr=n.addr, port=n.port, weight=100,
                             agent_port=n.agent.port if agent_check else None)
                        for n in self.nodes]
             lb = HAProxy(workdir, name='lb%d' % j, servers=servers,
                          frontend=('127.0.0.1', self.lb_ports[j - 1]), agent_inter_ms=500,
-                         check=True, check_inter_ms=500, mode='http')
+                         check=True, check_inter_ms=500, mode='http', haproxy_bin=bins[j - 1])
             lb.start()
             self.lbs.append(lb)
 
-    def reset(self, workdir, agent_check):
-        """Every node at OLD, healthy, no flag; the load balancers restarted with the scenario's
-        config; every server UP with weight 100 on both."""
+    def reset(self, workdir, agent_check, release=False):
+        """Every node at OLD (RELEASE: Debian 12's stock REL_OLD), healthy, no flag; the load
+        balancers restarted with the scenario's config (RELEASE: the mixed pair); every server UP
+        with weight 100 on both."""
+        start, want = (None, REL_OLD) if release else (OLD, OLD)
         self.stop_lbs()
         for n in self.nodes:
             if n.agent.status()['flag']['active']:
                 n.agent.cli('--maintenance', 'off')
-        stale = [n for n in self.nodes if self.release(n) != OLD]
+        stale = [n for n in self.nodes if self.release(n) != want]
         if stale:
             t = time.monotonic()
-            parallel(lambda n: self.set_release(n, OLD), stale)
-            log('reset %s to %s in %.1fs' % (' '.join(n.name for n in stale), OLD,
+            parallel(lambda n: self.set_release(n, start), stale)
+            log('reset %s to %s in %.1fs' % (' '.join(n.name for n in stale), want,
                                             time.monotonic() - t))
         for n in self.nodes:
-            wait_until(lambda: (lambda s: s['health']['state'] == 'up' and s['health']['version'] == OLD
+            wait_until(lambda: (lambda s: s['health']['state'] == 'up' and s['health']['version'] == want
                                 and not s['flag']['active'])(n.agent.status()),
-                       timeout=30, message='%s agent: healthy at %s, no flag' % (n.name, OLD))
-        self.start_lbs(workdir, agent_check)
+                       timeout=30, message='%s agent: healthy at %s, no flag' % (n.name, want))
+        self.start_lbs(workdir, agent_check, mixed=release)
         self.wait_all_up(timeout=30)
 
     def wait_all_up(self, timeout=30, nodes=None):
@@ -297,7 +324,7 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
         for attempt in (1, 2):
             for n in self.nodes:
-                if reap_node(n.nova_dir):
+                if reap_node(n.nova_dir) or reap_node(n.nova_dir + '.' + DEBIAN13):
                     log('killed leftover uwsgi of %s' % n.name)
             if attempt == 1:
                 time.sleep(0.5)
@@ -534,17 +561,21 @@ def no_server_lines(lbs):
 
 # ------------------------------------------------------------------ scenarios
 
-Scenario = collections.namedtuple('Scenario', 'name fn agent_check end_release check doc hog')
+Scenario = collections.namedtuple('Scenario', 'name fn agent_check end_release check doc hog release')
 SCENARIOS = collections.OrderedDict()
 
 
-def scenario(name, agent_check, end_release=NEW, check=None, hog=False):
+def scenario(name, agent_check, end_release=None, check=None, hog=False, release=False):
     """Register fn(ctx) as a scenario. AGENT_CHECK: the servers are agent-checked by zdu-agent.
-    END_RELEASE: what every node must run afterwards. CHECK(row) -> list of problems (the run
-    fails on any). HOG: a CPU hog (stress-ng, see the docstring) runs beside the load."""
+    END_RELEASE: what every node must run afterwards (default NEW; REL_NEW with RELEASE).
+    CHECK(row) -> list of problems (the run fails on any). HOG: a CPU hog (stress-ng, see the
+    docstring) runs beside the load. RELEASE: the real release upgrade, Debian 12's nova-api to
+    Debian 13's, under the mixed pair of load balancers (see REL_OLD)."""
     def deco(fn):
-        SCENARIOS[name] = Scenario(name, fn, agent_check, end_release, check or (lambda r: []),
-                                   ' '.join((fn.__doc__ or '').split()), hog)
+        SCENARIOS[name] = Scenario(name, fn, agent_check,
+                                   end_release or (REL_NEW if release else NEW),
+                                   check or (lambda r: []),
+                                   ' '.join((fn.__doc__ or '').split()), hog, release)
         return fn
     return deco
 
@@ -564,8 +595,9 @@ def expect_coordinator_ok(row):
 
 
 class Ctx:
-    def __init__(self, cluster, st, workdir):
+    def __init__(self, cluster, st, workdir, release=False):
         self.cluster, self.st, self.dir = cluster, st, workdir
+        self.release = release
         self.nodes, self.lbs = cluster.nodes, cluster.lbs
         self.marks = []
         self.info = {}
@@ -576,7 +608,7 @@ class Ctx:
 
     def upgrade(self, node):
         t = time.monotonic()
-        self.cluster.set_release(node, None)
+        self.cluster.set_release(node, DEBIAN13 if self.release else None)
         self.mark('%s upgraded (%.1fs)' % (node.name, time.monotonic() - t))
 
     def wait(self, pred, what, timeout=60):
@@ -586,9 +618,10 @@ class Ctx:
         t = dict(drain_ms=60000, upgrade_ms=120000, health_ms=60000, up_ms=60000, poll_ms=200,
                  request_ms=3000)
         t.update(over.pop('timeouts', {}))
-        p = dict(backend='nova-api', upgrade_command='%s %s {node}' % (UPGRADE_NODE,
-                                                                      self.cluster.map_path),
-                 journal=os.path.join(self.dir, 'journal'), min_ready=1, expect_version=NEW)
+        p = dict(backend='nova-api', upgrade_command='%s %s {node}%s' % (
+                     UPGRADE_NODE, self.cluster.map_path, ' ' + DEBIAN13 if self.release else ''),
+                 journal=os.path.join(self.dir, 'journal'), min_ready=1,
+                 expect_version=REL_NEW if self.release else NEW)
         p.update(over)
         lines = ['%s = %s;' % (k, libconfig_str(v) if isinstance(v, str) else v) for k, v in p.items()]
         lines.append('timeouts: { %s };' % ' '.join('%s = %d;' % kv for kv in t.items()))
@@ -708,6 +741,23 @@ def cutover_busy(ctx):
     cutover(ctx)
 
 
+@scenario('release-rolling', agent_check=True, release=True,
+          check=lambda r: expect_no_failed(r) + expect_coordinator_ok(r))
+def release_rolling(ctx):
+    """The real release upgrade, rolling: zdu's plan replaces Debian 12's nova-api (Zed, 2.93) by
+    Debian 13's (2025.1, 2.100) node by node, behind HAProxy 3.0 (lb1, the load) and HAProxy 2.6
+    (lb2); must show no failed request."""
+    zdu(ctx)
+
+
+@scenario('release-cutover', agent_check=True, release=True,
+          check=lambda r: expect_clean(r) + expect_coordinator_ok(r))
+def release_cutover(ctx):
+    """The real release upgrade with cutover's plan, Debian 12's nova-api (2.93) to Debian 13's
+    (2.100), behind HAProxy 3.0 and 2.6; must show 0 failed, 0 406s and 0 version regressions."""
+    cutover(ctx)
+
+
 # ------------------------------------------------------------------ running
 
 _children = []       # subprocess.Popen objects to end at exit (the coordinator)
@@ -721,8 +771,8 @@ def run_scenario(cl, st, sc):
     t_scenario = time.monotonic()
     loadavg = open('/proc/loadavg').read().split()[0]
     t = time.monotonic()
-    cl.reset(d, sc.agent_check)
-    ctx = Ctx(cl, st, d)
+    cl.reset(d, sc.agent_check, sc.release)
+    ctx = Ctx(cl, st, d, sc.release)
     log('  cluster ready in %.1fs (%s agent-check)' % (time.monotonic() - t,
                                                        'with' if sc.agent_check else 'no'))
     hog = Hog(st, os.path.join(d, 'stress-ng.log')) if sc.hog else None
@@ -911,7 +961,8 @@ def cleanup(cl):
 
 
 def main(argv):
-    names = argv or list(SCENARIOS)
+    # The release-* scenarios (Debian 13's nova-api from the trixie root) run when named.
+    names = argv or [n for n, sc in SCENARIOS.items() if not sc.release]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         print('unknown scenario(s) %s; known: %s' % (' '.join(unknown), ' '.join(SCENARIOS)))
@@ -943,12 +994,12 @@ def main(argv):
     try:
         for a in st.addrs:
             node_dir = os.path.join(st.workdir, 'node%d' % (st.addrs.index(a) + 1), 'nova')
-            if reap_node(node_dir):
+            if reap_node(node_dir) or reap_node(node_dir + '.' + DEBIAN13):
                 log('killed a stale uwsgi of a previous run in %s' % node_dir)
         shutil.rmtree(st.workdir, ignore_errors=True)
         os.makedirs(st.workdir)
         cl = Cluster(st)
-        cl.setup()
+        cl.setup(release=any(SCENARIOS[n].release for n in names))
         for name in names:
             rows.append(run_scenario(cl, st, SCENARIOS[name]))
             write_results(st, rows, meta)

@@ -46,7 +46,7 @@ import urllib.request
 
 from agentlib import check, check_within, cli_expect, main
 from clusterlib import Cluster, coordinator_binary, libconfig_str
-from etcdlib import agent_key, machine_lock, node_key, require_free
+from etcdlib import agent_key, gateway_error, machine_lock, node_key, require_free
 from pkilib import openssl
 from testutil import Proc, check_loopback, tempdir, wait_until
 
@@ -178,7 +178,7 @@ def call_as(user, path, body):
         if ans.get('code') != 16:
             break
         del _tokens[user]
-    if st != 200 or 'error' in ans:
+    if st != 200 or gateway_error(ans):
         raise AssertionError('%s as %s: HTTP %d %r' % (path, user, st, ans))
     return ans
 
@@ -186,7 +186,7 @@ def call_as(user, path, body):
 def expired(token):
     """etcd refuses TOKEN now: its TTL ran out."""
     st, ans = call('/v3/kv/range', {'key': b64('/zdu/x')}, token)
-    return st != 200 and ans.get('code') == 16 and 'invalid auth token' in ans.get('error', '')
+    return st != 200 and ans.get('code') == 16 and 'invalid auth token' in (gateway_error(ans) or '')
 
 
 def get(key, user='zdu-coordinator'):
@@ -223,7 +223,7 @@ def enable_auth():
     check(r.returncode == 0, 'etcd-rbac.sh --enable-auth %s: exit 0' % NODE,
           (r.returncode, r.stderr[-2000:]))
     st, ans = call('/v3/kv/range', {'key': b64(node_key(NODE))})
-    check(st != 200 and 'error' in ans, 'authentication is on: anonymous range refused',
+    check(st != 200 and gateway_error(ans), 'authentication is on: anonymous range refused',
           (st, ans))
 
 

@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 
 from agentlib import Agent, check, check_within, cli_expect, main
-from etcdlib import agent_key, all_key, b64, flag_value, node_key, unb64
+from etcdlib import agent_key, all_key, b64, flag_value, gateway_error, node_key, unb64
 from testutil import Proc, tempdir, wait_until
 
 ADDR = '127.0.0.24'
@@ -123,7 +123,7 @@ def token_of(user, password):
 def get(key, token):
     """The value (bytes), None when absent; raises on an error answer."""
     st, ans = call('/v3/kv/range', {'key': b64(key)}, token)
-    if st != 200 or 'error' in ans:
+    if st != 200 or gateway_error(ans):
         raise AssertionError('range %s: HTTP %d %r' % (key, st, ans))
     kvs = ans.get('kvs') or []
     return unb64(kvs[0].get('value')) if kvs else None
@@ -131,19 +131,19 @@ def get(key, token):
 
 def put(key, value, token):
     st, ans = call('/v3/kv/put', {'key': b64(key), 'value': b64(value)}, token)
-    if st != 200 or 'error' in ans:
+    if st != 200 or gateway_error(ans):
         raise AssertionError('put %s: HTTP %d %r' % (key, st, ans))
 
 
 def delete(key, token):
     st, ans = call('/v3/kv/deleterange', {'key': b64(key)}, token)
-    if st != 200 or 'error' in ans:
+    if st != 200 or gateway_error(ans):
         raise AssertionError('delete %s: HTTP %d %r' % (key, st, ans))
 
 
 def denied(what, path, body, token):
     st, ans = call(path, body, token)
-    check(st != 200 and 'permission denied' in str(ans.get('error', '')),
+    check(st != 200 and 'permission denied' in (gateway_error(ans) or ''),
           '%s: permission denied' % what, (st, ans))
 
 
@@ -211,7 +211,7 @@ def rbac(work):
           'generated passwords: 24 letters and digits', pw)
 
     st, ans = call('/v3/kv/range', {'key': b64(node_key('n1'))})
-    check(st != 200 and 'error' in ans, 'authentication is on: anonymous range refused',
+    check(st != 200 and gateway_error(ans), 'authentication is on: anonymous range refused',
           (st, ans))
     r = rbac_script('n3')
     check(r.returncode == 1 and 'ETCDCTL_USER' in r.stderr,
@@ -254,7 +254,7 @@ def rbac(work):
           (st, ans))
     # the fleet guard: every agent's state (one range over the prefix), and its claim key
     st, ans = call('/v3/kv/range', {'key': b64('/zdu/agents/'), 'range_end': b64('/zdu/agents0')}, n1)
-    check(st == 200 and 'error' not in ans, 'n1 may read every agent\'s published state (the guard)',
+    check(st == 200 and not gateway_error(ans), 'n1 may read every agent\'s published state (the guard)',
           (st, ans))
     put('/zdu/guard/nova-api', '{"down":["n1"]}', n1)
     print('ok: n1 may write the guard\'s claim key /zdu/guard/nova-api', flush=True)

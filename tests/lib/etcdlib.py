@@ -76,6 +76,8 @@ agent_etcd_settings(cluster, node='n1', prefix='/zdu', lease_ttl_s=3, timeout_ms
                     backoff_max_ms=500, endpoints=None, **extra) -> dict
   Agent(settings=...) for an agent using the cluster: {'etcd': {...}}.
 b64(s) / unb64(s)             the gateway's base64.
+gateway_error(ans) -> str | None   the message of an error answer, in etcd 3.4's shape ("error")
+                              or 3.5's ("code" and "message" only), else None.
 node_key(node, prefix='/zdu'), all_key(prefix), agent_key(node, prefix)   the agent's keys.
 flag_value(reason=None, mode='drain', by='etcd-test') -> str   a value in the flag file format.
 etcd_state(agent) -> dict     agent.status()['flag']['etcd'].
@@ -109,7 +111,7 @@ import urllib.request
 
 from testutil import Proc, check_loopback, tempdir, wait_until
 
-__all__ = ['EtcdCluster', 'EtcdError', 'Member', 'agent_etcd_settings', 'b64', 'unb64',
+__all__ = ['EtcdCluster', 'EtcdError', 'Member', 'agent_etcd_settings', 'b64', 'unb64', 'gateway_error',
            'ADDRS', 'CLIENT_PORT', 'PEER_PORT', 'node_key', 'all_key', 'agent_key', 'flag_value',
            'etcd_state', 'wait_etcd_state', 'ReplyRecorder', 'wait_reply_alive']
 
@@ -133,6 +135,21 @@ class EtcdError(RuntimeError):
         super().__init__(msg)
         self.code = code
         self.http_status = http_status
+
+
+def gateway_error(ans):
+    """The message of a gateway answer that is an error, else None. etcd 3.4 says
+    {"error": "...", "message": "...", "code": N}; etcd 3.5 drops "error":
+    {"code": N, "message": "..."} (an answer that is not an error has a "header" or "result")."""
+    if not isinstance(ans, dict):
+        return None
+    if 'error' in ans:
+        er = ans['error']
+        return str(er.get('message', er) if isinstance(er, dict) else er)
+    if isinstance(ans.get('code'), int) and 'message' in ans and 'header' not in ans \
+            and 'result' not in ans:
+        return str(ans['message'])
+    return None
 
 
 def b64(data):

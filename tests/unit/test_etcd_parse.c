@@ -475,6 +475,60 @@ static void test_answer_error(void **state)
 	assert_string_equal(res.msg, "etcdserver: no leader (code 14)");
 }
 
+/* etcd 3.5 (Debian 13's 3.5.16) answers an error without the "error" member
+ * 3.4 had: {"code": N, "message": "..."}, a number and a string (captures). */
+static void test_answer_error_3_5(void **state)
+{
+	struct zdu_etcd_result res;
+
+	(void)state;
+	assert_int_equal(parse_answer("{\"code\":5, \"message\":\"etcdserver: requested lease not found\"}", &res),
+			 -1);
+	assert_int_equal(res.err, ZDU_ERR_EXISTS);
+	/* zdu_publish recognises this one by its text */
+	assert_string_equal(res.msg, "etcdserver: requested lease not found (code 5)");
+	assert_int_equal(res.nkvs, 0);
+	assert_null(res.kvs);
+	zdu_etcd_result_clear(&res);
+
+	assert_int_equal(parse_answer("{\"code\":11, \"message\":\"etcdserver: mvcc: required revision has been "
+				      "compacted\"}",
+				      &res),
+			 -1);
+	assert_string_equal(res.msg, "etcdserver: mvcc: required revision has been compacted (code 11)");
+	zdu_etcd_result_clear(&res);
+
+	assert_int_equal(parse_answer("{\"code\":9, \"message\":\"etcdserver: authentication is not enabled\"}", &res),
+			 -1);
+	assert_string_equal(res.msg, "etcdserver: authentication is not enabled (code 9)");
+	zdu_etcd_result_clear(&res);
+
+	/* grpc-gateway's newer shape may carry "details": still an error */
+	assert_int_equal(parse_answer("{\"code\":7, \"message\":\"etcdserver: permission denied\", \"details\":[]}", &res),
+			 -1);
+	assert_string_equal(res.msg, "etcdserver: permission denied (code 7)");
+	zdu_etcd_result_clear(&res);
+
+	/* not errors: an answer with a header, whatever else it holds */
+	assert_int_equal(parse_answer("{\"header\":{\"cluster_id\":\"1\", \"member_id\":\"2\", \"revision\":\"2\", "
+				      "\"raft_term\":\"2\"}, \"code\":1, \"message\":\"x\"}",
+				      &res),
+			 0);
+	assert_int_equal(res.revision, 2);
+	zdu_etcd_result_clear(&res);
+}
+
+static void test_watch_error_3_5(void **state)
+{
+	struct zdu_etcd_watch_msg m;
+
+	(void)state;
+	/* the body of a watch refused with HTTP 4xx, as etcd 3.5 sends it */
+	assert_int_equal(watch_parse("{\"code\":7, \"message\":\"etcdserver: permission denied\"}", &m), -1);
+	assert_string_equal(m.error, "etcdserver: permission denied (code 7)");
+	zdu_etcd_watch_msg_free(&m);
+}
+
 static void test_answer_garbage(void **state)
 {
 	struct zdu_etcd_result res;
@@ -914,6 +968,8 @@ int main(void)
 		cmocka_unit_test(test_watch_garbage),
 		cmocka_unit_test(test_watch_missing_result),
 		cmocka_unit_test(test_watch_error_line),
+		cmocka_unit_test(test_answer_error_3_5),
+		cmocka_unit_test(test_watch_error_3_5),
 		/* found by the fuzzers, fixed */
 		cmocka_unit_test(test_answer_msg_printable),
 		cmocka_unit_test(test_watch_error_printable),
