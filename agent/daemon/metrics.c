@@ -16,6 +16,8 @@ struct mbuf {
 	int failed;
 };
 
+static void mb_vprintf(struct mbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mb_vprintf(struct mbuf *b, const char *fmt, va_list ap)
 {
 	va_list aq;
