@@ -10,7 +10,7 @@ with the status in STATE/NAME.exit (0 when absent) after printing to stdout and 
   balancers, its time before the first upgrade's), after once, after the last node is back
   (every server UP, its time after the last upgrade's); the JSON events say the same
   (before's ok before the first drain, after's start after the last wait-up ok), with
-  {backend} and {plan} expanded;
+  {backend} and {plan} expanded; the progress textfile (--textfile-dir) has both steps' durations;
 - dry run: the before line, then each node's plan, then the after line; nothing runs;
 - a failing before_command stops the rollout (exit 1) naming the command, its status and its
   last output, with no node drained (no flag, no drain reply, no upgrade, no journal step);
@@ -21,6 +21,7 @@ with the status in STATE/NAME.exit (0 when absent) after printing to stdout and 
   done runs only after_command, then the journal ends."""
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -198,9 +199,13 @@ def before_timeout(s):
 
 def order(s):
     plan = s.plan()
-    r = s.cl.coordinator('--plan', plan, '--json', timeout=120)
+    r = s.cl.coordinator('--plan', plan, '--json', '--textfile-dir', s.state, timeout=120)
     print(r.stdout[-3000:], r.stderr, sep='\n')
     check(r.returncode == 0, 'rollout with before and after: exit 0', r.returncode)
+    prom = open(os.path.join(s.state, 'zdu_coordinator.prom')).read()
+    for step in ('before', 'after'):
+        check(re.search(r'^zdu_coordinator_step_duration_seconds\{plan="plan",node="",step="%s"\} [0-9.]+$'
+                        % step, prom, re.M), 'the progress textfile shows step %s\'s duration' % step, prom)
     evs = events(r.stdout)
     b_ok = idx(evs, lambda e: e['step'] == 'before' and e['event'] == 'ok')
     first_drain = idx(evs, lambda e: e['step'] == 'drain' and e['event'] == 'ok')
