@@ -16,12 +16,15 @@ with the status in STATE/NAME.exit (0 when absent) after printing to stdout and 
   last output, with no node drained (no flag, no drain reply, no upgrade, no journal step);
   the next run runs it again;
 - a before_command over timeouts.before_ms is killed (exit 3, timeouts.before_ms named);
+- SIGTERM while before_command runs: exit 1 once it ended (not killed half-way), its success
+  journaled;
 - a failing after_command stops (exit 1) saying every node is back; --status says so; after a
   node's failure --resume does not run before_command again; a --resume after all nodes are
   done runs only after_command, then the journal ends."""
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -64,7 +67,8 @@ if len(sys.argv) > 1 and sys.argv[1] == 'window':
     window_command(sys.argv[2], sys.argv[3])
 
 from agentlib import check, main  # noqa: E402
-from clusterlib import Cluster  # noqa: E402
+from clusterlib import Cluster, coordinator_cleanup, start_coordinator  # noqa: E402
+from testutil import wait_until  # noqa: E402
 
 
 def lines(path):
@@ -197,6 +201,28 @@ def before_timeout(s):
     check(not os.path.exists(s.record) and s.steps() == [], 'nothing else ran')
 
 
+def before_interrupted(s):
+    """SIGTERM while before_command runs: it is not killed half-way; its success is journaled."""
+    started, ended = os.path.join(s.state, 'b-started'), os.path.join(s.state, 'b-ended')
+    plan = s.cl.write_plan(s.cl.upgrade_command(s.mapfile),
+                           extra='before_command = "touch %s; sleep 1.5; touch %s";' % (started, ended))
+    proc, out = start_coordinator(os.path.join(s.state, 'interrupted.out'), '--plan', plan)
+    try:
+        wait_until(lambda: os.path.exists(started), timeout=15, message='before_command started')
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=15)
+    finally:
+        coordinator_cleanup(proc, out, 'interrupted')
+    text = open(out.name).read()
+    check(rc == 1, 'interrupted during before: exit 1', rc)
+    check('interrupted by signal 15 during before_command' in text
+          and 'waiting for before_command to end' in text, 'it says it waits for before_command', text)
+    check(os.path.exists(ended), 'before_command was not killed half-way')
+    check(s.steps() == [('', 'before')], 'its success is journaled, nothing else', s.steps())
+    check(not os.path.exists(s.record), 'no upgrade ran')
+    os.remove(s.journal)
+
+
 def order(s):
     plan = s.plan()
     r = s.cl.coordinator('--plan', plan, '--json', '--textfile-dir', s.state, timeout=120)
@@ -288,6 +314,7 @@ def run():
         before_fails(s)
         before_timeout(s)
         check(len(s.runs('before')) == 1, 'the failed before_command ran once')
+        before_interrupted(s)
         s.reset()
         order(s)
         s.reset()
