@@ -477,9 +477,9 @@ static char *expand(const char *tmpl, const struct zdu_plan_node *n);
 static int under_way(const struct zdu_coord *c)
 {
 	/* before_command changed no node */
-	size_t window = zdu_journal_has(&c->journal, "", zdu_coord_step_name(ZDU_STEP_BEFORE));
+	size_t before = zdu_journal_has(&c->journal, "", zdu_coord_step_name(ZDU_STEP_BEFORE));
 
-	return !c->opts->dry_run && c->journal_open && c->journal.n > window;
+	return !c->opts->dry_run && c->journal_open && c->journal.n > before;
 }
 
 /* The load balancers where the node may not leave: appends a description

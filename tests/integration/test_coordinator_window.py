@@ -16,6 +16,8 @@ with the status in STATE/NAME.exit (0 when absent) after printing to stdout and 
   last output, with no node drained (no flag, no drain reply, no upgrade, no journal step);
   the next run runs it again;
 - a before_command over timeouts.before_ms is killed (exit 3, timeouts.before_ms named);
+- a succeeded before_command does not make the rollout "under way": a capacity shortfall at
+  the first node still refuses at once (exit 4);
 - SIGTERM while before_command runs: exit 1 once it ended (not killed half-way), its success
   journaled;
 - a failing after_command stops (exit 1) saying every node is back; --status says so; after a
@@ -223,6 +225,26 @@ def before_interrupted(s):
     os.remove(s.journal)
 
 
+def before_not_under_way(s):
+    """A succeeded before_command changed no node: a capacity shortfall at the first node still
+    refuses at once (exit 4), as without it, instead of waiting timeouts.capacity_ms."""
+    s.cl.node('node2')['nova'].set_mode('http500')
+    wait_until(lambda: all('DOWN' in lb.server('node2')['status'] for lb in s.cl.lbs), timeout=15,
+               message='node2 DOWN on both load balancers')
+    plan = s.cl.write_plan(s.cl.upgrade_command(s.mapfile), timeouts=dict(capacity_ms=30000),
+                           extra='before_command = "true";')
+    t0 = time.monotonic()
+    r = s.cl.coordinator('--plan', plan)
+    took = time.monotonic() - t0
+    print(r.stdout, r.stderr, sep='\n')
+    check(r.returncode == 4 and took < 10, 'first node short of capacity after before: exit 4 at once '
+          '(%.1f s)' % took, r.returncode)
+    check(s.steps() == [('', 'before')], 'journal: before only, no capacity-short', s.steps())
+    s.cl.set_version('node2', '2.90')
+    s.cl.wait_all_up()
+    os.remove(s.journal)
+
+
 def order(s):
     plan = s.plan()
     r = s.cl.coordinator('--plan', plan, '--json', '--textfile-dir', s.state, timeout=120)
@@ -315,6 +337,7 @@ def run():
         before_timeout(s)
         check(len(s.runs('before')) == 1, 'the failed before_command ran once')
         before_interrupted(s)
+        before_not_under_way(s)
         s.reset()
         order(s)
         s.reset()
