@@ -98,7 +98,8 @@ char *zdu_coord_progress_render(const struct zdu_coord_progress *p)
 	plan_sample(f, p, "zdu_coordinator_nodes_done", (double)p->done);
 	if (p->step[0]) {
 		head(f, "zdu_coordinator_node_step", "gauge",
-		     "The step in progress (or where the rollout stopped), as labels; always 1.");
+		     "The step in progress (or where the rollout stopped), as labels (node \"\" for the rollout's "
+		     "own steps: before, switch, after); always 1.");
 		fprintf(f, "zdu_coordinator_node_step{plan=\"");
 		label(f, p->plan);
 		fprintf(f, "\",node=\"");
@@ -108,7 +109,8 @@ char *zdu_coord_progress_render(const struct zdu_coord_progress *p)
 		plan_sample(f, p, "zdu_coordinator_step_start_timestamp_seconds", p->step_started);
 	}
 	if (p->nsteps) {
-		head(f, "zdu_coordinator_step_duration_seconds", "gauge", "How long each finished step took.");
+		head(f, "zdu_coordinator_step_duration_seconds", "gauge",
+		     "How long each finished step took (node \"\": before, switch, after).");
 		for (i = 0; i < p->nsteps; i++) {
 			fprintf(f, "zdu_coordinator_step_duration_seconds{plan=\"");
 			label(f, p->plan);

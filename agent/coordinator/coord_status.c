@@ -102,14 +102,26 @@ static const char *meaning(const char *step)
 	return step;
 }
 
+/* A window command's state: NULL when the plan has none. */
+static const char *window_state(const struct zdu_journal *j, const char *cmd, const char *step)
+{
+	if (!cmd || !cmd[0])
+		return NULL;
+	return zdu_journal_has(j, "", step) ? "done" : "not run";
+}
+
 static int report(const struct zdu_plan *plan, const struct zdu_coord_opts *opts, const struct zdu_journal *j,
 		  const char *name)
 {
 	const char *stopped = NULL, *stopped_step = "";
+	const char *before = window_state(j, plan->before_command, "before");
+	const char *after = window_state(j, plan->after_command, "after");
 	size_t i, done = 0;
 	json_t *nodes = json_array();
 	char next[1024];
 
+	if (before && !opts->json)
+		printf("  %-16s %s\n", "before_command", !strcmp(before, "done") ? "done" : "not run yet");
 	for (i = 0; i < plan->nnodes; i++) {
 		const char *n = plan->nodes[i].name, *s = last_step(j, n);
 
@@ -123,8 +135,16 @@ static int report(const struct zdu_plan *plan, const struct zdu_coord_opts *opts
 		if (!opts->json)
 			printf("  %-16s %s\n", n, meaning(s));
 	}
+	if (after && !opts->json)
+		printf("  %-16s %s\n", "after_command",
+		       !strcmp(after, "done") ? "done" : "not run yet (runs once every node is back)");
 	if (j->finished)
 		snprintf(next, sizeof(next), "nothing: the rollout is complete");
+	else if (done == plan->nnodes && after && strcmp(after, "done") != 0)
+		snprintf(next, sizeof(next),
+			 "every node is upgraded and back; after_command has not succeeded yet: continue with: "
+			 "zdu-coordinator --plan %s --resume (it runs only after_command)",
+			 opts->plan_path);
 	else if (stopped && strcmp(stopped_step, "cleared") != 0)
 		snprintf(next, sizeof(next),
 			 "%s is left in maintenance (drained). Find why the run stopped (its output, zdu-agent "
@@ -138,11 +158,11 @@ static int report(const struct zdu_plan *plan, const struct zdu_coord_opts *opts
 	else
 		snprintf(next, sizeof(next), "start it: zdu-coordinator --plan %s", opts->plan_path);
 	if (opts->json) {
-		json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:s?,s:s?,s:o,s:s}", "journal", name, "state",
+		json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:s?,s:s?,s:o,s:s,s:s?,s:s?}", "journal", name, "state",
 				      j->finished ? "complete" : j->n ? "stopped" : "not started", "finished",
 				      j->finished, "nodes_done", (json_int_t)done, "nodes", (json_int_t)plan->nnodes,
 				      "node", stopped, "last_step", stopped ? stopped_step : NULL, "steps", nodes,
-				      "next", next);
+				      "next", next, "before", before, "after", after);
 
 		json_dumpf(o, stdout, JSON_COMPACT);
 		fputc('\n', stdout);

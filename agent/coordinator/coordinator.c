@@ -23,13 +23,15 @@
 #include "zdu/link.h"
 #include "zdu/plan.h"
 #include "zdu/spawn.h"
+#include "zdu/window.h"
 
 static const char *const step_names[] = {
 	[ZDU_STEP_PREFLIGHT] = "preflight",  [ZDU_STEP_CAPACITY] = "capacity",
 	[ZDU_STEP_SET_FLAG] = "drain",	      [ZDU_STEP_WAIT_DRAINED] = "wait-drained",
 	[ZDU_STEP_UPGRADE] = "upgrade",      [ZDU_STEP_WAIT_HEALTHY] = "wait-healthy",
 	[ZDU_STEP_CLEAR_FLAG] = "undrain",   [ZDU_STEP_WAIT_UP] = "wait-up",
-	[ZDU_STEP_SWITCH] = "switch",
+	[ZDU_STEP_SWITCH] = "switch",        [ZDU_STEP_BEFORE] = "before",
+	[ZDU_STEP_AFTER] = "after",
 };
 
 const char *zdu_coord_step_name(enum zdu_coord_step s)
@@ -154,14 +156,16 @@ static void next_after_fail(struct zdu_coord *c, char *next, size_t size)
 void zdu_coord_fail(struct zdu_coord *c, int code, const char *fmt, ...)
 {
 	char msg[2048], next[1024];
-	int sw = c->step == ZDU_STEP_SWITCH;
+	int sw = c->step == ZDU_STEP_SWITCH, win = c->step == ZDU_STEP_BEFORE || c->step == ZDU_STEP_AFTER;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	zdu_coord_say(c, sw ? NULL : cur(c)->name, step_names[c->step], "fail", "%s", msg);
-	if (sw) {
+	zdu_coord_say(c, sw || win ? NULL : cur(c)->name, step_names[c->step], "fail", "%s", msg);
+	if (win) {
+		zdu_coord_say(c, NULL, step_names[c->step], "next", "%s", zdu_window_next_after_fail(c));
+	} else if (sw) {
 		zdu_coord_say(c, NULL, step_names[c->step], "next", "%s", zdu_cutover_next_after_fail(c));
 	} else {
 		next_after_fail(c, next, sizeof(next));
@@ -387,6 +391,46 @@ static void advance(struct zdu_coord *c)
 	zdu_coord_begin_node(c);
 }
 
+/* The end: the journal's "end" and the last line. */
+static void rollout_done(struct zdu_coord *c)
+{
+	if (c->opts->dry_run) {
+		zdu_coord_say(c, NULL, NULL, "done", "dry run: every preflight passed; nothing was changed");
+	} else {
+		zdu_coord_journal(c, "", "end");
+		zdu_coord_say(c, NULL, NULL, "done", "rollout complete: %zu node%s upgraded", c->plan->nnodes,
+			      c->plan->nnodes == 1 ? "" : "s");
+	}
+	stop_all(c, ZDU_COORD_OK);
+}
+
+/* The window command w (the plan's before_command or after_command) at
+ * step s, then `then`: run when the journal does not show it succeeded,
+ * said in a dry run. */
+static void window(struct zdu_coord *c, enum zdu_coord_step s, void (*then)(struct zdu_coord *c))
+{
+	struct zdu_window_cmd *w = &c->win;
+
+	(s == ZDU_STEP_BEFORE ? zdu_window_plan_before : zdu_window_plan_after)(c->plan, w);
+	if (!w->command[0]) {
+		then(c);
+	} else if (c->opts->dry_run) {
+		char *cmd = zdu_window_expand(w->command, c->plan->backend, c->opts->plan_path);
+
+		zdu_coord_say(c, NULL, w->step, "info", "would run %s once, %s (up to %d s): %s", w->key,
+			      s == ZDU_STEP_BEFORE ? "before any node is drained" : "after the last node is back",
+			      w->timeout_ms / 1000, cmd ? cmd : w->command);
+		free(cmd);
+		then(c);
+	} else if (!zdu_window_pending(c, w)) {
+		zdu_coord_say(c, NULL, w->step, "info", "%s already succeeded (journal): not run again", w->key);
+		then(c);
+	} else {
+		c->win_then = then;
+		enter(c, s);
+	}
+}
+
 void zdu_coord_begin_node(struct zdu_coord *c)
 {
 	if (cutover(c) && c->pos == c->nfirst && !c->switched) {
@@ -401,14 +445,7 @@ void zdu_coord_begin_node(struct zdu_coord *c)
 		}
 	}
 	if (c->pos >= c->plan->nnodes) {
-		if (c->opts->dry_run) {
-			zdu_coord_say(c, NULL, NULL, "done", "dry run: every preflight passed; nothing was changed");
-		} else {
-			zdu_coord_journal(c, "", "end");
-			zdu_coord_say(c, NULL, NULL, "done", "rollout complete: %zu node%s upgraded", c->plan->nnodes,
-				      c->plan->nnodes == 1 ? "" : "s");
-		}
-		stop_all(c, ZDU_COORD_OK);
+		window(c, ZDU_STEP_AFTER, rollout_done);
 		return;
 	}
 	c->node = c->order[c->pos];
@@ -439,7 +476,10 @@ static char *expand(const char *tmpl, const struct zdu_plan_node *n);
 
 static int under_way(const struct zdu_coord *c)
 {
-	return !c->opts->dry_run && c->journal_open && c->journal.n > 0;
+	/* before_command changed no node */
+	size_t before = zdu_journal_has(&c->journal, "", zdu_coord_step_name(ZDU_STEP_BEFORE));
+
+	return !c->opts->dry_run && c->journal_open && c->journal.n > before;
 }
 
 /* The load balancers where the node may not leave: appends a description
@@ -885,6 +925,10 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 	case ZDU_STEP_SWITCH:
 		zdu_cutover_start(c);
 		break;
+	case ZDU_STEP_BEFORE:
+	case ZDU_STEP_AFTER:
+		zdu_window_start(c);
+		break;
 	}
 }
 
@@ -898,6 +942,16 @@ static void on_signal(uv_signal_t *s, int signum)
 		zdu_coord_say(c, NULL, step_names[ZDU_STEP_SWITCH], "fail",
 			      "interrupted by signal %d during the switch", signum);
 		zdu_coord_say(c, NULL, step_names[ZDU_STEP_SWITCH], "next", "%s", zdu_cutover_next_after_signal(c));
+		stop_all(c, ZDU_COORD_FAILED);
+		return;
+	}
+	if (c->step == ZDU_STEP_BEFORE || c->step == ZDU_STEP_AFTER) {
+		zdu_coord_say(c, NULL, step_names[c->step], "fail", "interrupted by signal %d during %s", signum,
+			      c->win.key);
+		zdu_coord_say(c, NULL, step_names[c->step], "next",
+			      "waiting for %s to end (it is not killed half-way); %s; continue with --resume, which "
+			      "runs it again unless it succeeded",
+			      c->win.key, c->win.after_fail);
 		stop_all(c, ZDU_COORD_FAILED);
 		return;
 	}
@@ -1068,7 +1122,7 @@ static int roll(struct zdu_coord *c)
 		      cutover(c) ? "cutover" : "rolling", plan->backend, plan->nnodes, plan->nnodes == 1 ? "" : "s",
 		      plan->nlbs, plan->nlbs == 1 ? "" : "s",
 		      plan->expect_version[0] ? ", expecting nova-api at least " : "", plan->expect_version);
-	zdu_coord_begin_node(c);
+	window(c, ZDU_STEP_BEFORE, zdu_coord_begin_node);
 	while (!c->finished && uv_run(&c->loop, UV_RUN_ONCE))
 		;
 	if (!c->finished)

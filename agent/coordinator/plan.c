@@ -56,6 +56,26 @@ static const struct zdu_config_key keys[] = {
 	    "comes, up to 1 MiB per stream; past that only the last 1 MiB is kept, printed when the command "
 	    "ends after a warn line giving the bytes and lines not shown. A line longer than 4096 bytes is "
 	    "cut and ends with [line cut: N bytes not shown]."),
+	STR("", "before_command", before_command, 0, "",
+	    "Run once on the coordinator's host with /bin/sh -c before any node is drained, for example "
+	    "\"nova-status upgrade check\" or the expand migrations (\"nova-manage api_db sync && "
+	    "nova-manage db sync\"). Empty: none. It is run, bounded and logged as upgrade_command is (its "
+	    "own process group, output line by line), with timeouts.before_ms as its limit. {backend} becomes "
+	    "the backend and {plan} the plan file's path as given on the command line; {node} and {server} "
+	    "mean nothing here and are refused. Exit status 0 lets the first node start; anything else stops "
+	    "the rollout before any node is changed (exit status 1, or 3 past its limit), naming the command, "
+	    "its exit status and its last lines of output. The journal records it once it succeeded: "
+	    "--resume does not run it again, but runs it again when it did not finish. It must be safe to "
+	    "run twice."),
+	STR("", "after_command", after_command, 0, "",
+	    "Run once on the coordinator's host with /bin/sh -c after the last node is back in service, for "
+	    "example \"nova-manage db online_data_migrations\" (which, without --max-count, runs its batches "
+	    "until nothing is left). Empty: none. The same placeholders, bounds and output as before_command, "
+	    "with timeouts.after_ms. A failure stops the rollout (exit status 1, or 3 past its limit) with "
+	    "every node upgraded and back; --resume then runs only after_command. It is run once: a command "
+	    "that must be repeated until it has nothing left to do loops itself, for example while :; do "
+	    "nova-manage db online_data_migrations --max-count 1000; s=$?; [ $s -eq 1 ] || exit $s; done "
+	    "(nova-manage exits 1 while more remains, 0 when done). It must be safe to run twice."),
 	{ KEY(struct zdu_plan, "", "journal", ZDU_CT_STRING, journal), .def_str = "",
 	  .def_doc = "none (required without an etcd group)",
 	  .doc = "The rollout's journal on the coordinator's host, an absolute path (see JOURNAL AND RESUME "
@@ -80,6 +100,12 @@ static const struct zdu_config_key keys[] = {
 	   "output are gone; past it the command's whole process group gets SIGTERM, then SIGKILL 2 s later, "
 	   "and the rollout stops (exit 3). A process that left the group (its own session, as setsid does) "
 	   "and still holds the output is not killed: the output is closed on it."),
+	MS("timeouts", "before_ms", before_timeout_ms, 100, 86400000, 3600000,
+	   "before_command's time limit, enforced as timeouts.upgrade_ms is; past it the rollout stops "
+	   "(exit 3) before any node is changed."),
+	MS("timeouts", "after_ms", after_timeout_ms, 100, 86400000, 3600000,
+	   "after_command's time limit, enforced as timeouts.upgrade_ms is; past it the rollout stops "
+	   "(exit 3) with every node back; --resume runs after_command again."),
 	MS("timeouts", "health_ms", health_timeout_ms, 100, 86400000, 300000,
 	   "After the upgrade, until the agent reports nova-api healthy (and at expect_version)."),
 	MS("timeouts", "up_ms", up_timeout_ms, 100, 86400000, 120000,
@@ -310,6 +336,26 @@ static enum zdu_err check_files(struct ploader *ld)
 	return ZDU_OK;
 }
 
+/* before_command and after_command run once for the whole plan: a node's
+ * placeholders have no value there. */
+static enum zdu_err check_window(struct ploader *ld)
+{
+	static const char *const names[] = { "before_command", "after_command" };
+	const char *cmds[] = { ld->p->before_command, ld->p->after_command };
+	size_t i;
+
+	for (i = 0; i < ZDU_ARRAY_SIZE(cmds); i++) {
+		const char *ph = strstr(cmds[i], "{node}") ? "{node}" : strstr(cmds[i], "{server}") ? "{server}" : NULL;
+
+		if (ph)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(ld->lc, names[i]),
+					       "%s: %s has no value here (it runs once for the whole plan, not per "
+					       "node); use {backend} or {plan}, or nothing",
+					       names[i], ph);
+	}
+	return ZDU_OK;
+}
+
 static enum zdu_err check_lbs(struct ploader *ld)
 {
 	struct zdu_plan *p = ld->p;
@@ -419,7 +465,8 @@ static enum zdu_err load(struct ploader *ld)
 	if ((rc = zdu_keytab_defaults(&tab, p)) != ZDU_OK ||
 	    (rc = zdu_keytab_load(&ld->kl, &tab, config_root_setting(ld->lc), p)) != ZDU_OK ||
 	    (rc = check_etcd(ld)) != ZDU_OK || (rc = check_files(ld)) != ZDU_OK ||
-	    (rc = check_lbs(ld)) != ZDU_OK || (rc = check_nodes(ld)) != ZDU_OK ||
+	    (rc = check_window(ld)) != ZDU_OK || (rc = check_lbs(ld)) != ZDU_OK ||
+	    (rc = check_nodes(ld)) != ZDU_OK ||
 	    (rc = check_cutover(ld)) != ZDU_OK)
 		return rc;
 	if ((size_t)p->min_ready > p->nnodes - 1 && p->nnodes > 0)

@@ -12,6 +12,7 @@
 
 #include "zdu/haproxy-t.h"
 #include "zdu/journal.h"
+#include "zdu/window-t.h"
 
 struct zdu_coord_opts;
 struct zdu_coord_etcd;
@@ -29,6 +30,8 @@ enum zdu_coord_step {
 	ZDU_STEP_CLEAR_FLAG,
 	ZDU_STEP_WAIT_UP,
 	ZDU_STEP_SWITCH, /* cutover: the switch, between the two groups */
+	ZDU_STEP_BEFORE, /* before_command, once before any node is drained (window.c) */
+	ZDU_STEP_AFTER,  /* after_command, once after the last node is back (window.c) */
 };
 
 /* The switch's own steps (cutover.c). */
@@ -77,6 +80,10 @@ struct zdu_coord {
 	int sw_failed_confirm; /* the runtime switch was sent and not confirmed */
 	char sw_fail_msg[1024];
 	char sw_restore_err[256];
+
+	/* the window command in progress (window.c), and what follows it */
+	struct zdu_window_cmd win;
+	void (*win_then)(struct zdu_coord *c);
 
 	/* the poll round in flight */
 	int pending;

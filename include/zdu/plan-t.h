@@ -32,12 +32,16 @@ struct zdu_plan {
 	int min_ready;
 	char *expect_version; /* "" when not checked */
 	char *upgrade_command;
+	char *before_command; /* "" when none: once, before any node is drained */
+	char *after_command;  /* "" when none: once, after the last node is back */
 	char *journal;
 	char *lock;
 	struct zdu_strlist ssh_command;
 	char *remote_agent;
 	int drain_timeout_ms;
 	int upgrade_timeout_ms;
+	int before_timeout_ms;
+	int after_timeout_ms;
 	int health_timeout_ms;
 	int up_timeout_ms;
 	int poll_ms;

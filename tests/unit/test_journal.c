@@ -386,6 +386,50 @@ static void test_record_survives_reopen(void **state)
 	free(text);
 }
 
+/* The window commands' records (node "" like switched and end): a rollout
+ * stopped after before_command is unfinished (a plain run refuses it,
+ * --resume sees before done); one stopped after its last node without
+ * after_command is unfinished too, and after then end finish it. */
+static void test_window_records(void **state)
+{
+	struct tmp *t = *state;
+	struct zdu_journal j;
+	char err[256];
+
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x42, 0, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(zdu_journal_record(&j, "", "before", err, sizeof(err)), ZDU_OK);
+	zdu_journal_close(&j);
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x42, 0, err, sizeof(err)), ZDU_ERR_EXISTS);
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x42, 1, err, sizeof(err)), ZDU_OK);
+	assert_true(zdu_journal_has(&j, "", "before"));
+	assert_false(zdu_journal_has(&j, "", "after"));
+	assert_false(j.finished);
+	assert_int_equal(zdu_journal_record(&j, "api1", "done", err, sizeof(err)), ZDU_OK);
+	zdu_journal_close(&j);
+
+	/* every node done, after_command not: still to resume */
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x42, 1, err, sizeof(err)), ZDU_OK);
+	assert_false(j.finished);
+	assert_true(zdu_journal_has(&j, "api1", "done"));
+	assert_false(zdu_journal_has(&j, "", "after"));
+	assert_int_equal(zdu_journal_record(&j, "", "after", err, sizeof(err)), ZDU_OK);
+	assert_int_equal(zdu_journal_record(&j, "", "end", err, sizeof(err)), ZDU_OK);
+	zdu_journal_close(&j);
+
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x42, 1, err, sizeof(err)), ZDU_OK);
+	assert_true(j.finished);
+	assert_int_equal(j.n, 4);
+	assert_string_equal(j.e[0].node, "");
+	assert_string_equal(j.e[0].step, "before");
+	assert_string_equal(j.e[2].step, "after");
+	zdu_journal_close(&j);
+	/* a new rollout after it starts without them: its before runs again */
+	assert_int_equal(zdu_journal_open(&j, t->path, 0x42, 0, err, sizeof(err)), ZDU_OK);
+	assert_int_equal(j.n, 0);
+	assert_false(zdu_journal_has(&j, "", "before"));
+	zdu_journal_close(&j);
+}
+
 static void test_unfinished_without_resume(void **state)
 {
 	struct tmp *t = *state;
@@ -606,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_parse_no_digest),
 		T(test_open_fresh),
 		T(test_record_survives_reopen),
+		T(test_window_records),
 		T(test_unfinished_without_resume),
 		T(test_resume),
 		T(test_resume_other_plan),

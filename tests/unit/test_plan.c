@@ -723,6 +723,49 @@ static void test_load_file(void **state)
 
 /* ------------------------------------------------------------ digest */
 
+/* ------------------------------------------------------------ before and after the window */
+
+/* before_command and after_command: optional, with their own time limits;
+ * {node} and {server} refused (they run once for the whole plan); neither
+ * part of what a journal must match. */
+static void test_window_commands(void **state)
+{
+	struct zdu_plan p;
+	unsigned long d0;
+
+	(void)state;
+	load_ok(minimal, &p);
+	assert_string_equal(p.before_command, "");
+	assert_string_equal(p.after_command, "");
+	assert_int_equal(p.before_timeout_ms, 3600000);
+	assert_int_equal(p.after_timeout_ms, 3600000);
+	zdu_plan_free(&p);
+
+	load_ok(plan_with2(9,
+			   "before_command = \"nova-status upgrade check && nova-manage db sync # {backend} {plan}\";\n"
+			   "after_command = \"nova-manage db online_data_migrations\";",
+			   16, "  request_ms = 2000; before_ms = 120000; after_ms = 86400000;"),
+		&p);
+	assert_string_equal(p.before_command, "nova-status upgrade check && nova-manage db sync # {backend} {plan}");
+	assert_string_equal(p.after_command, "nova-manage db online_data_migrations");
+	assert_int_equal(p.before_timeout_ms, 120000);
+	assert_int_equal(p.after_timeout_ms, 86400000);
+	zdu_plan_free(&p);
+
+	expect_err(plan_with(9, "before_command = \"check {node}\";"), ZDU_ERR_PARSE, 9, "before_command",
+		   "{node} has no value here");
+	expect_err(plan_with(9, "after_command = \"migrate --host {server}\";"), ZDU_ERR_PARSE, 9, "after_command",
+		   "{server} has no value here");
+	expect_err(plan_with(9, "after_command = 5;"), ZDU_ERR_TYPE, 9, "after_command", "");
+	expect_err(plan_with(16, "  request_ms = 2000; before_ms = 99;"), ZDU_ERR_RANGE, 16, "timeouts.before_ms", "");
+	expect_err(plan_with(16, "  request_ms = 2000; after_ms = 86400001;"), ZDU_ERR_RANGE, 16, "timeouts.after_ms",
+		   "");
+
+	/* a command fixed between a stop and --resume resumes the same rollout */
+	d0 = digest_of(plan_with(0, ""));
+	assert_true(d0 == digest_of(plan_with(9, "before_command = \"true\"; after_command = \"false\";")));
+}
+
 static void test_digest(void **state)
 {
 	unsigned long d0;
@@ -794,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_window_commands),
 		cmocka_unit_test(test_fixed_relative_lock_accepted),
 	};
 
