@@ -257,12 +257,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return answer(c, MHD_HTTP_OK, r);
 }
 
+/* libmicrohttpd's own messages: its format, its arguments. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char text[256];
 
 	(void)cls;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	vsnprintf(text, sizeof(text), fmt, ap);
+#pragma GCC diagnostic pop
 	text[strcspn(text, "\n")] = '\0';
 	zdu_log_info("metrics http: %s", text);
 }
