@@ -266,7 +266,10 @@ def _pid_alive(pid):
 def _stale_ours(pid):
     """Why PID is a stale etcd of ours (a reason string), or None if it is not."""
     argv = _cmdline(pid)
-    if not argv or os.path.basename(argv[0]) != 'etcd':
+    # etcd itself, or run by a loader (tests/lib/trixie-root in a chroot: ld.so ... /usr/bin/etcd)
+    if not argv or not (os.path.basename(argv[0]) == 'etcd' or
+                        (os.path.basename(argv[0]).startswith('ld-linux') and
+                         any(os.path.basename(a) == 'etcd' for a in argv[1:4]))):
         return None
     owner = _environ(pid).get(OWNER_ENV)
     if not owner or not owner.isdigit():
