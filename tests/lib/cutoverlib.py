@@ -210,14 +210,8 @@ def check_switch_samples(sampler, lb, new, old, sw_start, new_version='2.93'):
     check(sw['t1'] >= sw_start - 0.002, '%s: not before the coordinator sent it (%.3f >= %.3f)'
           % (lb, sw['t1'], sw_start))
     # Before the switch the old group always serves, and a first-group node once drained
-    # stays out of service. The switch is one runtime request of several commands, applied one
-    # after the other: a sample read after the coordinator sent it may catch it half applied
-    # (the first group UP again, part of the old group drained). Such a sample must still show
-    # one whole group UP; any sample read before it was sent, the whole old group.
-    def serving(s, group):
-        return all(is_up(s['st'][n]) for n in group)
-    down = [fmt(s) for s in ss[:i_sw]
-            if not serving(s, old) and (s['t1'] < sw_start - 0.002 or not serving(s, new))]
+    # stays out of service.
+    down = [fmt(s) for s in ss[:i_sw] if not all(is_up(s['st'][n]) for n in old)]
     check(not down, '%s: the old group serves until the switch' % lb,
           'samples with an old-group server not UP: %s' % down[:3])
     for n in new:
