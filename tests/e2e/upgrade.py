@@ -7,7 +7,8 @@ load balancers, under client load, compared scenario by scenario.
 
 The cluster (loopback only, started and stopped here):
   * node1..node3: nova-api (tests/nova/nova-node: Debian's python3-nova under uwsgi) on
-    127.0.0.11..13:8774. Old release = MAX_VERSION 2.90, new release = stock 2.93. Each has a
+    127.0.0.11..13:8774. Old release = MAX_VERSION 2.90, new release = stock (2.93 on Debian 12,
+    2.100 on Debian 13). Each has a
     zdu-agent (probe every 500 ms, rise 2, fall 2; drain.ports [8774], settle 1500 ms).
   * lb1, lb2: HAProxy, frontends on 127.0.0.1 (free ports), backend nova-api, roundrobin,
     `option http-server-close`, servers `weight 100 check inter 500` (+ `agent-check agent-inter
@@ -90,7 +91,21 @@ NOVA_NODE = os.path.join(SRC, 'tests', 'nova', 'nova-node')
 INSTALL_DEPS = os.path.join(SRC, 'tests', 'nova', 'install-deps')
 UPGRADE_NODE = os.path.join(HERE, 'upgrade-node')
 LOADGEN = os.path.join(HERE, 'loadgen.py')
-OLD, NEW = '2.90', '2.93'
+
+
+def _stock_max(default='2.93'):
+    """The installed python3-nova's maximum microversion: the new release of the lowered-maximum
+    scenarios (2.93 on Debian 12's Zed, 2.100 on Debian 13's 2025.1)."""
+    import re
+    path = '/usr/lib/python3/dist-packages/nova/api/openstack/api_version_request.py'
+    try:
+        m = re.search(r"^_MAX_API_VERSION = '(\d+\.\d+)'", open(path).read(), re.M)
+    except OSError:
+        return default
+    return m.group(1) if m else default
+
+
+OLD, NEW = '2.90', _stock_max()
 # The real release upgrade (issue 20, scenarios release-*): Debian 12's nova-api (Zed, stock 2.93)
 # replaced by Debian 13's (2025.1, 2.100), each the real code of its release under uwsgi, Debian
 # 13's run from the trixie root (tests/lib/trixie-root) in NODE_DIR.debian13; lb1 (which carries
