@@ -240,49 +240,25 @@ static int through_daemon_ms(const struct zdu_config *cfg)
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
-/* service given: it must be one of the configuration's services. */
-static int service_check(const struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service)
-{
-	size_t i;
-
-	if (!service)
-		return 0;
-	if (m->all) {
-		fprintf(stderr, "zdu-agent: --all is the cluster-wide key of every node and service; it takes "
-				"no service\n");
-		return -1;
-	}
-	for (i = 0; i < cfg->nservices; i++)
-		if (strcmp(cfg->services[i].name, service) == 0)
-			return 0;
-	fprintf(stderr, "zdu-agent: %s has no service \"%s\" (services:", cfg->path ? cfg->path : "the configuration",
-		service);
-	for (i = 0; i < cfg->nservices; i++)
-		fprintf(stderr, " %s", cfg->services[i].name);
-	fprintf(stderr, ")\n");
-	return -1;
-}
-
 int zdu_cli_maintenance_etcd(struct zdu_config *cfg, const struct zdu_cli_maint *m, const char *service)
 {
-	char req[ZDU_CTL_LINE_MAX], reason[ZDU_REASON_MAX], err[512], why[600], opt[96] = "";
+	char req[ZDU_CTL_LINE_MAX], reason[ZDU_REASON_MAX], err[512], why[600];
 	enum zdu_err e;
 	json_t *ans;
 
-	if (service_check(cfg, m, service) < 0)
+	/* main() already refuses --service with --all. */
+	if (service && !zdu_cli_service(cfg, service, 0))
 		return ZDU_EXIT_USAGE;
 	if (m->all)
 		return write_direct(cfg, m, NULL, NULL);
 	/* The node's key (or one service's): the daemon writes it with its
 	 * own etcd credentials, which an operator in the control socket's
 	 * group may not read, and names the operator in the flag's by=. */
-	if (service)
-		snprintf(opt, sizeof(opt), "service=%s ", service);
 	if (m->on) {
 		zdu_text_sanitize(reason, sizeof(reason), m->reason ? m->reason : "", m->reason ? strlen(m->reason) : 0);
-		snprintf(req, sizeof(req), "set-etcd-flag %s%s %s", opt, zdu_flag_mode_name(m->mode), reason);
+		zdu_cli_request(req, sizeof(req), service, "set-etcd-flag %s %s", zdu_flag_mode_name(m->mode), reason);
 	} else {
-		snprintf(req, sizeof(req), "clear-etcd-flag%s%s", service ? " service=" : "", service ? service : "");
+		zdu_cli_request(req, sizeof(req), service, "clear-etcd-flag");
 	}
 	ans = zdu_ctl_call(cfg->control_socket, req, through_daemon_ms(cfg), &e, err, sizeof(err));
 	if (ans && json_is_true(json_object_get(ans, "ok"))) {
