@@ -14,34 +14,9 @@ import threading
 import time
 
 from agentlib import Agent, agent_binary, check, main
-from testutil import wait_until
+from testutil import wait_until, HoldingListener as Api
 
 SETTLE_MS = 1500
-
-
-class Api:
-    """A listener playing the API: accepts connections and keeps them until told."""
-
-    def __init__(self, addr='127.0.0.1'):
-        self.sock = socket.socket()
-        self.sock.bind((addr, 0))
-        self.sock.listen(64)
-        self.addr, self.port = self.sock.getsockname()
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 def start_wait(a, seconds):

@@ -11,36 +11,11 @@ accept); a client holds one connection to placement's port, none to nova-api's.
   3. The node: `--maintenance on --wait 1` exits 3 while placement is busy; once the client
      closes, `--wait 10` returns 0, and the status says the node and both services drained."""
 import socket
-import threading
 
+from testutil import HoldingListener as Api
 from agentlib import Agent, check, check_within, cli_expect, main
 
 ADDR = '127.0.0.132'
-
-
-class Api:
-    """A listener playing an API: accepts connections and keeps them until told."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind((ADDR, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 def svc(st, name):
@@ -48,7 +23,7 @@ def svc(st, name):
 
 
 def run():
-    nova, placement = Api(), Api()
+    nova, placement = Api(ADDR), Api(ADDR)
     text = '''drain: { settle_ms = 300; interval_ms = 100; };
 services = (
   { name = "nova-api"; url = "http://%(a)s:1/v2.1/"; probe_enabled = false; drain_ports = [ %(n)d ]; },

@@ -432,3 +432,31 @@ class HttpStub(http.server.ThreadingHTTPServer):
 # Procs are stopped before temp dirs are removed (atexit runs LIFO).
 atexit.register(remove_tempdirs)
 atexit.register(stop_all_procs)
+
+
+# ---------------------------------------------------------------- an API port that holds
+class HoldingListener:
+    """A listener playing an API port for drain tests: accepts connections and keeps them open
+    until close()."""
+
+    def __init__(self, addr='127.0.0.1'):
+        check_loopback(addr)
+        self.sock = socket.socket()
+        self.sock.bind((addr, 0))
+        self.sock.listen(64)
+        self.addr, self.port = self.sock.getsockname()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
