@@ -84,6 +84,7 @@ sys.path.insert(0, os.path.join(SRC, 'tests', 'lib'))
 
 from agentlib import Agent, agent_binary  # noqa: E402
 from haproxy import HAProxy, base_status  # noqa: E402
+from probelib import installed_nova_max  # noqa: E402
 from testutil import Proc, _pdeathsig_preexec, free_port, parallel, wait_until  # noqa: E402
 
 PY = '/usr/bin/python3'
@@ -93,19 +94,8 @@ UPGRADE_NODE = os.path.join(HERE, 'upgrade-node')
 LOADGEN = os.path.join(HERE, 'loadgen.py')
 
 
-def _stock_max(default='2.93'):
-    """The installed python3-nova's maximum microversion: the new release of the lowered-maximum
-    scenarios (2.93 on Debian 12's Zed, 2.100 on Debian 13's 2025.1)."""
-    import re
-    path = '/usr/lib/python3/dist-packages/nova/api/openstack/api_version_request.py'
-    try:
-        m = re.search(r"^_MAX_API_VERSION = '(\d+\.\d+)'", open(path).read(), re.M)
-    except OSError:
-        return default
-    return m.group(1) if m else default
-
-
-OLD, NEW = '2.90', _stock_max()
+# the new release of the lowered-maximum scenarios: the installed nova's own maximum
+OLD, NEW = '2.90', installed_nova_max()
 # The real release upgrade (issue 20, scenarios release-*): Debian 12's nova-api (Zed, stock 2.93)
 # replaced by Debian 13's (2025.1, 2.100), each the real code of its release under uwsgi, Debian
 # 13's run from the trixie root (tests/lib/trixie-root) in NODE_DIR.debian13; lb1 (which carries

@@ -20,8 +20,8 @@ import os
 import time
 
 from agentlib import Agent, check, check_within, main
-from probelib import (HEALTHY_REPLY, nova_node, probe_settings, real_nova_or_skip, short,
-                      stop_clean, watch)
+from probelib import (REAL_HEALTHY_REPLY as HEALTHY_REPLY, installed_nova_max, nova_node,
+                      probe_settings, real_nova_or_skip, short, stop_clean, watch)
 from testutil import free_port, tempdir
 
 ADDR = '127.0.0.11'
@@ -67,7 +67,7 @@ def run():
             s = snaps[-1]
             check(s['probe']['version'] == '2.93' and s['probe']['min_version'] == '2.1'
                   and s['probe']['last_http'] == 200 and s['probe']['healthcheck_http'] == 200,
-                  'real nova: %r, version 2.93, min 2.1, healthcheck 200' % HEALTHY_REPLY,
+                  'real nova: %r, version %s, min 2.1, healthcheck 200' % (HEALTHY_REPLY, installed_nova_max()),
                   s['probe'])
             print('timing: real nova probe latency %d ms' % s['probe']['last_latency_ms'],
                   flush=True)

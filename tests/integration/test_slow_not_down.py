@@ -50,7 +50,7 @@ import time
 
 from agentlib import Agent, check, main
 from haproxy import HAProxy, base_status
-from probelib import HEALTHY_REPLY, nova_node, op_token, real_nova_or_skip, stop_clean
+from probelib import REAL_HEALTHY_REPLY as HEALTHY_REPLY, nova_node, op_token, real_nova_or_skip, stop_clean
 from testutil import Proc, free_port, parallel, tempdir, wait_until
 
 SRC = os.environ.get('ZDU_SOURCE_DIR') or os.path.join(os.path.dirname(os.path.abspath(__file__)),

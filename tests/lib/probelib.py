@@ -44,7 +44,22 @@ PYTHON = '/usr/bin/python3'
 SRC = os.environ.get('ZDU_SOURCE_DIR') or os.path.join(HERE, '..', '..')
 NOVA_NODE = os.path.join(SRC, 'tests', 'nova', 'nova-node')
 INSTALL_DEPS = os.path.join(SRC, 'tests', 'nova', 'install-deps')
-HEALTHY_REPLY = 'up ready 100% #nova-api 2.93'
+HEALTHY_REPLY = 'up ready 100% #nova-api 2.93'   # the fake nova's default version
+
+
+def installed_nova_max(default='2.93'):
+    """The installed python3-nova's maximum microversion, as its real nova-api answers it:
+    2.93 on Debian 12 (Zed), 2.100 on Debian 13 (2025.1); default when nova is not installed."""
+    path = '/usr/lib/python3/dist-packages/nova/api/openstack/api_version_request.py'
+    try:
+        m = re.search(r"^_MAX_API_VERSION = '(\d+\.\d+)'", open(path).read(), re.M)
+    except OSError:
+        return default
+    return m.group(1) if m else default
+
+
+# What the agent replies for the real nova-api, healthy, at the installed release's maximum.
+REAL_HEALTHY_REPLY = 'up ready 100% #nova-api ' + installed_nova_max()
 
 
 class NovaProc:
