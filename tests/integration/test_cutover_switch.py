@@ -60,17 +60,32 @@ def run():
                 check(st['flag']['active'] and st['flag']['mode'] == 'drain'
                       and st['reply'].startswith('up drain'),
                       '%s (old group) has flag drain at the switch: %s' % (n, st['reply']), st['flag'])
-            # Three agent intervals later the load balancers still agree with the agents.
-            time.sleep(3 * cl.agent_inter_ms / 1000.0 + 0.2)
+            # For three agent intervals the load balancers keep agreeing with the agents,
+            # sampled all along: every sample shows the first group UP and the rest DRAIN,
+            # and by the end each server's last agent reply is the agent's new one (the
+            # lb-managed one may still show until its next check; HAProxy 3.0 shows
+            # last_agt empty while a check is in flight, so the last one seen counts).
+            seen = {}
+            end = time.monotonic() + 3 * cl.agent_inter_ms / 1000.0 + 0.2
+            while time.monotonic() < end:
+                for lb in cl.lbs:
+                    for n in NEW + OLD:
+                        row = lb.server(n)
+                        up = n in NEW
+                        check(is_up(row['status']) if up else is_drain(row['status']),
+                              '%s: %s stays %s' % (lb.name, n, 'UP' if up else 'DRAIN'), row['status'])
+                        if row['last_agt']:
+                            seen[(lb.name, n)] = row['last_agt']
+                time.sleep(0.05)
             for lb in cl.lbs:
                 for n in NEW:
-                    row = lb.server(n)
-                    check(is_up(row['status']) and 'lb-managed' not in row['last_agt'],
-                          '%s: %s UP, a plain agent reply applied (%s)' % (lb.name, n, row['last_agt']))
+                    agt = seen.get((lb.name, n), '')
+                    check(agt and 'lb-managed' not in agt,
+                          '%s: %s UP, a plain agent reply applied (%s)' % (lb.name, n, agt))
                 for n in OLD:
-                    row = lb.server(n)
-                    check(is_drain(row['status']) and 'maintenance' in row['last_agt'],
-                          '%s: %s DRAIN, a drain agent reply applied (%s)' % (lb.name, n, row['last_agt']))
+                    agt = seen.get((lb.name, n), '')
+                    check('maintenance' in agt,
+                          '%s: %s DRAIN, a drain agent reply applied (%s)' % (lb.name, n, agt))
         finally:
             co.signal(signal.SIGCONT)
 
