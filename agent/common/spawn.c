@@ -24,7 +24,7 @@
 #define READ_CHUNK 65536
 /* The kept window (at most KEEP_MAX of whole lines, plus the line in
  * progress) lives in a buffer compacted when half of it is free. */
-#define BUF_MAX (2 * (ZDU_SPAWN_KEEP_MAX + 2 * (ZDU_SPAWN_LINE_MAX + ZDU_SPAWN_MARK_MAX) + 1))
+#define BUF_MAX (2 * (2 * ZDU_SPAWN_KEEP_MAX + 2 * (ZDU_SPAWN_LINE_MAX + ZDU_SPAWN_MARK_MAX) + 1))
 
 enum line_end { END_NEWLINE, END_EOF, END_CLOSED };
 
@@ -206,14 +206,18 @@ static void end_line(struct capture *c, enum line_end how)
 }
 
 /* Splits what was read into lines; a line is kept up to ZDU_SPAWN_LINE_MAX
- * bytes and the rest of it counted. */
+ * bytes (ZDU_SPAWN_KEEP_MAX when nothing is handed out line by line: the
+ * caller reads the output whole, as a JSON document) and the rest of it
+ * counted. */
 static void take(struct capture *c, const char *p, size_t n)
 {
+	size_t max = c->sp->on_line ? ZDU_SPAWN_LINE_MAX : ZDU_SPAWN_KEEP_MAX;
+
 	while (n > 0) {
 		const char *nl = memchr(p, '\n', n);
 		size_t seg = nl ? (size_t)(nl - p) : n;
 		size_t cur = c->len - c->line;
-		size_t room = cur < ZDU_SPAWN_LINE_MAX ? ZDU_SPAWN_LINE_MAX - cur : 0;
+		size_t room = cur < max ? max - cur : 0;
 		size_t keep = seg < room ? seg : room;
 
 		if (keep && put(c, p, keep) < 0)

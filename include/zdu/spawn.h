@@ -23,7 +23,9 @@
  * ZDU_SPAWN_KEEP_MAX bytes (whole lines) are kept, and the ones not shown
  * yet are handed out when the run ends, after a note with the bytes and
  * lines dropped in between when there are any. A line longer than
- * ZDU_SPAWN_LINE_MAX is cut and marked "[line cut: N bytes not shown]"; a
+ * ZDU_SPAWN_LINE_MAX (ZDU_SPAWN_KEEP_MAX without on_line: the caller reads
+ * the output whole, as the ssh link reads a status JSON of one line) is
+ * cut and marked "[line cut: N bytes not shown]"; a
  * line the command had not finished when its pipe was closed on it is marked
  * "[cut: ...]". Nothing else is ever handed out as a line. */
 #ifndef ZDU_SPAWN_H

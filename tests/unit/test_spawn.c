@@ -432,9 +432,31 @@ static void test_long_line(void **state)
 	run_free(r);
 }
 
+/* Without on_line the output is read whole (the ssh link's status JSON, one
+ * line of several KB with several services): a long line is kept whole. */
+static void test_long_line_whole(void **state)
+{
+	struct run *r = run_new();
+	char *argv[] = { "/bin/sh", "-c", "head -c 20000 /dev/zero | tr '\\0' x; echo", NULL };
+	size_t i;
+
+	(void)state;
+	assert_int_equal(zdu_spawn_run(&r->loop, argv, 30000, NULL, on_done, r), 0);
+	run_until(r, 30000);
+	assert_true(r->done);
+	assert_int_equal(r->exit_status, 0);
+	assert_int_equal(r->out_len, 20001);
+	for (i = 0; i < 20000; i++)
+		assert_int_equal(r->out[i], 'x');
+	assert_int_equal(r->out[20000], '\n');
+	run_close(r);
+	run_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_long_line_whole),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_hold_escaped),
 		cmocka_unit_test(test_timeout_running),
