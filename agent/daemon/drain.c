@@ -16,6 +16,7 @@ struct zdu_drain {
 	struct zdu_sockdiag_filter filter;
 	uint64_t settle_ms;
 	uint64_t zero_since; /* loop time since when the count is 0 with a flag set; 0: not */
+	uint64_t sampled;    /* loop time of the last count, done or failed; 0: none yet */
 	int flagged;
 	int closing;
 	struct zdu_drain_state last;
@@ -26,6 +27,14 @@ struct zdu_drain {
 int zdu_drain_flagged(const struct zdu_drain *d)
 {
 	return d->flagged;
+}
+
+void zdu_drain_times(const struct zdu_drain *d, uint64_t *quiet_ms, int64_t *age_ms)
+{
+	uint64_t now = uv_now(d->loop);
+
+	*quiet_ms = d->zero_since && d->last.known && d->last.conns == 0 ? now - d->zero_since : 0;
+	*age_ms = d->sampled ? (int64_t)(now - d->sampled) : -1;
 }
 
 
@@ -65,6 +74,7 @@ static void on_count(int ok, const struct zdu_sockdiag_count *c, const char *err
 	d->counting = 0;
 	if (d->closing)
 		return;
+	d->sampled = uv_now(d->loop);
 	if (ok < 0) {
 		d->last.known = 0;
 		zdu_strlcpy(d->last.error, err ? err : "?", sizeof(d->last.error));

@@ -3,6 +3,7 @@
 
 #include "zdu/config.h"
 #include "zdu/daemon.h"
+#include "zdu/drain.h"
 #include "zdu/flag.h"
 #include "zdu/reply.h"
 #include "zdu/state.h"
@@ -125,12 +126,19 @@ static json_t *service_json(const struct zdu_daemon *d, size_t idx)
 		      (json_int_t)(zdu_now_ms() - st->changed_ms), "on_failure",
 		      zdu_fail_action_name(st->node.on_failure), "weight_percent", (json_int_t)st->node.weight_pct,
 		      "flag", flag, "health", health);
-	json_object_set_new(o, "drain",
-			    zdu_service_drain(sv)
-				    ? json_pack("{s:b,s:I,s:I,s:b,s:s?}", "known", dr->known, "connections",
-						(json_int_t)dr->conns, "idle", (json_int_t)dr->idle, "drained",
-						dr->drained, "error", dr->error[0] ? dr->error : NULL)
-				    : json_null());
+	if (zdu_service_drain(sv)) {
+		uint64_t quiet;
+		int64_t age;
+
+		zdu_drain_times(zdu_service_drain(sv), &quiet, &age);
+		json_object_set_new(o, "drain",
+				    json_pack("{s:b,s:I,s:I,s:b,s:s?,s:I,s:I}", "known", dr->known, "connections",
+					      (json_int_t)dr->conns, "idle", (json_int_t)dr->idle, "drained", dr->drained,
+					      "error", dr->error[0] ? dr->error : NULL, "quiet_ms", (json_int_t)quiet,
+					      "sample_age_ms", (json_int_t)age));
+	} else {
+		json_object_set_new(o, "drain", json_null());
+	}
 	json_object_set_new(o, "drained", json_boolean(dr->drained));
 	json_object_set_new(o, "serving", json_boolean(zdu_node_serving(&st->node)));
 	json_object_set_new(o, "probe", probe ? zdu_probe_status_json(probe) : json_null());

@@ -33,6 +33,11 @@ int zdu_drain_refresh(struct zdu_drain *d, zdu_drain_cb cb, void *data);
 void zdu_drain_refresh_cancel(struct zdu_drain *d, void *data);
 /* Is a maintenance flag set (and connections counted periodically)? */
 int zdu_drain_flagged(const struct zdu_drain *d);
+/* How long the count has been 0 with a flag set, from the first count that
+ * saw it (0: not quiet), and how old the last count is (-1: none yet):
+ * what lets the coordinator tell a count taken after the load balancers
+ * drained the node (README "Knowing when a node is drained"). */
+void zdu_drain_times(const struct zdu_drain *d, uint64_t *quiet_ms, int64_t *age_ms);
 void zdu_drain_close(struct zdu_drain *d);
 
 #endif

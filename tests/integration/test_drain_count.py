@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from agentlib import Agent, check, check_within, main
+from agentlib import Agent, check, check_within, cli_expect, main
 from testutil import wait_until
 
 
@@ -101,6 +101,19 @@ def run():
         close_all(conns)
         counts(a, 0)
         close_all(noise)
+        # quiet_ms: 0 without a flag; with one, how long the count has stayed 0, from the
+        # first count after the flag; sample_age_ms: how old the last count is (the
+        # coordinator's early end of wait-drained reads both)
+        st = a.status()['drain']
+        check(st['quiet_ms'] == 0 and 0 <= st['sample_age_ms'] <= 1000, 'no flag: quiet_ms 0, a fresh count', st)
+        cli_expect(a, '--maintenance', 'on')
+        check_within(lambda: a.status()['drain']['quiet_ms'] >= 300, 3, 'flagged, nothing connected: quiet_ms grows',
+                     lambda: a.status()['drain'])
+        held = connect(api, 1)
+        counts(a, 1)
+        st = a.status()['drain']
+        check(st['quiet_ms'] == 0 and st['sample_age_ms'] <= 1000, 'a connection: quiet_ms back to 0', st)
+        close_all(held)
 
     # 2. drain.from
     with Agent(settings={'drain': dict(base, **{'from': ['127.0.0.5']})}, name='from') as a:
