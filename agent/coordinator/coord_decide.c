@@ -22,18 +22,19 @@ static void add(char *state, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The server on load balancer i, or NULL after noting in state why it
- * cannot be seen (no answer, no such backend, no such server). */
+/* The server on load balancer i in the pass's backend b, or NULL after
+ * noting in state why it cannot be seen (no answer, no such backend, no
+ * such server). */
 static const struct zdu_lb_server *lb_server(const struct zdu_plan *plan, const struct zdu_lb_view *lbs,
-					     size_t i, const char *server, char *state, size_t size)
+					     size_t i, size_t b, const char *server, char *state, size_t size)
 {
 	const struct zdu_lb_view *v = &lbs[i];
-	const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be, server) : NULL;
+	const struct zdu_lb_server *s = v->ok ? zdu_lb_find(&v->be[b], server) : NULL;
 
 	if (!s)
-		add(state, size, "%s/%s: %s%s; ", plan->lbs[i].name, server,
-		    !v->ok ? v->err : v->be.found ? "missing" : "no backend ",
-		    v->ok && !v->be.found ? plan->backend : "");
+		add(state, size, "%s/%s%s%s: %s%s; ", plan->lbs[i].name, plan->nbackends > 1 ? plan->backends[b].backend : "",
+		    plan->nbackends > 1 ? "/" : "", server, !v->ok ? v->err : v->be[b].found ? "missing" : "no backend ",
+		    v->ok && !v->be[b].found ? plan->backends[b].backend : "");
 	return s;
 }
 
@@ -45,50 +46,136 @@ static const char *agent_str(const json_t *agent, const char *obj, const char *k
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* The node's server on every load balancer: look() says whether it is as
- * wanted and appends how it stands; one that cannot be seen is not. */
+const json_t *zdu_agent_service(const json_t *agent, const char *service)
+{
+	const json_t *list = json_object_get(agent, "services"), *e;
+	size_t i;
+
+	if (!service || !service[0] || !json_is_object(agent))
+		return agent;
+	json_array_foreach(list, i, e) {
+		const json_t *n = json_object_get(e, "name");
+
+		if (json_is_string(n) && strcmp(json_string_value(n), service) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* The node's server in every backend it serves on every load balancer:
+ * look() says whether it is as wanted and appends how it stands; one that
+ * cannot be seen is not. */
 static int every_lb(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
-		    int (*look)(const struct zdu_lb_server *s, size_t i, const void *arg, char *state, size_t size),
+		    int (*look)(const struct zdu_lb_server *s, size_t i, size_t b, const void *arg, char *state,
+				size_t size),
 		    const void *arg, char *state, size_t size)
 {
 	int all = 1;
-	size_t i;
+	size_t i, b;
 
 	for (i = 0; i < plan->nlbs; i++) {
-		const struct zdu_lb_server *s = lb_server(plan, lbs, i, plan->nodes[node].server, state, size);
+		for (b = 0; b < plan->nbackends; b++) {
+			const char *server = plan->nodes[node].servers[b];
+			const struct zdu_lb_server *s = server ? lb_server(plan, lbs, i, b, server, state, size) : NULL;
 
-		if (!s || !look(s, i, arg, state, size))
-			all = 0;
+			if (server && (!s || !look(s, i, b, arg, state, size)))
+				all = 0;
+		}
 	}
 	return all;
 }
 
-static int look_drained(const struct zdu_lb_server *s, size_t i, const void *arg, char *state, size_t size)
+/* "lb1" or, with several backends, "lb1/placement-api". */
+static void lb_name(const struct zdu_plan *plan, size_t i, size_t b, char *state, size_t size)
 {
-	const struct zdu_plan *plan = arg;
+	add(state, size, "%s%s%s: ", plan->lbs[i].name, plan->nbackends > 1 ? "/" : "",
+	    plan->nbackends > 1 ? plan->backends[b].backend : "");
+}
 
-	add(state, size, "%s: %s scur=%ld; ", plan->lbs[i].name, s->status, s->scur);
+static int look_drained(const struct zdu_lb_server *s, size_t i, size_t b, const void *arg, char *state,
+			size_t size)
+{
+	lb_name(arg, i, b, state, size);
+	add(state, size, "%s scur=%ld; ", s->status, s->scur);
 	return zdu_lb_server_drained(s) && s->scur == 0;
+}
+
+/* The agent's own count of one service (svc its status object). */
+static int agent_drained(const json_t *svc, const char *name, char *state, size_t size)
+{
+	const json_t *dr = json_object_get(svc, "drain");
+
+	if (!svc) {
+		add(state, size, "agent: no service %s", name);
+		return 0;
+	}
+	if (!json_is_object(dr)) {
+		add(state, size, "agent%s%s: no drain detection", name[0] ? " " : "", name);
+		return 1;
+	}
+	add(state, size, "agent%s%s: %lld connection(s), %s", name[0] ? " " : "", name,
+	    (long long)json_integer_value(json_object_get(dr, "connections")),
+	    json_is_true(json_object_get(dr, "drained")) ? "drained" : "settling");
+	return json_is_true(json_object_get(dr, "drained"));
 }
 
 int zdu_node_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
 		     const json_t *agent, const char *agent_err, char *state, size_t size)
 {
-	const json_t *dr = json_object_get(agent, "drain");
-	int all = every_lb(plan, lbs, node, look_drained, plan, state, size);
+	int all = every_lb(plan, lbs, node, look_drained, plan, state, size), said = 0;
+	size_t b;
 
 	if (!agent) {
 		add(state, size, "agent: %s", agent_err ? agent_err : "");
 		return 0;
 	}
-	if (!json_is_object(dr)) {
-		add(state, size, "agent: no drain detection");
-		return all;
-	}
-	add(state, size, "agent: %lld connection(s), %s",
-	    (long long)json_integer_value(json_object_get(dr, "connections")),
-	    json_is_true(json_object_get(dr, "drained")) ? "drained" : "settling");
-	return all && json_is_true(json_object_get(dr, "drained"));
+	for (b = 0; b < plan->nbackends; b++)
+		if (plan->nodes[node].servers[b]) {
+			if (said++)
+				add(state, size, "; ");
+			if (!agent_drained(zdu_agent_service(agent, plan->backends[b].service),
+					   plan->backends[b].service, state, size))
+				all = 0;
+		}
+	return all;
+}
+
+int zdu_node_lbs_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node)
+{
+	char scratch[512] = "";
+
+	return every_lb(plan, lbs, node, look_drained, plan, scratch, sizeof(scratch));
+}
+
+/* One service's count: 0 for quiet_ms at least, taken after the load
+ * balancers drained it (sample_age_ms <= sample_max_ms). */
+static int agent_quiet(const json_t *svc, long long quiet_ms, long long sample_max_ms)
+{
+	const json_t *dr = json_object_get(svc, "drain");
+	const json_t *q = json_object_get(dr, "quiet_ms"), *a = json_object_get(dr, "sample_age_ms");
+
+	if (!svc)
+		return 0;
+	if (!json_is_object(dr))
+		return 1; /* no drain detection: the load balancers alone say it */
+	return json_is_true(json_object_get(dr, "known")) && !json_is_string(json_object_get(dr, "error")) &&
+	       json_integer_value(json_object_get(dr, "connections")) == 0 && json_is_integer(q) &&
+	       json_is_integer(a) && json_integer_value(q) >= quiet_ms && json_integer_value(a) >= 0 &&
+	       json_integer_value(a) <= sample_max_ms;
+}
+
+int zdu_node_drained_early(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
+			   const json_t *agent, long long quiet_ms, long long sample_max_ms)
+{
+	size_t b;
+
+	if (!agent || quiet_ms < 0 || sample_max_ms < 0 || !zdu_node_lbs_drained(plan, lbs, node))
+		return 0;
+	for (b = 0; b < plan->nbackends; b++)
+		if (plan->nodes[node].servers[b] &&
+		    !agent_quiet(zdu_agent_service(agent, plan->backends[b].service), quiet_ms, sample_max_ms))
+			return 0;
+	return 1;
 }
 
 struct back {
@@ -96,12 +183,17 @@ struct back {
 	const long *weights;
 };
 
-static int look_back(const struct zdu_lb_server *s, size_t i, const void *arg, char *state, size_t size)
+static int look_back(const struct zdu_lb_server *s, size_t i, size_t b, const void *arg, char *state,
+		     size_t size)
 {
-	const struct back *b = arg;
+	const struct back *bk = arg;
+	long want = bk->weights[i * ZDU_LB_BACKENDS_MAX + b];
 
-	add(state, size, "%s: %s weight %ld/%ld; ", b->plan->lbs[i].name, s->status, s->weight, b->weights[i]);
-	return zdu_lb_server_up(s) && s->weight == b->weights[i];
+	lb_name(bk->plan, i, b, state, size);
+	add(state, size, "%s weight %ld/%ld; ", s->status, s->weight, want);
+	/* at least: noted while its agent said slow (a lower weight), the
+	 * node may come back faster than it left */
+	return zdu_lb_server_up(s) && s->weight >= want;
 }
 
 int zdu_node_back(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
@@ -121,16 +213,49 @@ int zdu_agent_healthy(const json_t *agent)
 
 int zdu_agent_version_ok(const struct zdu_plan *plan, const json_t *agent, char *why, size_t size)
 {
-	const char *v = agent_str(agent, "health", "version");
+	return zdu_agent_version_at_least(agent, plan->expect_version, "nova-api", why, size);
+}
+
+int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *name, char *why, size_t size)
+{
+	const char *v = agent_str(svc, "health", "version");
 	int ok, cmp;
 
-	if (!plan->expect_version[0])
+	if (!want || !want[0])
 		return 1;
-	cmp = zdu_microversion_cmp(v, plan->expect_version, &ok);
+	cmp = zdu_microversion_cmp(v, want, &ok);
 	if (!ok || cmp < 0) {
-		snprintf(why, size, "nova-api reports version %s, want at least %s", v[0] ? v : "(none)",
-			 plan->expect_version);
+		snprintf(why, size, "%s reports version %s, want at least %s", name, v[0] ? v : "(none)", want);
 		return 0;
+	}
+	return 1;
+}
+
+int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t *agent, int version, char *why,
+			 size_t size)
+{
+	size_t b;
+
+	why[0] = '\0';
+	for (b = 0; b < plan->nbackends; b++) {
+		const struct zdu_plan_backend *be = &plan->backends[b];
+		const json_t *svc = zdu_agent_service(agent, be->service);
+		const char *name = be->service[0] ? be->service : "nova-api";
+
+		if (!plan->nodes[node].servers[b])
+			continue;
+		if (!svc) {
+			snprintf(why, size, "the agent has no service %s", name);
+			return 0;
+		}
+		if (!zdu_agent_healthy(svc)) {
+			const json_t *r = json_object_get(svc, "reply");
+
+			snprintf(why, size, "%s: agent replies \"%s\"", name, json_is_string(r) ? json_string_value(r) : "");
+			return 0;
+		}
+		if (version && !zdu_agent_version_at_least(svc, be->expect_version, name, why, size))
+			return 0;
 	}
 	return 1;
 }
@@ -153,19 +278,26 @@ static int every_server(const struct zdu_plan *plan, const struct zdu_lb_view *l
 			int (*good)(const struct zdu_lb_server *s, int first), char *state, size_t size)
 {
 	int all = 1;
-	size_t i, k;
+	size_t i, k, b;
 
 	for (i = 0; i < plan->nlbs; i++) {
 		for (k = 0; k < plan->nnodes; k++) {
 			const struct zdu_plan_node *n = &plan->nodes[k];
-			const struct zdu_lb_server *s = lb_server(plan, lbs, i, n->server, state, size);
 
-			if (!s) {
-				all = 0;
-			} else if (!good(s, n->first_group)) {
-				all = 0;
-				add(state, size, "%s/%s: %s (%s); ", plan->lbs[i].name, n->server, s->status,
-				    s->last_agt);
+			for (b = 0; b < plan->nbackends; b++) {
+				const struct zdu_lb_server *s =
+					n->servers[b] ? lb_server(plan, lbs, i, b, n->servers[b], state, size) : NULL;
+
+				if (!n->servers[b])
+					continue;
+				if (!s) {
+					all = 0;
+				} else if (!good(s, n->first_group)) {
+					all = 0;
+					add(state, size, "%s/%s%s%s: %s (%s); ", plan->lbs[i].name,
+					    plan->nbackends > 1 ? plan->backends[b].backend : "",
+					    plan->nbackends > 1 ? "/" : "", n->servers[b], s->status, s->last_agt);
+				}
 			}
 		}
 	}

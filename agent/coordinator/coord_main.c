@@ -95,8 +95,14 @@ int main(int argc, char **argv)
 		return ZDU_COORD_USAGE;
 	}
 	if (check) {
-		printf("%s: plan ok (%zu node%s, %zu load balancer%s)\n", o.plan_path, plan.nnodes,
-		       plan.nnodes == 1 ? "" : "s", plan.nlbs, plan.nlbs == 1 ? "" : "s");
+		if (plan.nservices)
+			printf("%s: plan ok (%zu service%s, unit %s, %zu node%s, %zu load balancer%s)\n", o.plan_path,
+			       plan.nservices, plan.nservices == 1 ? "" : "s",
+			       plan.unit == ZDU_UNIT_NODE ? "node" : "service", plan.nnodes, plan.nnodes == 1 ? "" : "s",
+			       plan.nlbs, plan.nlbs == 1 ? "" : "s");
+		else
+			printf("%s: plan ok (%zu node%s, %zu load balancer%s)\n", o.plan_path, plan.nnodes,
+			       plan.nnodes == 1 ? "" : "s", plan.nlbs, plan.nlbs == 1 ? "" : "s");
 		rc = ZDU_COORD_OK;
 	} else if (status) {
 		rc = zdu_coordinator_status(&plan, &o);

@@ -102,50 +102,117 @@ static const char *meaning(const char *step)
 	return step;
 }
 
-/* A window command's state: NULL when the plan has none. */
-static const char *window_state(const struct zdu_journal *j, const char *cmd, const char *step)
+/* A window command's state: NULL when the plan has none. scope: the
+ * journal's node ("" for the plan's, "SERVICE/" for a service's). */
+static const char *window_state(const struct zdu_journal *j, const char *cmd, const char *scope, const char *step)
 {
 	if (!cmd || !cmd[0])
 		return NULL;
-	return zdu_journal_has(j, "", step) ? "done" : "not run";
+	return zdu_journal_has(j, scope, step) ? "done" : "not run";
+}
+
+static void window_line(const struct zdu_coord_opts *opts, const char *label, const char *state, int before)
+{
+	if (state && !opts->json)
+		printf("  %-16s %s\n", label,
+		       !strcmp(state, "done") ? "done" : before ? "not run yet" : "not run yet (runs once every node is back)");
+}
+
+/* Where the rollout stands, node by node (and with services, pass by pass). */
+struct tally {
+	size_t done, total;
+	char stopped[160];
+	const char *stopped_step;
+	json_t *steps;
+};
+
+/* One pass's nodes: their last step (journal key "SCOPE/NODE" in a
+ * service's pass). */
+static void pass_report(const struct zdu_plan *q, const struct zdu_coord_opts *opts, const struct zdu_journal *j,
+			struct tally *t)
+{
+	char key[160];
+	size_t i;
+
+	for (i = 0; i < q->nnodes; i++) {
+		const char *n = q->nodes[i].name, *s;
+
+		if (q->scope && q->scope[0])
+			snprintf(key, sizeof(key), "%s/%s", q->scope, n);
+		else
+			snprintf(key, sizeof(key), "%s", n);
+		s = last_step(j, key);
+		t->total++;
+		if (!strcmp(s, "done")) {
+			t->done++;
+		} else if (*s && strcmp(s, "capacity-short") != 0 && !t->stopped[0]) {
+			if (q->service)
+				snprintf(t->stopped, sizeof(t->stopped), "%s (service %s)", n, q->service->name);
+			else
+				snprintf(t->stopped, sizeof(t->stopped), "%s", n);
+			t->stopped_step = s;
+		}
+		json_array_append_new(t->steps, json_pack("{s:s,s:s?,s:s,s:s}", "node", n, "service",
+							  q->service ? q->service->name : NULL, "last_step", s, "state",
+							  meaning(s)));
+		if (!opts->json)
+			printf("  %-16s %s\n", q->service ? key : n, meaning(s));
+	}
+}
+
+static void service_windows(const struct zdu_plan *plan, const struct zdu_plan_service *sv,
+			    const struct zdu_coord_opts *opts, const struct zdu_journal *j, int before)
+{
+	char scope[80], label[120];
+
+	snprintf(scope, sizeof(scope), "%s/", sv->name);
+	snprintf(label, sizeof(label), "%s %s", sv->name, before ? "before_command" : "after_command");
+	(void)plan;
+	window_line(opts, label, window_state(j, before ? sv->before_command : sv->after_command, scope,
+					      before ? "before" : "after"),
+		    before);
 }
 
 static int report(const struct zdu_plan *plan, const struct zdu_coord_opts *opts, const struct zdu_journal *j,
 		  const char *name)
 {
-	const char *stopped = NULL, *stopped_step = "";
-	const char *before = window_state(j, plan->before_command, "before");
-	const char *after = window_state(j, plan->after_command, "after");
-	size_t i, done = 0;
-	json_t *nodes = json_array();
+	const char *before = window_state(j, plan->before_command, "", "before");
+	const char *after = window_state(j, plan->after_command, "", "after");
+	struct tally t = { 0, 0, "", "", json_array() };
+	const char *stopped;
+	size_t k;
 	char next[1024];
 
-	if (before && !opts->json)
-		printf("  %-16s %s\n", "before_command", !strcmp(before, "done") ? "done" : "not run yet");
-	for (i = 0; i < plan->nnodes; i++) {
-		const char *n = plan->nodes[i].name, *s = last_step(j, n);
-
-		if (!strcmp(s, "done"))
-			done++;
-		else if (*s && strcmp(s, "capacity-short") != 0 && !stopped) {
-			stopped = n;
-			stopped_step = s;
+	window_line(opts, "before_command", before, 1);
+	if (!plan->npasses) {
+		pass_report(plan, opts, j, &t);
+	} else if (plan->unit == ZDU_UNIT_SERVICE) {
+		for (k = 0; k < plan->npasses; k++) {
+			if (!opts->json)
+				printf(" service %s (backend %s, %s):\n", plan->passes[k].service->name,
+				       plan->passes[k].backend,
+				       plan->passes[k].strategy == ZDU_STRATEGY_CUTOVER ? "cutover" : "rolling");
+			service_windows(plan, plan->passes[k].service, opts, j, 1);
+			pass_report(&plan->passes[k], opts, j, &t);
+			service_windows(plan, plan->passes[k].service, opts, j, 0);
 		}
-		json_array_append_new(nodes, json_pack("{s:s,s:s,s:s}", "node", n, "last_step", s, "state", meaning(s)));
-		if (!opts->json)
-			printf("  %-16s %s\n", n, meaning(s));
+	} else {
+		for (k = 0; k < plan->nservices; k++)
+			service_windows(plan, &plan->services[k], opts, j, 1);
+		pass_report(&plan->passes[0], opts, j, &t);
+		for (k = 0; k < plan->nservices; k++)
+			service_windows(plan, &plan->services[k], opts, j, 0);
 	}
-	if (after && !opts->json)
-		printf("  %-16s %s\n", "after_command",
-		       !strcmp(after, "done") ? "done" : "not run yet (runs once every node is back)");
+	window_line(opts, "after_command", after, 0);
+	stopped = t.stopped[0] ? t.stopped : NULL;
 	if (j->finished)
 		snprintf(next, sizeof(next), "nothing: the rollout is complete");
-	else if (done == plan->nnodes && after && strcmp(after, "done") != 0)
+	else if (t.done == t.total && after && strcmp(after, "done") != 0)
 		snprintf(next, sizeof(next),
 			 "every node is upgraded and back; after_command has not succeeded yet: continue with: "
 			 "zdu-coordinator --plan %s --resume (it runs only after_command)",
 			 opts->plan_path);
-	else if (stopped && strcmp(stopped_step, "cleared") != 0)
+	else if (stopped && strcmp(t.stopped_step, "cleared") != 0)
 		snprintf(next, sizeof(next),
 			 "%s is left in maintenance (drained). Find why the run stopped (its output, zdu-agent "
 			 "--status on %s), then continue with: zdu-coordinator --plan %s --resume",
@@ -160,18 +227,18 @@ static int report(const struct zdu_plan *plan, const struct zdu_coord_opts *opts
 	if (opts->json) {
 		json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:s?,s:s?,s:o,s:s,s:s?,s:s?}", "journal", name, "state",
 				      j->finished ? "complete" : j->n ? "stopped" : "not started", "finished",
-				      j->finished, "nodes_done", (json_int_t)done, "nodes", (json_int_t)plan->nnodes,
-				      "node", stopped, "last_step", stopped ? stopped_step : NULL, "steps", nodes,
+				      j->finished, "nodes_done", (json_int_t)t.done, "nodes", (json_int_t)t.total,
+				      "node", stopped, "last_step", stopped ? t.stopped_step : NULL, "steps", t.steps,
 				      "next", next, "before", before, "after", after);
 
 		json_dumpf(o, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(o);
 	} else {
-		json_decref(nodes);
-		printf("%s: %s, %zu of %zu node%s done\nnext: %s\n", name,
+		json_decref(t.steps);
+		printf("%s: %s, %zu of %zu %s done\nnext: %s\n", name,
 		       j->finished ? "complete" : j->n ? "stopped (not running, or running now)" : "not started",
-		       done, plan->nnodes, plan->nnodes == 1 ? "" : "s", next);
+		       t.done, t.total, plan->npasses && plan->unit == ZDU_UNIT_SERVICE ? "service nodes" : t.total == 1 ? "node" : "nodes", next);
 	}
 	return ZDU_COORD_OK;
 }
@@ -189,7 +256,11 @@ int zdu_coordinator_status(const struct zdu_plan *plan, const struct zdu_coord_o
 		fprintf(stderr, "zdu-coordinator: %s\n", err);
 		return ZDU_COORD_FAILED;
 	}
-	if (!opts->json)
+	if (!opts->json && plan->nservices)
+		printf("plan %s (unit %s, %zu service%s, %zu node%s)\n", opts->plan_path,
+		       plan->unit == ZDU_UNIT_NODE ? "node" : "service", plan->nservices, plan->nservices == 1 ? "" : "s",
+		       plan->nnodes, plan->nnodes == 1 ? "" : "s");
+	else if (!opts->json)
 		printf("plan %s (backend %s, %zu node%s)\n", opts->plan_path, plan->backend, plan->nnodes,
 		       plan->nnodes == 1 ? "" : "s");
 	if (text && zdu_journal_parse(&j, text, len, err, sizeof(err)) != ZDU_OK) {

@@ -47,7 +47,7 @@ static const struct zdu_plan_node *cur(const struct zdu_coord *c)
 /* What the agent replies now, as its status says ("" when it did not answer). */
 static const char *agent_reply(const struct zdu_coord *c)
 {
-	const json_t *v = json_object_get(c->agent, "reply");
+	const json_t *v = json_object_get(zdu_agent_service(c->agent, c->plan->flag_service), "reply");
 
 	return json_is_string(v) ? json_string_value(v) : "";
 }
@@ -56,6 +56,31 @@ static const char *agent_reply(const struct zdu_coord *c)
  * also gets the fields of extra (when not NULL; its reference is taken). */
 static void vsay(struct zdu_coord *c, json_t *extra, const char *node, const char *step, const char *event,
 		 const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+/* With several services, an event names what it is about: "service" (a
+ * service's pass or window), or a node's "services" (unit = "node"). */
+static void name_services(const struct zdu_coord *c, json_t *o, const char *node)
+{
+	const struct zdu_plan *p = c->plan;
+	size_t k, b;
+
+	if (!c->whole || !c->whole->nservices)
+		return;
+	if (c->say_service) {
+		json_object_set_new(o, "service", json_string(c->say_service));
+	} else if (p->flag_service && p->flag_service[0]) {
+		json_object_set_new(o, "service", json_string(p->flag_service));
+	} else if (node && p->nbackends > 1) {
+		json_t *list = json_array();
+
+		for (k = 0; k < p->nnodes && strcmp(p->nodes[k].name, node) != 0; k++)
+			;
+		for (b = 0; k < p->nnodes && b < p->nbackends; b++)
+			if (p->nodes[k].servers[b])
+				json_array_append_new(list, json_string(p->backends[b].service));
+		json_object_set_new(o, "services", list);
+	}
+}
 
 /* Room for a whole line of the upgrade command's output as spawn hands it
  * out (at most ZDU_SPAWN_LINE_MAX and a marker), never cut again here. */
@@ -79,6 +104,8 @@ static void vsay(struct zdu_coord *c, json_t *extra, const char *node, const cha
 			      event, "message", clean);
 		if (o && extra)
 			json_object_update_missing(o, extra);
+		if (o)
+			name_services(c, o, node);
 		if (o) {
 			json_dumpf(o, stdout, JSON_COMPACT);
 			fputc('\n', stdout);
@@ -174,13 +201,36 @@ void zdu_coord_fail(struct zdu_coord *c, int code, const char *fmt, ...)
 	stop_all(c, code);
 }
 
+/* node in the pass's scope: "SERVICE/NODE" ("SERVICE/" for the pass as a
+ * whole) in a service's pass, node itself otherwise. */
+static const char *scoped(const struct zdu_coord *c, const char *node, char *buf, size_t size)
+{
+	if (!c->plan->scope || !c->plan->scope[0])
+		return node;
+	snprintf(buf, size, "%s/%s", c->plan->scope, node);
+	return buf;
+}
+
+int zdu_coord_journal_has(const struct zdu_coord *c, const char *node, const char *step)
+{
+	char buf[256];
+
+	return zdu_journal_has(&c->journal, scoped(c, node, buf, sizeof(buf)), step);
+}
+
+struct zdu_link *zdu_coord_link(const struct zdu_coord *c, size_t n)
+{
+	return c->links[c->plan->nodes[n].index];
+}
+
 void zdu_coord_journal(struct zdu_coord *c, const char *node, const char *step)
 {
-	char err[512] = "";
+	char err[512] = "", buf[256];
 	enum zdu_err e;
 
 	if (c->opts->dry_run || !c->journal_open)
 		return;
+	node = scoped(c, node, buf, sizeof(buf));
 	zdu_coord_progress_step_done(c->progress, node, step);
 	if ((e = zdu_journal_record(&c->journal, node, step, err, sizeof(err))) != ZDU_OK)
 		zdu_coord_say(c, node, step, "warn", "%s", zdu_err_text(e, err));
@@ -259,12 +309,20 @@ int zdu_coord_lb_request(struct zdu_coord *c, size_t i, const char *cmd, zdu_coo
 static void on_lb(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len, const char *err)
 {
 	struct zdu_lb_view *v = &c->lbs[i];
+	size_t b;
 
-	zdu_lb_backend_free(&v->be);
+	for (b = 0; b < ZDU_LB_BACKENDS_MAX; b++)
+		zdu_lb_backend_free(&v->be[b]);
 	v->ok = 0;
 	if (ok < 0) {
 		snprintf(v->err, sizeof(v->err), "%s", err);
-	} else if (zdu_stat_parse(answer, len, c->plan->backend, &v->be, v->err, sizeof(v->err)) == 0) {
+		round_piece_done(c);
+		return;
+	}
+	for (b = 0; b < c->plan->nbackends; b++)
+		if (zdu_stat_parse(answer, len, c->plan->backends[b].backend, &v->be[b], v->err, sizeof(v->err)) != 0)
+			break;
+	if (b == c->plan->nbackends) {
 		v->ok = 1;
 		v->err[0] = '\0';
 	}
@@ -285,6 +343,7 @@ void zdu_coord_round(struct zdu_coord *c)
 {
 	size_t i;
 
+	c->round_started = uv_now(&c->loop);
 	c->pending = (int)c->plan->nlbs + (c->round_agent ? 1 : 0);
 	for (i = 0; i < c->plan->nlbs; i++) {
 		if (zdu_coord_lb_request(c, i, "show stat", on_lb) < 0) {
@@ -294,7 +353,7 @@ void zdu_coord_round(struct zdu_coord *c)
 		}
 	}
 	if (c->round_agent &&
-	    zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, on_agent, c) < 0) {
+	    zdu_link_call(zdu_coord_link(c, c->node), ZDU_LINK_STATUS, NULL, ZDU_FLAG_OFF, NULL, on_agent, c) < 0) {
 		snprintf(c->agent_err, sizeof(c->agent_err), "cannot reach the agent");
 		json_decref(c->agent);
 		c->agent = NULL;
@@ -356,15 +415,22 @@ int zdu_coord_waited(struct zdu_coord *c, int done, const char *state, const cha
  * clock may differ from ours. */
 static int probe_fresh(struct zdu_coord *c)
 {
-	json_t *p = json_object_get(c->agent, "probe");
-	long long n;
+	int fresh = 1;
+	size_t b;
 
-	if (!json_is_object(p))
-		return 1; /* probing off: nothing fresher to wait for */
-	n = (long long)json_integer_value(json_object_get(p, "probes"));
-	if (c->probes_base < 0)
-		c->probes_base = n;
-	return n >= c->probes_base + 2;
+	/* every service of the node the pass touches */
+	for (b = 0; b < c->plan->nbackends; b++) {
+		const json_t *p = json_object_get(zdu_agent_service(c->agent, c->plan->backends[b].service), "probe");
+		long long n;
+
+		if (!cur(c)->servers[b] || !json_is_object(p))
+			continue; /* probing off: nothing fresher to wait for */
+		n = (long long)json_integer_value(json_object_get(p, "probes"));
+		if (c->probes_base[b] < 0)
+			c->probes_base[b] = n;
+		fresh &= n >= c->probes_base[b] + 2;
+	}
+	return fresh;
 }
 
 /* ---- the steps ---- */
@@ -380,9 +446,9 @@ static int node_finished(struct zdu_coord *c)
 {
 	const char *name = cur(c)->name;
 
-	if (zdu_journal_has(&c->journal, name, "done"))
+	if (zdu_coord_journal_has(c, name, "done"))
 		return 1;
-	return cutover(c) && c->pos < c->nfirst && zdu_journal_has(&c->journal, name, "healthy");
+	return cutover(c) && c->pos < c->nfirst && zdu_coord_journal_has(c, name, "healthy");
 }
 
 static void advance(struct zdu_coord *c)
@@ -398,8 +464,11 @@ static void rollout_done(struct zdu_coord *c)
 		zdu_coord_say(c, NULL, NULL, "done", "dry run: every preflight passed; nothing was changed");
 	} else {
 		zdu_coord_journal(c, "", "end");
-		zdu_coord_say(c, NULL, NULL, "done", "rollout complete: %zu node%s upgraded", c->plan->nnodes,
-			      c->plan->nnodes == 1 ? "" : "s");
+		zdu_coord_say(c, NULL, NULL, "done", "rollout complete: %zu node%s upgraded%s", c->whole->nnodes,
+			      c->whole->nnodes == 1 ? "" : "s",
+			      c->whole->nservices ? (c->whole->unit == ZDU_UNIT_NODE ? ", every service of each"
+										  : ", service by service")
+						  : "");
 	}
 	stop_all(c, ZDU_COORD_OK);
 }
@@ -407,18 +476,26 @@ static void rollout_done(struct zdu_coord *c)
 /* The window command w (the plan's before_command or after_command) at
  * step s, then `then`: run when the journal does not show it succeeded,
  * said in a dry run. */
-static void window(struct zdu_coord *c, enum zdu_coord_step s, void (*then)(struct zdu_coord *c))
+static void window(struct zdu_coord *c, enum zdu_coord_step s, const struct zdu_plan_service *sv,
+		   void (*then)(struct zdu_coord *c))
 {
 	struct zdu_window_cmd *w = &c->win;
+	const char *svname = sv ? sv->name : c->plan->service ? c->plan->service->name : NULL;
 
 	(s == ZDU_STEP_BEFORE ? zdu_window_plan_before : zdu_window_plan_after)(c->plan, w);
+	if (sv || c->plan->service)
+		zdu_window_service(sv ? sv : c->plan->service, s == ZDU_STEP_BEFORE, sv != NULL, w);
+	c->win_service = sv;
 	if (!w->command[0]) {
 		then(c);
 	} else if (c->opts->dry_run) {
-		char *cmd = zdu_window_expand(w->command, c->plan->backend, c->opts->plan_path);
+		char *cmd = zdu_window_expand(w->command, sv ? sv->backend : c->plan->backend, c->opts->plan_path,
+					      svname);
 
 		zdu_coord_say(c, NULL, w->step, "info", "would run %s once, %s (up to %d s): %s", w->key,
-			      s == ZDU_STEP_BEFORE ? "before any node is drained" : "after the last node is back",
+			      s == ZDU_STEP_BEFORE ? (svname ? "before its first node is drained"
+							     : "before any node is drained")
+						   : (svname ? "after its last node is back" : "after the last node is back"),
 			      w->timeout_ms / 1000, cmd ? cmd : w->command);
 		free(cmd);
 		then(c);
@@ -430,6 +507,8 @@ static void window(struct zdu_coord *c, enum zdu_coord_step s, void (*then)(stru
 		enter(c, s);
 	}
 }
+
+static void next_stage(struct zdu_coord *c);
 
 void zdu_coord_begin_node(struct zdu_coord *c)
 {
@@ -445,14 +524,14 @@ void zdu_coord_begin_node(struct zdu_coord *c)
 		}
 	}
 	if (c->pos >= c->plan->nnodes) {
-		window(c, ZDU_STEP_AFTER, rollout_done);
+		next_stage(c);
 		return;
 	}
 	c->node = c->order[c->pos];
 	if (!c->opts->dry_run && node_finished(c)) {
 		zdu_coord_say(c, cur(c)->name, "skip", "info", "already %s (journal)",
-			      zdu_journal_has(&c->journal, cur(c)->name, "done") ? "upgraded"
-										  : "upgraded, waiting for the switch");
+			      zdu_coord_journal_has(c, cur(c)->name, "done") ? "upgraded"
+									      : "upgraded, waiting for the switch");
 		advance(c);
 		return;
 	}
@@ -460,7 +539,7 @@ void zdu_coord_begin_node(struct zdu_coord *c)
 	enter(c, ZDU_STEP_PREFLIGHT);
 }
 
-static char *expand(const char *tmpl, const struct zdu_plan_node *n);
+static char *expand(const struct zdu_coord *c, const char *tmpl, const struct zdu_plan_node *n);
 
 /* ---- capacity: may the node in progress leave? ----
  * Before a node leaves (its preflight), every load balancer must keep
@@ -491,42 +570,55 @@ static int capacity_short(struct zdu_coord *c, char *msg, size_t size, json_t *l
 {
 	const struct zdu_plan_node *n = cur(c);
 	int nshort = 0;
-	size_t i;
+	size_t i, b, lb_said = 0;
 
 	msg[0] = '\0';
 	for (i = 0; i < c->plan->nlbs; i++) {
-		const struct zdu_lb_view *v = &c->lbs[i];
-		struct zdu_capacity cap;
-		char why[256];
-		size_t len = strlen(msg);
+		for (b = 0; b < c->plan->nbackends; b++) {
+			const struct zdu_lb_view *v = &c->lbs[i];
+			const struct zdu_plan_backend *be = &c->plan->backends[b];
+			const char *lbname = c->plan->lbs[i].name;
+			struct zdu_capacity cap;
+			char why[256], where[160];
+			size_t len = strlen(msg);
 
-		if (!v->ok) {
-			char err[sizeof(v->err)];
+			if (!n->servers[b])
+				continue;
+			if (c->plan->nbackends > 1)
+				snprintf(where, sizeof(where), "%s backend %s", lbname, be->backend);
+			else
+				snprintf(where, sizeof(where), "%s", lbname);
+			if (!v->ok) {
+				char err[sizeof(v->err)];
 
-			snprintf(msg + len, size - len, "%sload balancer %s does not answer: %s", nshort ? "; " : "",
-				 c->plan->lbs[i].name, v->err);
-			zdu_utf8_sanitize(err, sizeof(err), v->err);
+				if (lb_said == i + 1)
+					continue; /* said once per load balancer */
+				lb_said = i + 1;
+
+				snprintf(msg + len, size - len, "%sload balancer %s does not answer: %s", nshort ? "; " : "",
+					 c->plan->lbs[i].name, v->err);
+				zdu_utf8_sanitize(err, sizeof(err), v->err);
+				if (list)
+					json_array_append_new(list, json_pack("{s:s,s:s}", "lb", c->plan->lbs[i].name,
+									      "error", err));
+				nshort++;
+				continue;
+			}
+			if (zdu_capacity_may_leave(&v->be[b], n->servers[b], be->min_ready, &cap, why, sizeof(why)))
+				continue;
+			if (!why[0])
+				snprintf(why, sizeof(why), "none; the backend has only %d other server%s", cap.others,
+					 cap.others == 1 ? "" : "s");
+			snprintf(msg + len, size - len,
+				 "%sload balancer %s: only %d other server%s UP and not drained, min_ready is %d "
+				 "(not serving: %s)",
+				 nshort ? "; " : "", where, cap.serving, cap.serving == 1 ? "" : "s", be->min_ready, why);
 			if (list)
-				json_array_append_new(list, json_pack("{s:s,s:s}", "lb", c->plan->lbs[i].name,
-								      "error", err));
+				json_array_append_new(list, json_pack("{s:s,s:s,s:i,s:i,s:s}", "lb", lbname, "backend",
+								      be->backend, "serving", cap.serving, "others",
+								      cap.others, "not_serving", why));
 			nshort++;
-			continue;
 		}
-		if (zdu_capacity_may_leave(&v->be, n->server, c->plan->min_ready, &cap, why, sizeof(why)))
-			continue;
-		if (!why[0])
-			snprintf(why, sizeof(why), "none; the backend has only %d other server%s", cap.others,
-				 cap.others == 1 ? "" : "s");
-		snprintf(msg + len, size - len,
-			 "%sload balancer %s: only %d other server%s UP and not drained, min_ready is %d "
-			 "(not serving: %s)",
-			 nshort ? "; " : "", c->plan->lbs[i].name, cap.serving, cap.serving == 1 ? "" : "s",
-			 c->plan->min_ready, why);
-		if (list)
-			json_array_append_new(list, json_pack("{s:s,s:i,s:i,s:s}", "lb", c->plan->lbs[i].name,
-							      "serving", cap.serving, "others", cap.others,
-							      "not_serving", why));
-		nshort++;
 	}
 	return nshort;
 }
@@ -602,35 +694,42 @@ static int capacity_gate(struct zdu_coord *c)
 static void preflight(struct zdu_coord *c)
 {
 	const struct zdu_plan_node *n = cur(c);
-	int started = !c->opts->dry_run && (zdu_journal_has(&c->journal, n->name, "flagged") ||
-					    zdu_journal_has(&c->journal, n->name, "upgraded"));
-	size_t i;
+	int started = !c->opts->dry_run && (zdu_coord_journal_has(c, n->name, "flagged") ||
+					    zdu_coord_journal_has(c, n->name, "upgraded"));
+	char why[256];
+	size_t i, b;
 
 	for (i = 0; i < c->plan->nlbs; i++) {
 		const struct zdu_lb_view *v = &c->lbs[i];
-		const struct zdu_lb_server *s;
 
 		if (!v->ok) {
 			zdu_coord_fail(c, ZDU_COORD_REFUSED, "load balancer %s (%s) does not answer: %s",
 				       c->plan->lbs[i].name, c->plan->lbs[i].runtime, v->err);
 			return;
 		}
-		if (!v->be.found) {
-			zdu_coord_fail(c, ZDU_COORD_REFUSED,
-				       "no backend %s on load balancer %s (%s); backends there: %s", c->plan->backend,
-				       c->plan->lbs[i].name, c->plan->lbs[i].runtime,
-				       v->be.backends[0] ? v->be.backends : "none");
-			return;
+		for (b = 0; b < c->plan->nbackends; b++) {
+			const char *backend = c->plan->backends[b].backend;
+			const struct zdu_lb_server *s;
+
+			if (!n->servers[b])
+				continue;
+			if (!v->be[b].found) {
+				zdu_coord_fail(c, ZDU_COORD_REFUSED,
+					       "no backend %s on load balancer %s (%s); backends there: %s", backend,
+					       c->plan->lbs[i].name, c->plan->lbs[i].runtime,
+					       v->be[b].backends[0] ? v->be[b].backends : "none");
+				return;
+			}
+			s = zdu_lb_find(&v->be[b], n->servers[b]);
+			if (!s) {
+				zdu_coord_fail(c, ZDU_COORD_REFUSED, "load balancer %s has no server %s in backend %s",
+					       c->plan->lbs[i].name, n->servers[b], backend);
+				return;
+			}
+			/* The weight to come back to: the configured one when
+			 * HAProxy says it, else what it shows now. */
+			c->weights[i * ZDU_LB_BACKENDS_MAX + b] = s->uweight >= 0 ? s->uweight : s->weight;
 		}
-		s = zdu_lb_find(&v->be, n->server);
-		if (!s) {
-			zdu_coord_fail(c, ZDU_COORD_REFUSED, "load balancer %s has no server %s in backend %s",
-				       c->plan->lbs[i].name, n->server, c->plan->backend);
-			return;
-		}
-		/* The weight to come back to: the configured one when HAProxy
-		 * says it, else what it shows now. */
-		c->weights[i] = s->uweight >= 0 ? s->uweight : s->weight;
 	}
 	if (!capacity_gate(c))
 		return;
@@ -639,39 +738,64 @@ static void preflight(struct zdu_coord *c)
 			       c->agent_err);
 		return;
 	}
-	if (!started && !zdu_agent_healthy(c->agent)) {
+	if (!started && c->plan->nbackends == 1 && !c->plan->flag_service[0] && !zdu_agent_healthy(c->agent)) {
 		zdu_coord_fail(c, ZDU_COORD_REFUSED, "%s is not healthy before its upgrade (agent replies \"%s\")",
 			       n->name, agent_reply(c));
 		return;
 	}
+	if (!started && !zdu_node_services_ok(c->plan, c->node, c->agent, 0, why, sizeof(why))) {
+		zdu_coord_fail(c, ZDU_COORD_REFUSED, "%s is not healthy before its upgrade (%s)", n->name, why);
+		return;
+	}
 	{
-		char w[256] = "";
+		char w[512] = "";
 
-		for (i = 0; i < c->plan->nlbs; i++) {
-			size_t l = strlen(w);
+		for (i = 0; i < c->plan->nlbs; i++)
+			for (b = 0; b < c->plan->nbackends; b++) {
+				size_t l = strlen(w);
 
-			snprintf(w + l, sizeof(w) - l, "%s%s %ld", i ? ", " : "", c->plan->lbs[i].name, c->weights[i]);
-		}
+				if (n->servers[b])
+					snprintf(w + l, sizeof(w) - l, "%s%s%s%s %ld", l ? ", " : "", c->plan->lbs[i].name,
+						 c->plan->nbackends > 1 ? "/" : "",
+						 c->plan->nbackends > 1 ? c->plan->backends[b].backend : "",
+						 c->weights[i * ZDU_LB_BACKENDS_MAX + b]);
+			}
 		zdu_coord_say(c, n->name, step_names[ZDU_STEP_PREFLIGHT], "ok",
 			      "%zu load balancer%s answer, server %s present (weight %s), at least %d other%s ready; "
 			      "agent replies \"%s\"",
-			      c->plan->nlbs, c->plan->nlbs == 1 ? "" : "s", n->server, w, c->plan->min_ready,
+			      c->plan->nlbs, c->plan->nlbs == 1 ? "" : "s", n->servers[0] ? n->servers[0] : n->server, w, c->plan->min_ready,
 			      c->plan->min_ready == 1 ? "" : "s", agent_reply(c));
 	}
 	if (c->opts->dry_run) {
-		char *cmd = expand(c->plan->upgrade_command, n);
+		char *cmd = expand(c, c->plan->upgrade_command, n);
+		char at[512] = "", flag[128];
 
+		for (b = 0; b < c->plan->nbackends; b++) {
+			const struct zdu_plan_backend *be = &c->plan->backends[b];
+			size_t l = strlen(at);
+
+			if (!n->servers[b] || !be->expect_version[0])
+				continue;
+			if (c->plan->nbackends > 1)
+				snprintf(at + l, sizeof(at) - l, "%s %s at %s", l ? "," : " with", be->service,
+					 be->expect_version);
+			else
+				snprintf(at + l, sizeof(at) - l, " at %s", be->expect_version);
+		}
+		if (c->plan->flag_service[0])
+			snprintf(flag, sizeof(flag), "service %s's flag", c->plan->flag_service);
+		else
+			snprintf(flag, sizeof(flag), "the node's flag%s", c->plan->nbackends > 1 ? " (every service)" : "");
 		zdu_coord_say(c, n->name, "plan", "info",
-			      "would: drain, wait until drained (%d s), run: %s, wait until healthy%s%s (%d s), "
+			      "would: drain (%s), wait until drained (%d s), run: %s, wait until healthy%s (%d s), "
 			      "undrain, wait until UP (%d s)",
-			      c->plan->drain_timeout_ms / 1000, cmd ? cmd : c->plan->upgrade_command,
-			      c->plan->expect_version[0] ? " at " : "", c->plan->expect_version,
+			      flag, c->plan->drain_timeout_ms / 1000, cmd ? cmd : c->plan->upgrade_command, at,
 			      c->plan->health_timeout_ms / 1000, c->plan->up_timeout_ms / 1000);
 		free(cmd);
 		advance(c);
 		return;
 	}
-	if (zdu_journal_has(&c->journal, n->name, "upgraded")) {
+	if (zdu_coord_journal_has(c, n->name, "upgraded")) {
 		zdu_coord_say(c, n->name, step_names[ZDU_STEP_UPGRADE], "info", "already ran (journal): not repeated");
 		enter(c, ZDU_STEP_WAIT_HEALTHY);
 		return;
@@ -684,10 +808,31 @@ static void wait_drained(struct zdu_coord *c)
 	const struct zdu_plan_node *n = cur(c);
 	char state[512] = "";
 	int done = zdu_node_drained(c->plan, c->lbs, c->node, c->agent, c->agent_err, state, sizeof(state));
+	uint64_t now = uv_now(&c->loop);
+	int early = 0;
 
-	if (!zdu_coord_waited(c, done, state, "not drained", c->plan->drain_timeout_ms))
+	if (!zdu_node_lbs_drained(c->plan, c->lbs, c->node))
+		c->lbs_drained_at = 0;
+	else if (!c->lbs_drained_at)
+		c->lbs_drained_at = now;
+	/* the settle time's job seen directly: from the round after the load
+	 * balancers first showed it drained, an agent count 0 since before then */
+	if (!done && c->lbs_drained_at && c->round_started > c->lbs_drained_at) {
+		long long lbs_ms = (long long)(now - c->lbs_drained_at);
+
+		early = zdu_node_drained_early(c->plan, c->lbs, c->node, c->agent,
+					       lbs_ms < c->plan->poll_ms ? lbs_ms : c->plan->poll_ms,
+					       (long long)(c->round_started - c->lbs_drained_at));
+	}
+	if (!zdu_coord_waited(c, done || early, state, "not drained", c->plan->drain_timeout_ms))
 		return;
-	zdu_coord_say(c, n->name, step_names[c->step], "ok", "drained: %s", state);
+	if (early)
+		zdu_coord_say(c, n->name, step_names[c->step], "ok",
+			      "drained: %s (every load balancer has shown no session for %.2f s, and the agent's "
+			      "count since then has stayed 0: the rest of its settle time is not needed)",
+			      state, (double)(now - c->lbs_drained_at) / 1000.0);
+	else
+		zdu_coord_say(c, n->name, step_names[c->step], "ok", "drained: %s", state);
 	zdu_coord_journal(c, n->name, "drained");
 	enter(c, ZDU_STEP_UPGRADE);
 }
@@ -699,9 +844,12 @@ static void wait_healthy(struct zdu_coord *c)
 	int done = 0;
 
 	if (c->agent && !probe_fresh(c))
-		snprintf(why, sizeof(why), "waiting for a probe of nova-api newer than the upgrade");
-	else if (c->agent && zdu_agent_healthy(c->agent) && zdu_agent_version_ok(c->plan, c->agent, why, sizeof(why)))
-		done = 1;
+		snprintf(why, sizeof(why), "waiting for a probe of %s newer than the upgrade",
+			 c->plan->nbackends > 1 ? "every service" : c->plan->flag_service[0] ? c->plan->flag_service : "nova-api");
+	else if (c->agent && c->plan->nbackends == 1 && !c->plan->flag_service[0])
+		done = zdu_agent_healthy(c->agent) && zdu_agent_version_ok(c->plan, c->agent, why, sizeof(why));
+	else if (c->agent)
+		done = zdu_node_services_ok(c->plan, c->node, c->agent, 1, why, sizeof(why));
 	if (!done && !why[0])
 		snprintf(why, sizeof(why), "%s", c->agent ? agent_reply(c) : c->agent_err);
 	if (!zdu_coord_waited(c, done, why, "not healthy", c->plan->health_timeout_ms))
@@ -723,7 +871,7 @@ static void wait_up(struct zdu_coord *c)
 	char state[512] = "";
 	int done = zdu_node_back(c->plan, c->lbs, c->node, c->weights, state, sizeof(state));
 
-	if (!zdu_coord_waited(c, done, state, "not UP with its weight", c->plan->up_timeout_ms))
+	if (!zdu_coord_waited(c, done, state, "not UP with at least its weight from before", c->plan->up_timeout_ms))
 		return;
 	zdu_coord_say(c, n->name, step_names[c->step], "ok", "back in service: %s", state);
 	zdu_coord_journal(c, n->name, "done");
@@ -756,6 +904,59 @@ static void evaluate(struct zdu_coord *c)
 	}
 }
 
+/* push_state: what a load balancer answered to the set server request.
+ * HAProxy answers nothing when it applied it; anything else (a stats socket
+ * without level admin: "Permission denied") is said once per load balancer,
+ * and its agent check then does it, as without push_state. */
+static void on_pushed(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len, const char *err)
+{
+	char text[256];
+	size_t k = 0;
+
+	while (len > 0 && (answer[len - 1] == '\n' || answer[len - 1] == ' '))
+		len--;
+	if (ok == 0 && len == 0)
+		return;
+	if (c->finished || !c->push_refused || c->push_refused[i])
+		return;
+	c->push_refused[i] = 1;
+	if (ok < 0)
+		snprintf(text, sizeof(text), "%s", err ? err : "no answer");
+	else
+		for (k = 0; k < len && k < sizeof(text) - 1; k++)
+			text[k] = answer[k] == '\n' ? ' ' : answer[k];
+	if (ok == 0)
+		text[k] = '\0';
+	zdu_coord_say(c, NULL, NULL, "warn",
+		      "load balancer %s did not take set server (push_state): %.200s; its agent check applies the "
+		      "agent's reply instead (the stats socket needs level admin for push_state)",
+		      c->plan->lbs[i].name, text);
+}
+
+/* push_state: the node's servers on every load balancer set to the state
+ * its agent now replies (drain, ready), in one runtime request each, so
+ * they take it at once instead of at their next agent check. The agent's
+ * reply and the request say the same: whichever a load balancer applies
+ * last, the server ends the same. */
+static void push_state(struct zdu_coord *c, const char *state)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char cmd[2048] = "";
+	size_t b, i, len = 0;
+
+	if (!c->plan->push_state || c->opts->dry_run)
+		return;
+	for (b = 0; b < c->plan->nbackends; b++)
+		if (n->servers[b] && len < sizeof(cmd))
+			len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s state %s",
+						len ? "; " : "", c->plan->backends[b].backend, n->servers[b], state);
+	if (!len || len >= sizeof(cmd))
+		return;
+	for (i = 0; i < c->plan->nlbs; i++)
+		if (!c->push_refused || !c->push_refused[i])
+			zdu_coord_lb_request(c, i, cmd, on_pushed);
+}
+
 static void on_flag_set(json_t *status, const char *err, void *data)
 {
 	struct zdu_coord *c = data;
@@ -772,6 +973,7 @@ static void on_flag_set(json_t *status, const char *err, void *data)
 	zdu_coord_say(c, n->name, step_names[c->step], "ok", "flag %s; agent replies \"%s\"",
 		      setting ? "set" : "cleared", agent_reply(c));
 	zdu_coord_journal(c, n->name, setting ? "flagged" : "cleared");
+	push_state(c, setting ? "drain" : "ready");
 	enter(c, setting ? ZDU_STEP_WAIT_DRAINED : ZDU_STEP_WAIT_UP);
 }
 
@@ -779,7 +981,7 @@ static void on_flag_set(json_t *status, const char *err, void *data)
  * agent; on_flag_set() goes on. */
 static void flag_call(struct zdu_coord *c, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason)
 {
-	if (zdu_link_call(c->links[c->node], op, mode, reason, on_flag_set, c) < 0)
+	if (zdu_link_call(zdu_coord_link(c, c->node), op, c->plan->flag_service, mode, reason, on_flag_set, c) < 0)
 		zdu_coord_fail(c, ZDU_COORD_FAILED, "cannot reach the agent to %s the flag",
 			       op == ZDU_LINK_SET_FLAG ? "set" : "clear");
 }
@@ -819,15 +1021,23 @@ static void on_upgrade_done(const struct zdu_spawn_result *res, void *data)
 	}
 }
 
-/* {node} and {server} in the template become the node's names. */
-static char *expand(const char *tmpl, const struct zdu_plan_node *n)
+/* {node} and {server} in the template become the node's names; {service}
+ * the pass's service, {services} the node's services in the pass. */
+static char *expand(const struct zdu_coord *c, const char *tmpl, const struct zdu_plan_node *n)
 {
-	size_t cap = strlen(tmpl) + 1, len = 0;
+	size_t cap = strlen(tmpl) + 1, len = 0, b;
 	char *out = malloc(cap);
 	const char *p = tmpl;
+	char services[1100] = "";
 
 	if (!out)
 		return NULL;
+	for (b = 0; b < c->plan->nbackends; b++) {
+		size_t l = strlen(services);
+
+		if (n->servers[b])
+			snprintf(services + l, sizeof(services) - l, "%s%s", l ? " " : "", c->plan->backends[b].service);
+	}
 	while (*p) {
 		const char *val = NULL;
 		size_t skip = 0, vlen;
@@ -836,20 +1046,26 @@ static char *expand(const char *tmpl, const struct zdu_plan_node *n)
 			val = n->name;
 			skip = 6;
 		} else if (strncmp(p, "{server}", 8) == 0) {
-			val = n->server;
+			val = n->servers[0] ? n->servers[0] : n->server;
 			skip = 8;
+		} else if (strncmp(p, "{services}", 10) == 0) {
+			val = services;
+			skip = 10;
+		} else if (strncmp(p, "{service}", 9) == 0) {
+			val = c->plan->flag_service;
+			skip = 9;
 		}
 		vlen = val ? strlen(val) : 1;
 		if (len + vlen + 1 > cap) {
-			char *b;
+			char *grown;
 
 			cap = (len + vlen + 1) * 2;
-			b = realloc(out, cap);
-			if (!b) {
+			grown = realloc(out, cap);
+			if (!grown) {
 				free(out);
 				return NULL;
 			}
-			out = b;
+			out = grown;
 		}
 		if (val) {
 			memcpy(out + len, val, vlen);
@@ -880,7 +1096,7 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 	switch (s) {
 	case ZDU_STEP_PREFLIGHT:
 		zdu_coord_say(c, n->name, step_names[s], "start", "node %zu of %zu (server %s, agent %s)", c->node + 1,
-			      c->plan->nnodes, n->server, n->agent);
+			      c->plan->nnodes, n->servers[0] ? n->servers[0] : n->server, n->agent);
 		zdu_coord_round(c);
 		break;
 	case ZDU_STEP_CAPACITY:
@@ -895,10 +1111,11 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		flag_call(c, ZDU_LINK_SET_FLAG, ZDU_FLAG_DRAIN, reason);
 		break;
 	case ZDU_STEP_WAIT_DRAINED:
+		c->lbs_drained_at = 0;
 		zdu_coord_wait_rounds(c, c->plan->drain_timeout_ms);
 		break;
 	case ZDU_STEP_UPGRADE: {
-		char *cmd = expand(c->plan->upgrade_command, n);
+		char *cmd = expand(c, c->plan->upgrade_command, n);
 		char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 		if (!cmd) {
@@ -913,7 +1130,8 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		break;
 	}
 	case ZDU_STEP_WAIT_HEALTHY:
-		c->probes_base = -1;
+		for (size_t b = 0; b < ZDU_LB_BACKENDS_MAX; b++)
+			c->probes_base[b] = -1;
 		zdu_coord_wait_rounds(c, c->plan->health_timeout_ms);
 		break;
 	case ZDU_STEP_CLEAR_FLAG:
@@ -976,16 +1194,111 @@ static struct zdu_coord *coord_new(const struct zdu_plan *plan, const struct zdu
 
 	if (!c)
 		return NULL;
-	c->plan = plan;
+	c->plan = c->whole = plan;
 	c->opts = opts;
 	c->lock_fd = -1;
 	uv_loop_init(&c->loop);
 	c->lbs = calloc(plan->nlbs, sizeof(*c->lbs));
-	c->weights = calloc(plan->nlbs, sizeof(*c->weights));
+	c->weights = calloc(plan->nlbs * ZDU_LB_BACKENDS_MAX, sizeof(*c->weights));
 	c->links = calloc(plan->nnodes, sizeof(*c->links));
 	c->order = calloc(plan->nnodes, sizeof(*c->order));
 	c->sw_rtt_ms = calloc(plan->nlbs, sizeof(*c->sw_rtt_ms));
+	c->stages = calloc(4 + 3 * (plan->nservices + 1), sizeof(*c->stages));
+	c->push_refused = calloc(plan->nlbs, sizeof(*c->push_refused));
 	return c;
+}
+
+static void add_stage(struct zdu_coord *c, const struct zdu_plan *p, enum zdu_coord_step s,
+		      const struct zdu_plan_service *sv)
+{
+	c->stages[c->nstages++] = (struct zdu_coord_stage){ p, s, sv };
+}
+
+/* The plan's before_command; each pass between its service's window
+ * commands (unit = "service"), or every service's before them all and
+ * after (unit = "node"); the plan's after_command. */
+static void plan_stages(struct zdu_coord *c)
+{
+	const struct zdu_plan *p = c->whole;
+	size_t i;
+
+	add_stage(c, p, ZDU_STEP_BEFORE, NULL);
+	if (!p->npasses) {
+		add_stage(c, p, ZDU_STEP_PREFLIGHT, NULL);
+	} else if (p->unit == ZDU_UNIT_SERVICE) {
+		for (i = 0; i < p->npasses; i++) {
+			add_stage(c, &p->passes[i], ZDU_STEP_BEFORE, NULL);
+			add_stage(c, &p->passes[i], ZDU_STEP_PREFLIGHT, NULL);
+			add_stage(c, &p->passes[i], ZDU_STEP_AFTER, NULL);
+		}
+	} else {
+		for (i = 0; i < p->nservices; i++)
+			add_stage(c, p, ZDU_STEP_BEFORE, &p->services[i]);
+		add_stage(c, &p->passes[0], ZDU_STEP_PREFLIGHT, NULL);
+		for (i = 0; i < p->nservices; i++)
+			add_stage(c, p, ZDU_STEP_AFTER, &p->services[i]);
+	}
+	add_stage(c, p, ZDU_STEP_AFTER, NULL);
+}
+
+static void plan_order(struct zdu_coord *c);
+
+/* A pass begins: its order, where a resumed rollout left it, a line
+ * saying what it rolls when the plan has several services. */
+static void pass_begin(struct zdu_coord *c)
+{
+	const struct zdu_plan *p = c->plan;
+
+	plan_order(c);
+	c->pos = 0;
+	c->node = 0;
+	c->switched = c->opts->dry_run ? 0 : zdu_coord_journal_has(c, "", "switched");
+	if (c->whole->nservices) {
+		char names[512] = "";
+		size_t b;
+
+		for (b = 0; b < p->nbackends; b++) {
+			size_t l = strlen(names);
+
+			snprintf(names + l, sizeof(names) - l, "%s%s (backend %s%s%s)", b ? ", " : "",
+				 p->backends[b].service, p->backends[b].backend,
+				 p->backends[b].expect_version[0] ? ", expecting " : "", p->backends[b].expect_version);
+		}
+		zdu_coord_say(c, NULL, NULL, "info", "%s %s: %s, %zu node%s%s", p->service ? "service" : "every node's services:",
+			      p->service ? p->service->name : "", cutover(c) ? "cutover" : "rolling", p->nnodes,
+			      p->nnodes == 1 ? "" : "s", p->service ? "" : names);
+		if (p->service)
+			zdu_coord_say(c, NULL, NULL, "info", "service %s: %s", p->service->name, names);
+	}
+	zdu_coord_begin_node(c);
+}
+
+/* The stage in progress, or the end. */
+static void run_stage(struct zdu_coord *c)
+{
+	const struct zdu_coord_stage *st;
+
+	if (c->stage >= c->nstages) {
+		rollout_done(c);
+		return;
+	}
+	st = &c->stages[c->stage];
+	c->plan = st->plan;
+	c->say_service = st->service ? st->service->name : NULL;
+	if (st->step == ZDU_STEP_BEFORE || st->step == ZDU_STEP_AFTER) {
+		if (!st->service && c->plan->service)
+			c->say_service = c->plan->service->name;
+		window(c, st->step, st->service, next_stage);
+	} else {
+		pass_begin(c);
+	}
+}
+
+static void next_stage(struct zdu_coord *c)
+{
+	c->stage++;
+	c->say_service = NULL;
+	run_stage(c);
 }
 
 /* Cutover upgrades its first group first; rolling goes in plan order. */
@@ -1006,7 +1319,7 @@ static void plan_order(struct zdu_coord *c)
 /* etcd's client when the plan has it, and a link to every node's agent. */
 static int open_links(struct zdu_coord *c)
 {
-	const struct zdu_plan *plan = c->plan;
+	const struct zdu_plan *plan = c->whole;
 	char err[512], spec[300];
 	size_t i;
 
@@ -1090,7 +1403,6 @@ static int lock_and_journal(struct zdu_coord *c)
 		return ZDU_COORD_FAILED;
 	}
 	c->journal_open = 1;
-	c->switched = zdu_journal_has(&c->journal, "", "switched");
 	if (c->opts->resume && c->journal.finished) {
 		/* A retried --resume (a script, Ansible) must not redo a
 		 * rollout that already finished. */
@@ -1117,12 +1429,20 @@ static int roll(struct zdu_coord *c)
 	uv_unref((uv_handle_t *)&sint);
 	uv_unref((uv_handle_t *)&sterm);
 
-	zdu_coord_say(c, NULL, NULL, "start", "%s %s (%s): backend %s, %zu node%s, %zu load balancer%s%s%s",
-		      opts->dry_run ? "dry run of" : (opts->resume ? "resuming" : "rollout of"), opts->plan_path,
-		      cutover(c) ? "cutover" : "rolling", plan->backend, plan->nnodes, plan->nnodes == 1 ? "" : "s",
-		      plan->nlbs, plan->nlbs == 1 ? "" : "s",
-		      plan->expect_version[0] ? ", expecting nova-api at least " : "", plan->expect_version);
-	window(c, ZDU_STEP_BEFORE, zdu_coord_begin_node);
+	if (plan->nservices)
+		zdu_coord_say(c, NULL, NULL, "start", "%s %s (unit %s): %zu service%s, %zu node%s, %zu load balancer%s",
+			      opts->dry_run ? "dry run of" : (opts->resume ? "resuming" : "rollout of"), opts->plan_path,
+			      plan->unit == ZDU_UNIT_NODE ? "node" : "service", plan->nservices,
+			      plan->nservices == 1 ? "" : "s", plan->nnodes, plan->nnodes == 1 ? "" : "s", plan->nlbs,
+			      plan->nlbs == 1 ? "" : "s");
+	else
+		zdu_coord_say(c, NULL, NULL, "start", "%s %s (%s): backend %s, %zu node%s, %zu load balancer%s%s%s",
+			      opts->dry_run ? "dry run of" : (opts->resume ? "resuming" : "rollout of"), opts->plan_path,
+			      cutover(c) ? "cutover" : "rolling", plan->backend, plan->nnodes,
+			      plan->nnodes == 1 ? "" : "s", plan->nlbs, plan->nlbs == 1 ? "" : "s",
+			      plan->expect_version[0] ? ", expecting nova-api at least " : "", plan->expect_version);
+	plan_stages(c);
+	run_stage(c);
 	while (!c->finished && uv_run(&c->loop, UV_RUN_ONCE))
 		;
 	if (!c->finished)
@@ -1141,6 +1461,7 @@ static void finish(struct zdu_coord *c)
 {
 	size_t i;
 
+	c->plan = c->whole;
 	for (i = 0; c->links && i < c->plan->nnodes; i++)
 		zdu_link_free(c->links[i]);
 	/* After the links, whose calls used its client; it stores what is
@@ -1152,13 +1473,16 @@ static void finish(struct zdu_coord *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	for (i = 0; c->lbs && i < c->plan->nlbs; i++)
-		zdu_lb_backend_free(&c->lbs[i].be);
+		for (size_t b = 0; b < ZDU_LB_BACKENDS_MAX; b++)
+			zdu_lb_backend_free(&c->lbs[i].be[b]);
 	json_decref(c->agent);
 	free(c->links);
 	free(c->order);
 	free(c->sw_rtt_ms);
 	free(c->lbs);
 	free(c->weights);
+	free(c->stages);
+	free(c->push_refused);
 	uv_loop_close(&c->loop);
 	free(c);
 }
@@ -1185,8 +1509,7 @@ int zdu_coordinator_run(const struct zdu_plan *plan, const struct zdu_coord_opts
 
 	if (!c)
 		return ZDU_COORD_FAILED;
-	if (c->lbs && c->weights && c->links && c->order && c->sw_rtt_ms) {
-		plan_order(c);
+	if (c->lbs && c->weights && c->links && c->order && c->sw_rtt_ms && c->stages && c->push_refused) {
 		if ((rc = open_links(c)) == GO_ON && (rc = lock_and_journal(c)) == GO_ON &&
 		    (rc = start_progress(c)) == GO_ON) {
 			rc = roll(c);

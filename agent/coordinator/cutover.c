@@ -61,21 +61,28 @@ const char *zdu_cutover_next_after_signal(const struct zdu_coord *c)
  * memory. */
 static int group_cmd(struct zdu_coord *c, char **cmd, int first_group, const char *prefix, const char *suffix)
 {
-	size_t len = *cmd ? strlen(*cmd) : 0, i;
+	size_t len = *cmd ? strlen(*cmd) : 0, i, k;
 
-	for (i = 0; i < c->plan->nnodes; i++) {
-		const char *server = c->plan->nodes[i].server;
-		size_t need = len + strlen(prefix) + strlen(c->plan->backend) + strlen(server) + strlen(suffix) + 4;
-		char *b;
+	/* every backend of the pass: with unit = "node" the switch of every
+	 * service goes out in this one request */
+	for (k = 0; k < c->plan->nbackends; k++) {
+		const char *backend = c->plan->backends[k].backend;
 
-		if (in_first(c, i) != first_group)
-			continue;
-		b = realloc(*cmd, need);
-		if (!b)
-			return -1;
-		*cmd = b;
-		len += (size_t)snprintf(b + len, need - len, "%s%s%s/%s%s", len ? "; " : "", prefix,
-					c->plan->backend, server, suffix);
+		for (i = 0; i < c->plan->nnodes; i++) {
+			const char *server = c->plan->nodes[i].servers[k];
+			size_t need;
+			char *b;
+
+			if (!server || in_first(c, i) != first_group)
+				continue;
+			need = len + strlen(prefix) + strlen(backend) + strlen(server) + strlen(suffix) + 4;
+			b = realloc(*cmd, need);
+			if (!b)
+				return -1;
+			*cmd = b;
+			len += (size_t)snprintf(b + len, need - len, "%s%s%s/%s%s", len ? "; " : "", prefix, backend,
+						server, suffix);
+		}
 	}
 	if (!*cmd && !(*cmd = calloc(1, 1)))
 		return -1;
@@ -109,7 +116,9 @@ static void sw_status_done(json_t *status, const char *err, void *data)
 		zdu_coord_fail(c, ZDU_COORD_REFUSED, "switch: agent of %s does not answer: %s", n->name, err);
 		return;
 	}
-	if (!zdu_agent_healthy(c->agent) || !zdu_agent_version_ok(c->plan, c->agent, why, sizeof(why))) {
+	if (c->plan->nbackends == 1 && !c->plan->flag_service[0]
+		    ? !zdu_agent_healthy(c->agent) || !zdu_agent_version_ok(c->plan, c->agent, why, sizeof(why))
+		    : !zdu_node_services_ok(c->plan, c->order[c->sw_i], c->agent, 1, why, sizeof(why))) {
 		const char *reply = json_string_value(json_object_get(c->agent, "reply"));
 
 		zdu_coord_fail(c, ZDU_COORD_REFUSED, "switch: %s is not ready to serve: %s", n->name,
@@ -118,6 +127,27 @@ static void sw_status_done(json_t *status, const char *err, void *data)
 	}
 	c->sw_i++;
 	switch_step(c);
+}
+
+/* The reply of the node's services the pass touches: the first that is not
+ * of mode lb, else the first (NULL when none says). */
+static const char *lb_reply(const struct zdu_coord *c, const json_t *status)
+{
+	const char *first = NULL;
+	size_t b;
+
+	for (b = 0; b < c->plan->nbackends; b++) {
+		const json_t *r = json_object_get(zdu_agent_service(status, c->plan->backends[b].service), "reply");
+		const char *reply = json_is_string(r) ? json_string_value(r) : NULL;
+
+		if (!c->plan->nodes[c->order[c->sw_i]].servers[b] || !reply)
+			continue;
+		if (!zdu_reply_is_lb_mode(reply))
+			return reply;
+		if (!first)
+			first = reply;
+	}
+	return first;
 }
 
 static void sw_flag_done(json_t *status, const char *err, void *data)
@@ -132,7 +162,7 @@ static void sw_flag_done(json_t *status, const char *err, void *data)
 		zdu_coord_fail(c, ZDU_COORD_FAILED, "switch: cannot set the flag of %s: %s", n->name, err);
 		return;
 	}
-	reply = json_string_value(json_object_get(status, "reply"));
+	reply = lb_reply(c, status);
 	/* Mode lb asked for, but the agent still asserts ready/drain/maint
 	 * (a local flag file wins over etcd): it would undo the switch. */
 	if (c->sw_step == ZDU_SW_LB_FLAGS && reply && !zdu_reply_is_lb_mode(reply)) {
@@ -273,8 +303,8 @@ static void switch_step(struct zdu_coord *c)
 	case ZDU_SW_CHECK:
 		if (c->sw_i < c->nfirst) {
 			c->node = c->order[c->sw_i];
-			if (zdu_link_call(c->links[c->node], ZDU_LINK_STATUS, ZDU_FLAG_OFF, NULL, sw_status_done,
-					  c) < 0)
+			if (zdu_link_call(zdu_coord_link(c, c->node), ZDU_LINK_STATUS, NULL, ZDU_FLAG_OFF, NULL,
+					  sw_status_done, c) < 0)
 				zdu_coord_fail(c, ZDU_COORD_FAILED, "switch: cannot reach an agent");
 			return;
 		}
@@ -284,8 +314,8 @@ static void switch_step(struct zdu_coord *c)
 	case ZDU_SW_LB_FLAGS:
 		if (c->sw_i < c->plan->nnodes) {
 			c->node = c->order[c->sw_i];
-			if (zdu_link_call(c->links[c->node], ZDU_LINK_SET_FLAG, ZDU_FLAG_LB, "zdu-coordinator: cutover",
-					  sw_flag_done, c) < 0)
+			if (zdu_link_call(zdu_coord_link(c, c->node), ZDU_LINK_SET_FLAG, c->plan->flag_service,
+					  ZDU_FLAG_LB, "zdu-coordinator: cutover", sw_flag_done, c) < 0)
 				zdu_coord_fail(c, ZDU_COORD_FAILED, "switch: cannot reach an agent");
 			return;
 		}
@@ -301,9 +331,9 @@ static void switch_step(struct zdu_coord *c)
 			size_t n = c->order[c->sw_i];
 
 			c->node = n;
-			if (zdu_link_call(c->links[n], in_first(c, n) ? ZDU_LINK_CLEAR_FLAG : ZDU_LINK_SET_FLAG,
-					  ZDU_FLAG_DRAIN, "zdu-coordinator: old release, after cutover", sw_flag_done,
-					  c) < 0)
+			if (zdu_link_call(zdu_coord_link(c, n), in_first(c, n) ? ZDU_LINK_CLEAR_FLAG : ZDU_LINK_SET_FLAG,
+					  c->plan->flag_service, ZDU_FLAG_DRAIN, "zdu-coordinator: old release, after cutover",
+					  sw_flag_done, c) < 0)
 				zdu_coord_fail(c, ZDU_COORD_FAILED, "switch: cannot reach an agent");
 			return;
 		}

@@ -41,10 +41,11 @@ struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zd
 	return NULL;
 }
 
-int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		  zdu_link_cb cb, void *data)
+int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, const char *service, enum zdu_flag_mode mode,
+		  const char *reason, zdu_link_cb cb, void *data)
 {
-	return l->ops->call(l, op, mode, reason, cb, data);
+	return l->ops->call(l, op, service && service[0] && op != ZDU_LINK_STATUS ? service : NULL, mode, reason, cb,
+			    data);
 }
 
 void zdu_link_free(struct zdu_link *l)

@@ -18,7 +18,8 @@ struct ecall {
 	enum zdu_link_op op;
 	zdu_link_cb cb;
 	void *data;
-	char key[512];   /* the node's flag key */
+	char key[512];   /* the node's flag key, or its service's */
+	char service[64]; /* "" : the node's */
 	char agent[512]; /* where the agent publishes */
 	int64_t revision; /* of our write: the agent must have seen it */
 	uint64_t deadline;
@@ -68,7 +69,8 @@ static void on_agent(const struct zdu_etcd_result *res, void *data)
 		}
 	}
 	if (st && (c->op == ZDU_LINK_STATUS ||
-		   zdu_flag_etcd_shows(st, c->revision, c->op == ZDU_LINK_SET_FLAG, c->last, sizeof(c->last)))) {
+		   zdu_flag_etcd_shows_key(st, c->service[0] ? c->service : NULL, c->revision,
+							c->op == ZDU_LINK_SET_FLAG, c->last, sizeof(c->last)))) {
 		finish(c, st, NULL);
 		json_decref(st);
 		return;
@@ -112,8 +114,8 @@ static void on_written(const struct zdu_etcd_result *res, void *data)
 	read_agent(c);
 }
 
-static int etcd_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		     zdu_link_cb cb, void *data)
+static int etcd_call(struct zdu_link *l, enum zdu_link_op op, const char *service, enum zdu_flag_mode mode,
+		     const char *reason, zdu_link_cb cb, void *data)
 {
 	struct ecall *c = calloc(1, sizeof(*c));
 	int rc;
@@ -124,7 +126,12 @@ static int etcd_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode
 	c->op = op;
 	c->cb = cb;
 	c->data = data;
-	snprintf(c->key, sizeof(c->key), ZDU_ETCD_KEY_NODE, l->plan->etcd_prefix, l->target);
+	if (service) {
+		snprintf(c->key, sizeof(c->key), ZDU_ETCD_KEY_SERVICE, l->plan->etcd_prefix, l->target, service);
+		snprintf(c->service, sizeof(c->service), "%s", service);
+	} else {
+		snprintf(c->key, sizeof(c->key), ZDU_ETCD_KEY_NODE, l->plan->etcd_prefix, l->target);
+	}
 	snprintf(c->agent, sizeof(c->agent), ZDU_ETCD_KEY_AGENT, l->plan->etcd_prefix, l->target);
 	uv_timer_init(l->loop, &c->timer);
 	c->timer.data = c;

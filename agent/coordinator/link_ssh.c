@@ -79,8 +79,8 @@ static void on_done(const struct zdu_spawn_result *res, void *data)
 	free(c);
 }
 
-static int ssh_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		    zdu_link_cb cb, void *data)
+static int ssh_call(struct zdu_link *l, enum zdu_link_op op, const char *service, enum zdu_flag_mode mode,
+		    const char *reason, zdu_link_cb cb, void *data)
 {
 	const struct zdu_plan *p = l->plan;
 	char *argv[64], *quoted[8];
@@ -118,6 +118,11 @@ static int ssh_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode 
 		argv[n++] = "--maintenance";
 		argv[n++] = "off";
 		break;
+	}
+	if (service) {
+		/* a service name is A-Z a-z 0-9 . _ - only (the plan's check) */
+		argv[n++] = "--service";
+		argv[n++] = (char *)service;
 	}
 	argv[n++] = "--json";
 	argv[n] = NULL;

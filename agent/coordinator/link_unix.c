@@ -59,25 +59,28 @@ static void ucall_done(const struct zdu_sreq_result *res, void *data)
 	free(u);
 }
 
-static int unix_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		     zdu_link_cb cb, void *data)
+static int unix_call(struct zdu_link *l, enum zdu_link_op op, const char *service, enum zdu_flag_mode mode,
+		     const char *reason, zdu_link_cb cb, void *data)
 {
-	char req[ZDU_CTL_LINE_MAX + 2];
+	char req[ZDU_CTL_LINE_MAX + 2], svc[80] = "";
 	struct zdu_sreq rq = { NULL, NULL, req, (unsigned)l->plan->request_timeout_ms, ANSWER_MAX, 1 };
 	struct ucall *u = calloc(1, sizeof(*u));
 
 	if (!u)
 		return -1;
+	if (service)
+		snprintf(svc, sizeof(svc), "service=%.63s ", service);
 	switch (op) {
 	case ZDU_LINK_STATUS:
 		snprintf(req, sizeof(req), "status\n");
 		break;
 	case ZDU_LINK_SET_FLAG:
-		snprintf(req, sizeof(req), "set-flag %s %.*s\n", zdu_flag_mode_name(mode), ZDU_REASON_MAX - 1,
+		snprintf(req, sizeof(req), "set-flag %s%s %.*s\n", svc, zdu_flag_mode_name(mode), ZDU_REASON_MAX - 1,
 			 reason ? reason : "");
 		break;
 	case ZDU_LINK_CLEAR_FLAG:
-		snprintf(req, sizeof(req), "clear-flag\n");
+		snprintf(req, sizeof(req), "clear-flag%s%.*s\n", service ? " " : "", (int)(service ? strlen(svc) - 1 : 0),
+			 svc);
 		break;
 	}
 	snprintf(u->path, sizeof(u->path), "%s", l->target);

@@ -14,9 +14,11 @@
 /* ---- the keys: one table for defaults, validation and zdu-coordinator.plan(5) ---- */
 
 static const char *const strategies[] = { "rolling", "cutover", NULL };
+static const char *const units[] = { "service", "node", NULL };
 static const char *const ssh_default[] = { "ssh", "-o", "BatchMode=yes", NULL };
 
 _Static_assert(sizeof(enum zdu_strategy) == sizeof(int), "strategy is read as an enum key (an int)");
+_Static_assert(sizeof(enum zdu_plan_unit) == sizeof(int), "unit is read as an enum key (an int)");
 
 #define KEY(st, g, n, t, f) .group = g, .name = n, .type = t, .offset = offsetof(st, f)
 #define STR(g, n, f, fl, d, text) \
@@ -26,8 +28,18 @@ _Static_assert(sizeof(enum zdu_strategy) == sizeof(int), "strategy is read as an
 #define REQ (ZDU_KEY_REQUIRED | ZDU_KEY_NONEMPTY)
 
 static const struct zdu_config_key keys[] = {
-	STR("", "backend", backend, REQ, NULL,
-	    "The HAProxy backend that holds the nodes' servers; the same name on every load balancer."),
+	{ KEY(struct zdu_plan, "", "backend", ZDU_CT_STRING, backend), .flags = ZDU_KEY_NONEMPTY, .def_str = "",
+	  .def_doc = "none (required without services)",
+	  .doc = "The HAProxy backend that holds the nodes' servers; the same name on every load balancer. A "
+		 "plan names either backend (one API) or services (several), not both." },
+	{ KEY(struct zdu_plan, "", "unit", ZDU_CT_ENUM, unit), .choices = units, .def_int = 0,
+	  .doc = "Only with services: what is upgraded as one. \"service\": the services in the plan's order, "
+		 "each across all its nodes (its own strategy, min_ready and upgrade_command; a node's flag "
+		 "is that service's flag, so its other services keep serving), as openstack-ansible upgrades "
+		 "service by service. \"node\": node by node (or by cutover's groups), each drained on every "
+		 "backend at once (the node's own flag), upgrade_command run once, and back only when every one "
+		 "of its services is healthy at its expect_version; a cutover's switch of every backend goes "
+		 "out in one runtime request per load balancer. For host maintenance (kernel, OS)." },
 	{ KEY(struct zdu_plan, "", "strategy", ZDU_CT_ENUM, strategy), .choices = strategies, .def_int = 0,
 	  .doc = "\"rolling\": one node at a time, the others serve. \"cutover\": a first group is upgraded out "
 		 "of service, then all traffic is switched to it at once (see CUTOVER in zdu-coordinator(8))." },
@@ -42,8 +54,9 @@ static const struct zdu_config_key keys[] = {
 	STR("", "expect_version", expect_version, 0, "",
 	    "A nova-api microversion such as \"2.93\": after its upgrade a node must report at least this "
 	    "version (the version of nova-api's version document, as its agent probes it) before it serves "
-	    "again. Empty: any healthy node will do."),
-	STR("", "upgrade_command", upgrade_command, REQ, NULL,
+	    "again. Empty: any healthy node will do. With services, each service has its own."),
+	{ KEY(struct zdu_plan, "", "upgrade_command", ZDU_CT_STRING, upgrade_command), .flags = ZDU_KEY_NONEMPTY,
+	  .def_str = "", .def_doc = "none (required unless every service has its own)", .doc =
 	    "Run on the coordinator's host with /bin/sh -c while the node is drained. {node} becomes the "
 	    "node's name and {server} its server, inserted as they are (not quoted): keep names to letters, "
 	    "digits, hyphens and dots. Exit status 0 means upgraded; anything else stops the rollout with the "
@@ -55,7 +68,9 @@ static const struct zdu_config_key keys[] = {
 	    "output redirected (>/dev/null 2>&1 &) are left alone. Its output is printed line by line as it "
 	    "comes, up to 1 MiB per stream; past that only the last 1 MiB is kept, printed when the command "
 	    "ends after a warn line giving the bytes and lines not shown. A line longer than 4096 bytes is "
-	    "cut and ends with [line cut: N bytes not shown]."),
+	    "cut and ends with [line cut: N bytes not shown]. With services (unit = \"service\"), {service} "
+		 "becomes the service's name; with unit = \"node\", {services} becomes the node's services, "
+		 "separated by spaces." },
 	STR("", "before_command", before_command, 0, "",
 	    "Run once on the coordinator's host with /bin/sh -c before any node is drained, for example "
 	    "\"nova-status upgrade check\" or the expand migrations (\"nova-manage api_db sync && "
@@ -89,6 +104,14 @@ static const struct zdu_config_key keys[] = {
 	  .flags = ZDU_KEY_ARRAY | ZDU_KEY_NONEMPTY, .example = "[ \"ssh\" ]",
 	  .doc = "How ssh:HOST agents are reached: this command, then HOST, then the remote command (see "
 		 "AGENTS in zdu-coordinator(8))." },
+	{ KEY(struct zdu_plan, "", "push_state", ZDU_CT_BOOL, push_state), .def_int = 1,
+	  .doc = "After its agent confirmed a node's flag set (drain) or cleared, set the node's servers to "
+		 "that state on every load balancer too, in one runtime request each (set server BACKEND/SERVER "
+		 "state drain, then state ready): they take it at once instead of at their next agent check "
+		 "(agent-inter). The request and the agent's reply say the same, so whichever a load balancer "
+		 "applies last the server ends the same. It needs a stats socket with level admin; a load "
+		 "balancer that refuses it is named once in a warn line and its agent check does it instead. "
+		 "false: only the agents change the load balancers in a rolling upgrade." },
 	STR("", "remote_agent", remote_agent, 0, "zdu-agent",
 	    "The remote command that runs zdu-agent on a node over ssh, for example \"sudo zdu-agent\"."),
 
@@ -109,8 +132,8 @@ static const struct zdu_config_key keys[] = {
 	MS("timeouts", "health_ms", health_timeout_ms, 100, 86400000, 300000,
 	   "After the upgrade, until the agent reports nova-api healthy (and at expect_version)."),
 	MS("timeouts", "up_ms", up_timeout_ms, 100, 86400000, 120000,
-	   "After clearing the flag, until every load balancer shows the server UP with its weight again "
-	   "(the agent's slow start included)."),
+	   "After clearing the flag, until every load balancer shows the server UP with at least the weight "
+	   "it had at its preflight (the agent's slow start included)."),
 	MS("timeouts", "poll_ms", poll_ms, 10, 600000, 1000,
 	   "Time between two looks at the load balancers and the agent while waiting."),
 	MS("timeouts", "request_ms", request_timeout_ms, 10, 600000, 5000,
@@ -166,8 +189,8 @@ static const struct zdu_config_key lb_keys[] = {
 	LB_STR("runtime", runtime,
 	       "HAProxy's runtime API: \"unix:/path\" or \"/path\" for a stats socket on this host, or "
 	       "\"ADDR:PORT\" (an IPv4 address, or [IPv6]:PORT; no host names) for stats socket ipv4@ADDR:PORT. "
-	       "A rolling upgrade only reads show stat; a cutover sends set server and shutdown sessions, "
-	       "which need level admin. Keep a TCP socket on a management network: it can stop any server."),
+	       "A rolling upgrade reads show stat and, with push_state, sends set server (level admin; refused, "
+	       "the agents' checks do it); a cutover sends set server and shutdown sessions, which need level admin. Keep a TCP socket on a management network: it can stop any server."),
 };
 
 static const struct zdu_config_key node_keys[] = {
@@ -182,6 +205,45 @@ static const struct zdu_config_key node_keys[] = {
 		 "coordinator runs on that node, or \"etcd\" (or \"etcd:NAME\" when the node's etcd.node "
 		 "differs from name): through etcd alone, which needs the plan's etcd group (see AGENTS in "
 		 "zdu-coordinator(8))." },
+	{ KEY(struct zdu_plan_node, "", "serves", ZDU_CT_STRLIST, serves), .flags = ZDU_KEY_ARRAY | ZDU_KEY_NONEMPTY,
+	  .example = "[ \"nova-api\", \"placement-api:api1-placement\" ]",
+	  .def_doc = "every service of the plan, each with the node's server",
+	  .doc = "Only with services: the services the node serves, each \"SERVICE\" (its server in that "
+		 "service's backend is the node's server) or \"SERVICE:SERVER\"." },
+};
+
+#define SVC_STR(n, f, fl, d, text) \
+	{ KEY(struct zdu_plan_service, "", n, ZDU_CT_STRING, f), .flags = fl, .def_str = d, .doc = text }
+
+static const struct zdu_config_key service_keys[] = {
+	SVC_STR("name", name, REQ, NULL,
+		"The service's name in its agents' services list, which HAProxy's agent-send sends (1 to 63 of "
+		"A-Z a-z 0-9 . _ -); unique. Its flag drains it alone (unit = \"service\")."),
+	SVC_STR("backend", backend, REQ, NULL,
+		"The service's HAProxy backend, the same name on every load balancer; unique."),
+	SVC_STR("expect_version", expect_version, 0, "",
+		"The service's microversion after its upgrade, such as \"2.93\" for nova-api or \"1.39\" for "
+		"placement-api: the version its agent probes must be at least this before the node serves it "
+		"again. Empty: any healthy service will do."),
+	SVC_STR("strategy", strategy, 0, "",
+		"unit = \"service\" only: \"rolling\" or \"cutover\" for this service; empty: the plan's."),
+	{ KEY(struct zdu_plan_service, "", "min_ready", ZDU_CT_INT, min_ready), .min = -1, .max = 1000,
+	  .def_int = -1, .def_doc = "the plan's",
+	  .doc = "The plan's min_ready for this service's backend (with unit = \"node\" too: each backend "
+		 "of a node must keep it)." },
+	SVC_STR("upgrade_command", upgrade_command, 0, "",
+		"unit = \"service\" only: the command upgrading this service on one node; empty: the plan's. "
+		"Placeholders as the plan's, {service} included."),
+	SVC_STR("before_command", before_command, 0, "",
+		"Run once before this service's first node is drained (unit = \"node\": before any node, after "
+		"the plan's before_command), as the plan's before_command is: bounded by timeouts.before_ms, "
+		"journaled, resumable. {backend} is the service's backend; {service} its name."),
+	SVC_STR("after_command", after_command, 0, "",
+		"Run once after this service's last node is back (unit = \"node\": after every node, before "
+		"the plan's after_command), as the plan's after_command is."),
+	{ KEY(struct zdu_plan_service, "", "first_group", ZDU_CT_STRLIST, first_group), .flags = ZDU_KEY_ARRAY,
+	  .example = "[ \"api1\" ]", .def_doc = "the first half of the service's nodes, rounded down",
+	  .doc = "unit = \"service\" with strategy cutover: the nodes upgraded before this service's switch." },
 };
 
 #define LIST(n, k, st, f, cnt, text)                                                                    \
@@ -197,6 +259,11 @@ static const struct zdu_keytab_group groups[] = {
 	     "waits for each one to agree."),
 	LIST("nodes", node_keys, struct zdu_plan_node, nodes, nnodes,
 	     "A list of groups, required, not empty: the nodes, upgraded in this order."),
+	{ .name = "services", .example = "( { name = \"nova-api\"; backend = \"nova-api\"; } )",
+	  .doc = "A list of groups, optional, instead of backend: the API services of a control plane, "
+		 "upgraded in this order (see unit, and SERVICES in zdu-coordinator(8)).",
+	  .keys = service_keys, .nkeys = ZDU_ARRAY_SIZE(service_keys), .elem_size = sizeof(struct zdu_plan_service),
+	  .offset = offsetof(struct zdu_plan, services), .count_offset = offsetof(struct zdu_plan, nservices) },
 	{ .name = "etcd", .example = "{ endpoints = [ ... ]; }",
 	  .doc = "A group, optional. With it the lock and the journal live in etcd, and nodes may be reached "
 		 "as \"etcd\"." },
@@ -211,8 +278,23 @@ const struct zdu_keytab *zdu_plan_keytab(void)
 	return &tab;
 }
 
+static void pass_free(struct zdu_plan *q);
+
 void zdu_plan_free(struct zdu_plan *p)
 {
+	size_t i;
+
+	for (i = 0; p->passes && i < p->npasses; i++) {
+		pass_free(&p->passes[i]);
+		free(p->passes[i].nodes);
+	}
+	free(p->passes);
+	if (!p->npasses) {
+		/* its own pass: the servers arrays are its nodes' */
+		for (i = 0; p->nodes && i < p->nnodes; i++)
+			free((void *)p->nodes[i].servers);
+		free(p->backends);
+	}
 	zdu_keytab_free(&tab, p);
 	free(p->path);
 	memset(p, 0, sizeof(*p));
@@ -406,55 +488,392 @@ static enum zdu_err check_nodes(struct ploader *ld)
 	return ZDU_OK;
 }
 
-/* The cutover group: named, or the first half (rounded down) of the nodes.
- * Each group serves alone for a while, so each must hold min_ready. */
+/* The cutover groups of pass q: the nodes named (fg, the setting; names,
+ * its value), or without fg the first half (rounded down) of q's nodes.
+ * Each group serves alone for a while, so each must hold min_ready. what
+ * names the key in messages; at is where min_ready's error points. */
+static enum zdu_err cutover_groups(struct ploader *ld, struct zdu_plan *q, const config_setting_t *fg,
+				   const struct zdu_strlist *names, const char *what, const config_setting_t *at)
+{
+	size_t i, k, n1 = 0, m = (size_t)q->min_ready, small;
+	char other[160];
+
+	for (k = 0; fg && k < names->n; k++) {
+		const char *name = names->v[k];
+
+		for (i = 0; i < q->nnodes && strcmp(q->nodes[i].name, name) != 0; i++)
+			;
+		if (i == q->nnodes)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_setting_get_elem(fg, (unsigned)k),
+					       "%s: no node named \"%.64s\"%s", what, name,
+					       q->service ? " serves this service" : "");
+		if (q->nodes[i].first_group)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_setting_get_elem(fg, (unsigned)k),
+					       "%s: \"%.64s\" given twice", what, name);
+		q->nodes[i].first_group = 1;
+		n1++;
+	}
+	for (i = 0; !fg && i < q->nnodes / 2; i++, n1++)
+		q->nodes[i].first_group = 1;
+	if (n1 == 0 || n1 == q->nnodes)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, fg ? fg : at,
+				       "%s: the first group has %zu of %zu nodes; each group needs at least one",
+				       strcmp(what, "cutover.first_group") == 0 ? "cutover" : what, n1, q->nnodes);
+	if (m <= n1 && m <= q->nnodes - n1)
+		return ZDU_OK;
+	/* The fixes: a smaller min_ready, other groups, or more nodes. */
+	small = n1 < q->nnodes - n1 ? n1 : q->nnodes - n1;
+	if (q->nnodes < 2 * m)
+		snprintf(other, sizeof(other), "add nodes (min_ready %zu needs at least %zu, two groups of %zu)", m,
+			 2 * m, m);
+	else if (q->nnodes - m == m)
+		snprintf(other, sizeof(other), "name %zu nodes in %s", m, what);
+	else
+		snprintf(other, sizeof(other), "name %zu to %zu nodes in %s", m, q->nnodes - m, what);
+	return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, at,
+			       "min_ready: %d%s%s, but with cutover each group serves alone (groups of %zu and %zu): "
+			       "set min_ready = %zu (the smaller group) or less, or %s",
+			       q->min_ready, q->service ? " for service " : "", q->service ? q->service->name : "", n1,
+			       q->nnodes - n1, small, other);
+}
+
 static enum zdu_err check_cutover(struct ploader *ld)
 {
 	struct zdu_plan *p = ld->p;
 	const config_setting_t *g = config_lookup(ld->lc, "cutover");
-	const config_setting_t *fg = config_lookup(ld->lc, "cutover.first_group");
-	size_t i, k, n1 = 0, m = (size_t)p->min_ready, small;
-	char other[128];
 
 	if (g && p->strategy != ZDU_STRATEGY_CUTOVER)
 		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, g, "cutover: given, but strategy is not \"cutover\"");
+	return ZDU_OK;
+}
+
+/* ---- services: the passes a rollout runs ---- */
+
+static int valid_service_name(const char *n)
+{
+	size_t len = strlen(n);
+
+	return len >= 1 && len <= 63 && strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+static const struct zdu_plan_service *find_service(const struct zdu_plan *p, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < p->nservices; i++)
+		if (strlen(p->services[i].name) == len && strncmp(p->services[i].name, name, len) == 0)
+			return &p->services[i];
+	return NULL;
+}
+
+/* The node's server in service sv's backend, or NULL when it does not
+ * serve it (its serves list, when given, says). */
+static const char *node_server(const struct zdu_plan_node *nd, const struct zdu_plan_service *sv)
+{
+	size_t i, len = strlen(sv->name);
+
+	if (!nd->serves.n)
+		return nd->server;
+	for (i = 0; i < nd->serves.n; i++) {
+		const char *e = nd->serves.v[i];
+
+		if (strncmp(e, sv->name, len) == 0 && (e[len] == '\0' || e[len] == ':'))
+			return e[len] ? e + len + 1 : nd->server;
+	}
+	return NULL;
+}
+
+/* What the table cannot check of services and nodes' serves. */
+static enum zdu_err check_services(struct ploader *ld)
+{
+	struct zdu_plan *p = ld->p;
+	size_t i, j, k;
+
+	if (!p->nservices) {
+		if (!p->backend[0])
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, NULL,
+					       "backend: missing (or services, for several APIs)");
+		if (config_lookup(ld->lc, "unit"))
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(ld->lc, "unit"),
+					       "unit: only with services");
+		for (i = 0; i < p->nnodes; i++)
+			if (p->nodes[i].serves.n)
+				return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "nodes", i, "serves"),
+						       "nodes[%zu].serves: only with services", i);
+		if (!p->upgrade_command[0])
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, NULL, "upgrade_command: missing");
+		return ZDU_OK;
+	}
+	if (p->backend[0])
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(ld->lc, "backend"),
+				       "backend: given with services; each service names its own backend");
+	if (p->expect_version[0])
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, config_lookup(ld->lc, "expect_version"),
+				       "expect_version: given with services; each service has its own");
+	if (p->nservices > ZDU_PLAN_SERVICES_MAX)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, entry(ld, "services", ZDU_PLAN_SERVICES_MAX, NULL),
+				       "services: %zu given, at most %d", p->nservices, ZDU_PLAN_SERVICES_MAX);
+	for (i = 0; i < p->nservices; i++) {
+		const struct zdu_plan_service *sv = &p->services[i];
+		int ok;
+
+		if (!valid_service_name(sv->name))
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, "name"),
+					       "services[%zu].name: \"%.80s\" must be 1 to 63 of A-Z a-z 0-9 . _ -", i,
+					       sv->name);
+		for (j = 0; j < i; j++)
+			if (strcmp(p->services[j].name, sv->name) == 0 || strcmp(p->services[j].backend, sv->backend) == 0)
+				return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, NULL),
+						       "services[%zu]: service \"%s\" (backend \"%s\") given twice", i,
+						       sv->name, sv->backend);
+		if (sv->expect_version[0]) {
+			zdu_microversion_cmp(sv->expect_version, "1.0", &ok);
+			if (!ok)
+				return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, "expect_version"),
+						       "services[%zu].expect_version: \"%.32s\" is not a microversion "
+						       "like 2.93", i, sv->expect_version);
+		}
+		if (sv->strategy[0] && strcmp(sv->strategy, "rolling") != 0 && strcmp(sv->strategy, "cutover") != 0)
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, "strategy"),
+					       "services[%zu].strategy: \"%.32s\" is not \"rolling\" or \"cutover\"", i,
+					       sv->strategy);
+		if (p->unit == ZDU_UNIT_NODE) {
+			const char *k1 = sv->strategy[0] ? "strategy" : sv->upgrade_command[0] ? "upgrade_command"
+								    : sv->first_group.n	     ? "first_group"
+												     : NULL;
+			if (k1)
+				return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, k1),
+						       "services[%zu].%s: only with unit = \"service\"; with unit = "
+						       "\"node\" the plan's own %s applies to every node",
+						       i, k1, strcmp(k1, "first_group") == 0 ? "cutover.first_group" : k1);
+		} else if (!sv->upgrade_command[0] && !p->upgrade_command[0]) {
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, NULL),
+					       "services[%zu].upgrade_command: missing, and the plan has none", i);
+		} else if (sv->first_group.n && strcmp(sv->strategy[0] ? sv->strategy : strategies[p->strategy],
+						       "cutover") != 0) {
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, "first_group"),
+					       "services[%zu].first_group: given, but the service's strategy is not "
+					       "\"cutover\"", i);
+		}
+		{
+			const char *cmds[] = { sv->before_command, sv->after_command };
+			const char *wkeys[] = { "before_command", "after_command" };
+
+			for (k = 0; k < 2; k++)
+				if (strstr(cmds[k], "{node}") || strstr(cmds[k], "{server}"))
+					return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "services", i, wkeys[k]),
+							       "services[%zu].%s: {node} and {server} have no value "
+							       "here (it runs once for the service); use {backend}, "
+							       "{service} or {plan}", i, wkeys[k]);
+		}
+	}
+	if (p->unit == ZDU_UNIT_NODE && !p->upgrade_command[0])
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, NULL,
+				       "upgrade_command: missing (unit = \"node\" runs the plan's on each node)");
+	for (i = 0; i < p->nnodes; i++) {
+		const struct zdu_plan_node *nd = &p->nodes[i];
+
+		for (k = 0; k < nd->serves.n; k++) {
+			const char *e = nd->serves.v[k], *colon = strchr(e, ':');
+			size_t len = colon ? (size_t)(colon - e) : strlen(e);
+
+			if (!find_service(p, e, len))
+				return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "nodes", i, "serves"),
+						       "nodes[%zu].serves: \"%.80s\": no service named \"%.*s\" in "
+						       "services", i, e, (int)(len > 64 ? 64 : len), e);
+			if (colon && (!colon[1] || strpbrk(colon + 1, " \t/,;")))
+				return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "nodes", i, "serves"),
+						       "nodes[%zu].serves: \"%.80s\": the server after : must be a "
+						       "name", i, e);
+			for (j = 0; j < k; j++)
+				if (strncmp(nd->serves.v[j], e, len) == 0 &&
+				    (nd->serves.v[j][len] == '\0' || nd->serves.v[j][len] == ':'))
+					return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "nodes", i, "serves"),
+							       "nodes[%zu].serves: service \"%.*s\" given twice", i,
+							       (int)(len > 64 ? 64 : len), e);
+		}
+	}
+	return ZDU_OK;
+}
+
+static void pass_free(struct zdu_plan *q)
+{
+	size_t i;
+
+	for (i = 0; q->nodes && i < q->nnodes; i++)
+		free((void *)q->nodes[i].servers);
+	free(q->backends);
+}
+
+/* A pass: a copy of p's settings touching backends [b0, b0 + nb) of its
+ * services (nb 0: p has none, its backend alone), with the nodes that serve
+ * any of them. */
+static enum zdu_err pass_make(struct zdu_plan *p, struct zdu_plan *q, size_t b0, size_t nb)
+{
+	size_t i, k, nn = 0;
+
+	*q = *p;
+	q->passes = NULL;
+	q->npasses = 0;
+	q->whole = p;
+	q->nbackends = nb ? nb : 1;
+	q->nodes = NULL;
+	q->nnodes = 0;
+	if (!(q->backends = calloc(q->nbackends, sizeof(*q->backends))))
+		return ZDU_ERR_NOMEM;
+	if (!(q->nodes = calloc(p->nnodes, sizeof(*q->nodes))))
+		return ZDU_ERR_NOMEM;
+	for (k = 0; k < q->nbackends; k++) {
+		const struct zdu_plan_service *sv = nb ? &p->services[b0 + k] : NULL;
+
+		q->backends[k].service = sv ? sv->name : "";
+		q->backends[k].backend = sv ? sv->backend : p->backend;
+		q->backends[k].expect_version = sv ? sv->expect_version : p->expect_version;
+		q->backends[k].min_ready = sv && sv->min_ready >= 0 ? sv->min_ready : p->min_ready;
+	}
+	for (i = 0; i < p->nnodes; i++) {
+		const char **servers = calloc(q->nbackends, sizeof(*servers));
+		int any = 0;
+
+		if (!servers)
+			return ZDU_ERR_NOMEM;
+		for (k = 0; k < q->nbackends; k++) {
+			servers[k] = nb ? node_server(&p->nodes[i], &p->services[b0 + k]) : p->nodes[i].server;
+			any |= servers[k] != NULL;
+		}
+		if (!any) {
+			free(servers);
+			continue;
+		}
+		q->nodes[nn] = p->nodes[i];
+		q->nodes[nn].servers = servers;
+		q->nodes[nn].index = i;
+		q->nodes[nn].first_group = 0;
+		q->nnodes = ++nn;
+	}
+	q->flag_service = "";
+	q->scope = "";
+	q->service = NULL;
+	return ZDU_OK;
+}
+
+/* One service's pass (unit = "service"): its settings over the plan's. */
+static enum zdu_err pass_service(struct ploader *ld, size_t si)
+{
+	struct zdu_plan *p = ld->p, *q = &p->passes[si];
+	const struct zdu_plan_service *sv = &p->services[si];
+	const config_setting_t *at = entry(ld, "services", si, NULL);
+	enum zdu_err rc;
+
+	if ((rc = pass_make(p, q, si, 1)) != ZDU_OK)
+		return rc;
+	q->backend = sv->backend;
+	q->expect_version = sv->expect_version;
+	q->strategy = sv->strategy[0] ? (strcmp(sv->strategy, "cutover") == 0 ? ZDU_STRATEGY_CUTOVER
+									      : ZDU_STRATEGY_ROLLING)
+				      : p->strategy;
+	q->min_ready = q->backends[0].min_ready;
+	q->upgrade_command = sv->upgrade_command[0] ? sv->upgrade_command : p->upgrade_command;
+	q->before_command = sv->before_command;
+	q->after_command = sv->after_command;
+	q->cutover_first_group = sv->first_group.n ? sv->first_group : p->cutover_first_group;
+	q->flag_service = sv->name;
+	q->scope = sv->name;
+	q->service = sv;
+	if (q->nnodes == 0)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, at, "services[%zu]: no node serves \"%s\" (nodes' serves)",
+				       si, sv->name);
+	if ((size_t)q->min_ready > q->nnodes - 1)
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, at,
+				       "services[%zu]: min_ready %d other servers can never stay ready with the %zu "
+				       "node%s serving %s: set min_ready = %zu or less, or add nodes",
+				       si, q->min_ready, q->nnodes, q->nnodes == 1 ? "" : "s", sv->name, q->nnodes - 1);
+	if (q->strategy != ZDU_STRATEGY_CUTOVER)
+		return ZDU_OK;
+	if (sv->first_group.n)
+		return cutover_groups(ld, q, entry(ld, "services", si, "first_group"), &sv->first_group,
+				      "first_group", at);
+	return cutover_groups(ld, q, config_lookup(ld->lc, "cutover.first_group"), &p->cutover_first_group,
+			      "cutover.first_group", at);
+}
+
+/* The passes: unit = "service", one per service; unit = "node", one over
+ * every backend. A plan without services is its own pass. */
+static enum zdu_err make_passes(struct ploader *ld)
+{
+	struct zdu_plan *p = ld->p;
+	const config_setting_t *mr = config_lookup(ld->lc, "min_ready");
+	struct zdu_plan self;
+	enum zdu_err rc;
+	size_t i, k, n = 0;
+
+	p->whole = p;
+	if (!p->nservices) {
+		if ((rc = pass_make(p, &self, 0, 0)) != ZDU_OK) {
+			pass_free(&self);
+			free(self.nodes);
+			return rc;
+		}
+		/* p is its own pass: its nodes get their servers */
+		for (i = 0; i < p->nnodes; i++) {
+			p->nodes[i].servers = self.nodes[i].servers;
+			p->nodes[i].index = i;
+		}
+		free(self.nodes);
+		p->backends = self.backends;
+		p->nbackends = 1;
+		p->flag_service = p->scope = "";
+		if (p->strategy != ZDU_STRATEGY_CUTOVER)
+			return ZDU_OK;
+		return cutover_groups(ld, p, config_lookup(ld->lc, "cutover.first_group"), &p->cutover_first_group,
+				      "cutover.first_group", mr ? mr : config_lookup(ld->lc, "strategy"));
+	}
+	p->npasses = p->unit == ZDU_UNIT_NODE ? 1 : p->nservices;
+	if (!(p->passes = calloc(p->npasses, sizeof(*p->passes))))
+		return ZDU_ERR_NOMEM;
+	/* the whole plan's backends named together ("nova_api, placement"), for
+	 * messages and metrics; a service's pass has its own */
+	for (i = 0; i < p->nservices; i++)
+		n += strlen(p->services[i].backend) + 2;
+	free(p->backend);
+	if (!(p->backend = calloc(1, n + 1)))
+		return ZDU_ERR_NOMEM;
+	for (i = 0; i < p->nservices; i++)
+		strcat(strcat(p->backend, i ? ", " : ""), p->services[i].backend);
+	if (p->unit == ZDU_UNIT_SERVICE) {
+		for (i = 0; i < p->nservices; i++)
+			if ((rc = pass_service(ld, i)) != ZDU_OK)
+				return rc;
+		return ZDU_OK;
+	}
+	if ((rc = pass_make(p, &p->passes[0], 0, p->nservices)) != ZDU_OK)
+		return rc;
+	for (k = 0; k < p->nservices; k++) {
+		size_t serving = 0;
+
+		for (i = 0; i < p->passes[0].nnodes; i++)
+			serving += p->passes[0].nodes[i].servers[k] != NULL;
+		if ((size_t)p->passes[0].backends[k].min_ready > (serving ? serving - 1 : 0))
+			return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, entry(ld, "services", k, NULL),
+					       "services[%zu]: min_ready %d other servers can never stay ready with the "
+					       "%zu node%s serving %s: set min_ready = %zu or less, or add nodes",
+					       k, p->passes[0].backends[k].min_ready, serving, serving == 1 ? "" : "s",
+					       p->services[k].name, serving ? serving - 1 : 0);
+	}
 	if (p->strategy != ZDU_STRATEGY_CUTOVER)
 		return ZDU_OK;
-	for (k = 0; fg && k < p->cutover_first_group.n; k++) {
-		const char *name = p->cutover_first_group.v[k];
-
-		for (i = 0; i < p->nnodes && strcmp(p->nodes[i].name, name) != 0; i++)
-			;
-		if (i == p->nnodes)
-			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "cutover.first_group", k, NULL),
-					       "cutover.first_group: no node named \"%.64s\"", name);
-		if (p->nodes[i].first_group)
-			return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, entry(ld, "cutover.first_group", k, NULL),
-					       "cutover.first_group: \"%.64s\" given twice", name);
-		p->nodes[i].first_group = 1;
-		n1++;
-	}
-	for (i = 0; !fg && i < p->nnodes / 2; i++, n1++)
-		p->nodes[i].first_group = 1;
-	if (n1 == 0 || n1 == p->nnodes)
-		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, fg ? fg : config_lookup(ld->lc, "strategy"),
-				       "cutover: the first group has %zu of %zu nodes; each group needs at least one",
-				       n1, p->nnodes);
-	if (m <= n1 && m <= p->nnodes - n1)
-		return ZDU_OK;
-	/* The fixes: a smaller min_ready, other groups, or more nodes. */
-	small = n1 < p->nnodes - n1 ? n1 : p->nnodes - n1;
-	if (p->nnodes < 2 * m)
-		snprintf(other, sizeof(other), "add nodes (min_ready %zu needs at least %zu, two groups of %zu)", m,
-			 2 * m, m);
-	else if (p->nnodes - m == m)
-		snprintf(other, sizeof(other), "name %zu nodes in cutover.first_group", m);
-	else
-		snprintf(other, sizeof(other), "name %zu to %zu nodes in cutover.first_group", m, p->nnodes - m);
-	return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(ld->lc, "min_ready"),
-			       "min_ready: %d, but with cutover each group serves alone (groups of %zu and %zu): "
-			       "set min_ready = %zu (the smaller group) or less, or %s",
-			       p->min_ready, n1, p->nnodes - n1, small, other);
+	/* each group must hold the strictest min_ready */
+	for (k = 0; k < p->nservices; k++)
+		if (p->passes[0].backends[k].min_ready > p->passes[0].min_ready)
+			p->passes[0].min_ready = p->passes[0].backends[k].min_ready;
+	if ((rc = cutover_groups(ld, &p->passes[0], config_lookup(ld->lc, "cutover.first_group"),
+				 &p->cutover_first_group, "cutover.first_group",
+				 mr ? mr : config_lookup(ld->lc, "strategy"))) != ZDU_OK)
+		return rc;
+	/* the nodes' own first_group, as the pass decided it, for --status */
+	for (i = 0; i < p->passes[0].nnodes; i++)
+		p->nodes[p->passes[0].nodes[i].index].first_group = p->passes[0].nodes[i].first_group;
+	return ZDU_OK;
 }
 
 static enum zdu_err load(struct ploader *ld)
@@ -462,19 +881,21 @@ static enum zdu_err load(struct ploader *ld)
 	struct zdu_plan *p = ld->p;
 	enum zdu_err rc;
 
+	if (!config_lookup(ld->lc, "backend") && !config_lookup(ld->lc, "services"))
+		return zdu_keytab_fail(&ld->kl, ZDU_ERR_PARSE, NULL, "backend: missing (or services, for several APIs)");
 	if ((rc = zdu_keytab_defaults(&tab, p)) != ZDU_OK ||
 	    (rc = zdu_keytab_load(&ld->kl, &tab, config_root_setting(ld->lc), p)) != ZDU_OK ||
 	    (rc = check_etcd(ld)) != ZDU_OK || (rc = check_files(ld)) != ZDU_OK ||
 	    (rc = check_window(ld)) != ZDU_OK || (rc = check_lbs(ld)) != ZDU_OK ||
-	    (rc = check_nodes(ld)) != ZDU_OK ||
+	    (rc = check_nodes(ld)) != ZDU_OK || (rc = check_services(ld)) != ZDU_OK ||
 	    (rc = check_cutover(ld)) != ZDU_OK)
 		return rc;
-	if ((size_t)p->min_ready > p->nnodes - 1 && p->nnodes > 0)
+	if (!p->nservices && (size_t)p->min_ready > p->nnodes - 1 && p->nnodes > 0)
 		return zdu_keytab_fail(&ld->kl, ZDU_ERR_RANGE, config_lookup(ld->lc, "min_ready"),
 				       "min_ready: %d other servers can never stay ready with %zu nodes: set "
 				       "min_ready = %zu (every other node) or less, or add nodes",
 				       p->min_ready, p->nnodes, p->nnodes - 1);
-	return ZDU_OK;
+	return make_passes(ld);
 }
 
 static enum zdu_err load_common(config_t *lc, const char *name, struct zdu_plan *p, char *err, size_t err_size)
@@ -532,6 +953,32 @@ unsigned long zdu_plan_digest(const struct zdu_plan *p)
 		for (s = p->nodes[i].server; *s; s++)
 			h = h * 33 + (unsigned char)*s;
 		h = h * 33 + (unsigned long)p->nodes[i].first_group;
+	}
+	/* services: their order, backends, strategies and every pass's nodes
+	 * and groups (a plan without them hashes as it always did) */
+	for (i = 0; i < p->nservices; i++) {
+		const struct zdu_plan_service *sv = &p->services[i];
+		const char *parts[] = { sv->name, sv->backend, sv->strategy };
+		size_t k;
+
+		h = h * 33 + '|' + (unsigned long)p->unit;
+		for (k = 0; k < 3; k++) {
+			h = h * 33 + ':';
+			for (s = parts[k]; *s; s++)
+				h = h * 33 + (unsigned char)*s;
+		}
+	}
+	for (i = 0; i < p->npasses; i++) {
+		size_t k, b;
+
+		for (k = 0; k < p->passes[i].nnodes; k++) {
+			const struct zdu_plan_node *nd = &p->passes[i].nodes[k];
+
+			h = h * 33 + (unsigned long)nd->index * 7 + (unsigned long)nd->first_group;
+			for (b = 0; b < p->passes[i].nbackends; b++)
+				for (s = nd->servers[b] ? nd->servers[b] : "-"; *s; s++)
+					h = h * 33 + (unsigned char)*s;
+		}
 	}
 	return h;
 }

@@ -36,14 +36,25 @@ void zdu_window_plan_after(const struct zdu_plan *p, struct zdu_window_cmd *w)
 	w->after_fail = "every node is already upgraded and back in service";
 }
 
-int zdu_window_pending(const struct zdu_coord *c, const struct zdu_window_cmd *w)
+void zdu_window_service(const struct zdu_plan_service *sv, int before, int scoped, struct zdu_window_cmd *w)
 {
-	return w->command[0] && !zdu_journal_has(&c->journal, w->scope, w->step);
+	snprintf(w->keybuf, sizeof(w->keybuf), "service %.64s's %s", sv->name, before ? "before_command" : "after_command");
+	w->key = w->keybuf;
+	w->command = before ? sv->before_command : sv->after_command;
+	snprintf(w->scopebuf, sizeof(w->scopebuf), "%.64s/", sv->name);
+	w->scope = scoped ? w->scopebuf : "";
+	if (!before)
+		w->after_fail = "every node of the service is already upgraded and back in service";
 }
 
-char *zdu_window_expand(const char *tmpl, const char *backend, const char *plan)
+int zdu_window_pending(const struct zdu_coord *c, const struct zdu_window_cmd *w)
 {
-	const char *names[] = { "{backend}", "{plan}" }, *vals[] = { backend, plan };
+	return w->command[0] && !zdu_coord_journal_has(c, w->scope, w->step);
+}
+
+char *zdu_window_expand(const char *tmpl, const char *backend, const char *plan, const char *service)
+{
+	const char *names[] = { "{backend}", "{plan}", "{service}" }, *vals[] = { backend, plan, service ? service : "" };
 	size_t cap = strlen(tmpl) + 1, len = 0, i;
 	char *out = malloc(cap), *b;
 
@@ -51,7 +62,7 @@ char *zdu_window_expand(const char *tmpl, const char *backend, const char *plan)
 		const char *val = NULL;
 		size_t skip = 1, vlen;
 
-		for (i = 0; i < 2 && !val; i++)
+		for (i = 0; i < 3 && !val; i++)
 			if (strncmp(tmpl, names[i], strlen(names[i])) == 0) {
 				val = vals[i];
 				skip = strlen(names[i]);
@@ -170,7 +181,9 @@ static void on_done(const struct zdu_spawn_result *res, void *data)
 void zdu_window_start(struct zdu_coord *c)
 {
 	const struct zdu_window_cmd *w = &c->win;
-	char *cmd = zdu_window_expand(w->command, c->plan->backend, c->opts->plan_path);
+	const struct zdu_plan_service *sv = c->win_service ? c->win_service : c->plan->service;
+	char *cmd = zdu_window_expand(w->command, sv ? sv->backend : c->plan->backend, c->opts->plan_path,
+				      sv ? sv->name : NULL);
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 	if (!cmd) {

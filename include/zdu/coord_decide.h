@@ -27,11 +27,40 @@
 int zdu_node_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
 		     const json_t *agent, const char *agent_err, char *state, size_t size);
 
-/* Is node `node` back in service? On every load balancer its server is UP
- * (zdu_lb_server_up) with weights[i], the weight noted at its preflight. */
+/* Do the load balancers alone show node `node` drained (its servers DRAIN
+ * or MAINT with scur 0 on every load balancer)? */
+int zdu_node_lbs_drained(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node);
+/* Drained without waiting for the agent's settle time: the load balancers
+ * show it drained now (and did when the coordinator first saw them so,
+ * T), and the agent's count of every service of the node is 0 in a count
+ * taken after T ("sample_age_ms" <= sample_max_ms, the time from T to the
+ * start of the poll round that asked) and has stayed 0 for quiet_ms (its
+ * drain "quiet_ms"; the caller asks for a poll interval, or the time since
+ * T when shorter). What the settle time covers, seen directly: nothing
+ * comes from the load balancers any more, and nothing else came for a
+ * while. A service without drain detection counts on the load balancers
+ * alone. */
+int zdu_node_drained_early(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
+			   const json_t *agent, long long quiet_ms, long long sample_max_ms);
+/* Is node `node` back in service? On every load balancer its server in
+ * each backend b of the pass is UP (zdu_lb_server_up) with at least
+ * weights[i * ZDU_LB_BACKENDS_MAX + b], the weight noted at its preflight
+ * (an agent's weight, a slow node's lower one included, shows there too). */
 int zdu_node_back(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
 		  const long *weights, char *state, size_t size);
 
+/* The status object of the agent's service `service` (its services[]
+ * entry), or agent itself when service is "" or NULL; NULL when the agent
+ * has no such service. */
+const json_t *zdu_agent_service(const json_t *agent, const char *service);
+/* Every service of node `node` in the pass (each backend it has a server
+ * in) healthy in the agent's status and, with version, at its backend's
+ * expect_version. When not, why names the first that is not. */
+int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t *agent, int version, char *why,
+			 size_t size);
+/* Does svc (a service's status object) report at least want (always when
+ * want is empty)? When not, why says so, naming the service `name`. */
+int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *name, char *why, size_t size);
 /* Does the agent report nova-api healthy ("up", or "unchecked" when it does
  * not probe)? */
 int zdu_agent_healthy(const json_t *agent);

@@ -45,8 +45,20 @@ enum zdu_switch_step {
 	ZDU_SW_SHUTDOWN,        /* mode tcp: the old group's sessions ended after the grace */
 };
 
+/* What a rollout runs, in order: window commands and passes (a plan
+ * without services: before_command, its one pass, after_command). */
+struct zdu_coord_stage {
+	const struct zdu_plan *plan;            /* the pass; a window's plan */
+	enum zdu_coord_step step;               /* ZDU_STEP_BEFORE, _AFTER: a window; else a pass */
+	const struct zdu_plan_service *service; /* a window of this service (unit = "node"); NULL */
+};
+
 struct zdu_coord {
 	uv_loop_t loop;
+	const struct zdu_plan *whole; /* the plan as loaded; plan is the pass or window in progress */
+	struct zdu_coord_stage *stages;
+	size_t nstages, stage;
+	const char *say_service; /* a service's window in progress: its events name it */
 	struct zdu_coord_progress *progress; /* --textfile-dir; NULL: none */
 	const struct zdu_plan *plan;
 	const struct zdu_coord_opts *opts;
@@ -69,8 +81,9 @@ struct zdu_coord {
 	uint64_t deadline;
 	uint64_t step_started;
 	uint64_t cap_since;    /* the capacity wait began (loop time) */
-	long *weights;         /* the node's weight on each LB, from its preflight */
-	long long probes_base; /* agent's probe count first seen after the upgrade; -1: not yet */
+	long *weights; /* the node's weight on each LB in each backend [lb * ZDU_LB_BACKENDS_MAX + b] */
+	/* each backend's probe count first seen after the upgrade; -1: not yet */
+	long long probes_base[ZDU_LB_BACKENDS_MAX];
 
 	/* cutover: the switch */
 	enum zdu_switch_step sw_step;
@@ -83,7 +96,16 @@ struct zdu_coord {
 
 	/* the window command in progress (window.c), and what follows it */
 	struct zdu_window_cmd win;
+	const struct zdu_plan_service *win_service; /* a service's window command (unit = "node"); NULL */
 	void (*win_then)(struct zdu_coord *c);
+
+	/* wait-drained's early end: when a poll round first showed every load
+	 * balancer drained (0: not yet, or not any more); the start of the round
+	 * in flight */
+	uint64_t lbs_drained_at;
+	uint64_t round_started;
+	/* push_state: a load balancer that refused a set server (said once) */
+	unsigned char *push_refused;
 
 	/* the poll round in flight */
 	int pending;
@@ -107,8 +129,13 @@ void zdu_coord_say(struct zdu_coord *c, const char *node, const char *step, cons
 		   ...) __attribute__((format(printf, 5, 6)));
 /* Stops the rollout with exit code `code`, saying why and what to do next. */
 void zdu_coord_fail(struct zdu_coord *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Records a finished step in the journal (node "" for the whole rollout). */
+/* Records a finished step in the journal (node "" for the whole rollout),
+ * and asks whether one is recorded: in the scope of the pass in progress
+ * ("SERVICE/NODE" for a service's pass, as given otherwise). */
 void zdu_coord_journal(struct zdu_coord *c, const char *node, const char *step);
+int zdu_coord_journal_has(const struct zdu_coord *c, const char *node, const char *step);
+/* The node's link (n: an index in the pass's nodes). */
+struct zdu_link *zdu_coord_link(const struct zdu_coord *c, size_t n);
 /* A poll round: every load balancer's show stat into c->lbs, and with
  * c->round_agent the node's status into c->agent; then the step's
  * evaluation. zdu_coord_poll_again(): the next round after timeouts.poll_ms. */

@@ -5,6 +5,8 @@
 #include <stddef.h>
 
 #define ZDU_LB_NAME_MAX 64
+/* The most backends a poll round reads (a plan's services). */
+#define ZDU_LB_BACKENDS_MAX 16
 
 /* One server row of `show stat`. */
 struct zdu_lb_server {
@@ -29,7 +31,7 @@ struct zdu_lb_backend {
 struct zdu_lb_view {
 	int ok;
 	char err[256];
-	struct zdu_lb_backend be;
+	struct zdu_lb_backend be[ZDU_LB_BACKENDS_MAX]; /* indexed as the pass's backends */
 };
 
 #endif

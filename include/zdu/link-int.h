@@ -8,8 +8,8 @@
 
 struct zdu_link_ops {
 	const char *kind;
-	int (*call)(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		    zdu_link_cb cb, void *data);
+	int (*call)(struct zdu_link *l, enum zdu_link_op op, const char *service, enum zdu_flag_mode mode,
+		    const char *reason, zdu_link_cb cb, void *data);
 	void (*free)(struct zdu_link *l);
 };
 

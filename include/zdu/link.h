@@ -32,8 +32,11 @@ struct zdu_link;
 struct zdu_link *zdu_link_new(uv_loop_t *loop, const char *spec, const struct zdu_plan *plan,
 			      struct zdu_etcd *etcd, char *err, size_t err_size);
 /* cb runs once, from the loop. Returns -1 when the call could not start. */
-int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, enum zdu_flag_mode mode, const char *reason,
-		  zdu_link_cb cb, void *data);
+/* service: the flag of the agent's service of that name (SET_FLAG,
+ * CLEAR_FLAG); NULL or "": the node's flag, every service. STATUS always
+ * answers the agent's whole status (every service in its services[]). */
+int zdu_link_call(struct zdu_link *l, enum zdu_link_op op, const char *service, enum zdu_flag_mode mode,
+		  const char *reason, zdu_link_cb cb, void *data);
 void zdu_link_free(struct zdu_link *l);
 
 #endif

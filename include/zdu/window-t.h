@@ -11,6 +11,8 @@ struct zdu_window_cmd {
 	const char *command;     /* as in the plan ("" : none) */
 	int timeout_ms;
 	const char *after_fail;  /* what stays as it is when it fails, for the "next" line */
+	char keybuf[112];        /* key's text for a service's command */
+	char scopebuf[72];       /* scope's text for a service's command */
 };
 
 #endif

@@ -14,11 +14,17 @@
 
 struct zdu_coord;
 struct zdu_plan;
+struct zdu_plan_service;
 
 /* The plan's before_command and after_command as window commands. */
 void zdu_window_plan_before(const struct zdu_plan *p, struct zdu_window_cmd *w);
 void zdu_window_plan_after(const struct zdu_plan *p, struct zdu_window_cmd *w);
 
+/* A service's before_command (before) or after_command as a window
+ * command: w (filled by the two above) takes its command, a key naming
+ * the service, and the journal scope "SERVICE/" when scoped (else the
+ * pass's scope makes it so). */
+void zdu_window_service(const struct zdu_plan_service *sv, int before, int scoped, struct zdu_window_cmd *w);
 /* 1 when w has a command the journal does not record as succeeded. */
 int zdu_window_pending(const struct zdu_coord *c, const struct zdu_window_cmd *w);
 
@@ -30,8 +36,9 @@ void zdu_window_start(struct zdu_coord *c);
 /* What to do after the window command in progress failed. */
 const char *zdu_window_next_after_fail(const struct zdu_coord *c);
 
-/* {backend} and {plan} in tmpl replaced (malloc'd; NULL: out of memory). */
-char *zdu_window_expand(const char *tmpl, const char *backend, const char *plan);
+/* {backend}, {plan} and {service} in tmpl replaced (malloc'd; NULL: out of
+ * memory); service NULL: "". */
+char *zdu_window_expand(const char *tmpl, const char *backend, const char *plan, const char *service);
 
 /* The last nlines non-empty lines of out[0, len), joined with " | " into
  * buf (cut to size); "" when there are none. */

@@ -72,7 +72,7 @@ static void view(struct zdu_lb_view *v, const char *rows)
 	}
 	snprintf(csv + o, sizeof(csv) - o, "nova,BACKEND,0,200,200,UP,,,\n");
 	memset(v, 0, sizeof(*v));
-	if (zdu_stat_parse(csv, strlen(csv), "nova", &v->be, err, sizeof(err)) != 0)
+	if (zdu_stat_parse(csv, strlen(csv), "nova", &v->be[0], err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	v->ok = 1;
 }
@@ -80,14 +80,14 @@ static void view(struct zdu_lb_view *v, const char *rows)
 /* View v again, from other rows. */
 static void reset(struct zdu_lb_view *v, const char *rows)
 {
-	zdu_lb_backend_free(&v->be);
+	zdu_lb_backend_free(&v->be[0]);
 	view(v, rows);
 }
 
 /* A view of a load balancer that does not answer. */
 static void silent(struct zdu_lb_view *v, const char *err)
 {
-	zdu_lb_backend_free(&v->be);
+	zdu_lb_backend_free(&v->be[0]);
 	memset(v, 0, sizeof(*v));
 	snprintf(v->err, sizeof(v->err), "%s", err);
 }
@@ -106,7 +106,7 @@ static void views_free(struct zdu_lb_view *v, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		zdu_lb_backend_free(&v[i].be);
+		zdu_lb_backend_free(&v[i].be[0]);
 }
 
 static json_t *agent(const char *text)
@@ -203,6 +203,50 @@ static void test_drained_agent(void **state)
 	json_decref(no_detection);
 }
 
+/* The settle time's job seen directly (zdu_node_drained_early): the load
+ * balancers drained, and an agent count taken after that (sample_age_ms
+ * within the bound) that has stayed 0 long enough (quiet_ms). */
+static void test_drained_early(void **state)
+{
+	json_t *quiet = agent("{\"drain\":{\"known\":true,\"connections\":0,\"drained\":false,"
+			      "\"quiet_ms\":300,\"sample_age_ms\":50}}");
+	json_t *young = agent("{\"drain\":{\"known\":true,\"connections\":0,\"drained\":false,"
+			      "\"quiet_ms\":100,\"sample_age_ms\":50}}");
+	json_t *stale = agent("{\"drain\":{\"known\":true,\"connections\":0,\"drained\":false,"
+			      "\"quiet_ms\":300,\"sample_age_ms\":150}}");
+	json_t *busy = agent("{\"drain\":{\"known\":true,\"connections\":1,\"drained\":false,"
+			     "\"quiet_ms\":0,\"sample_age_ms\":10}}");
+	json_t *unknown = agent("{\"drain\":{\"known\":false,\"connections\":0,\"drained\":false,"
+				"\"quiet_ms\":0,\"sample_age_ms\":-1,\"error\":\"sock_diag: EPERM\"}}");
+	json_t *older = agent("{\"drain\":{\"connections\":0,\"drained\":false}}"); /* no times */
+	json_t *no_detection = agent("{\"reply\":\"up drain\"}");
+
+	(void)state;
+	reset(&lbs[0], DRAINED_1);
+	reset(&lbs[1], DRAINED_1);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, quiet, 200, 100), 1);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, young, 200, 100), 0);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, stale, 200, 100), 0);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, busy, 200, 100), 0);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, unknown, 200, 100), 0);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, older, 200, 100), 0);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, no_detection, 200, 100), 1);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, NULL, 200, 100), 0);
+	/* not before the round after the load balancers were first seen drained */
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, quiet, 200, -1), 0);
+	/* a load balancer still sending to it */
+	reset(&lbs[1], UP_ALL);
+	assert_int_equal(zdu_node_drained_early(&p, lbs, 0, quiet, 200, 100), 0);
+	assert_int_equal(zdu_node_lbs_drained(&p, lbs, 0), 0);
+	json_decref(quiet);
+	json_decref(young);
+	json_decref(stale);
+	json_decref(busy);
+	json_decref(unknown);
+	json_decref(older);
+	json_decref(no_detection);
+}
+
 /* What cannot be seen is not drained, and says why. */
 static void test_drained_unseen(void **state)
 {
@@ -221,7 +265,7 @@ static void test_drained_unseen(void **state)
 	assert_non_null(strstr(st, "lb2/node1: missing; "));
 	/* the backend missing */
 	silent(&lbs[1], "");
-	assert_int_equal(zdu_stat_parse(other, strlen(other), "nova", &lbs[1].be, err, sizeof(err)), 0);
+	assert_int_equal(zdu_stat_parse(other, strlen(other), "nova", &lbs[1].be[0], err, sizeof(err)), 0);
 	lbs[1].ok = 1;
 	assert_int_equal(zdu_node_drained(&p, lbs, 0, a, "", fresh(), sizeof(st)), 0);
 	assert_non_null(strstr(st, "lb2/node1: no backend nova; "));
@@ -241,9 +285,10 @@ static void test_drained_unseen(void **state)
 
 static void test_back(void **state)
 {
-	const long w[2] = { 100, 100 };
+	long w[2 * ZDU_LB_BACKENDS_MAX] = { 0 };
 
 	(void)state;
+	w[0] = w[ZDU_LB_BACKENDS_MAX] = 100; /* lb1 and lb2, the one backend */
 	reset(&lbs[0], UP_ALL);
 	reset(&lbs[1], UP_ALL);
 	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 1);
@@ -261,6 +306,14 @@ static void test_back(void **state)
 	/* a server without HAProxy's own check shows "no check" */
 	reset(&lbs[1], "node1,0,100,no check,x\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
 	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 1);
+	/* noted at 50 (its agent said slow then): back at 100 is back, at 40
+	 * not yet (seen on a busy Debian 13 machine: it waited for 50 exactly) */
+	w[0] = w[ZDU_LB_BACKENDS_MAX] = 50;
+	reset(&lbs[0], UP_ALL);
+	reset(&lbs[1], UP_ALL);
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 1);
+	reset(&lbs[1], "node1,0,40,UP,via agent : up 40%\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_node_back(&p, lbs, 0, w, fresh(), sizeof(st)), 0);
 }
 
 /* ------------------------------------------------------------ health */
@@ -367,6 +420,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_drained, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_drained_agent, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_drained_early, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_drained_unseen, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_back, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_health, rolling, teardown),

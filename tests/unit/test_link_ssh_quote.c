@@ -115,7 +115,7 @@ static size_t call(struct fixture *fx, enum zdu_link_op op, enum zdu_flag_mode m
 	l = zdu_link_new(&fx->loop, "ssh:node1", &fx->plan, NULL, err, sizeof(err));
 	assert_non_null(l);
 	assert_string_equal(l->target, "node1");
-	assert_int_equal(zdu_link_call(l, op, mode, reason, on_status, &r), 0);
+	assert_int_equal(zdu_link_call(l, op, NULL, mode, reason, on_status, &r), 0);
 	while (!r.done)
 		uv_run(&fx->loop, UV_RUN_ONCE);
 	zdu_link_free(l);

@@ -57,17 +57,25 @@ static void test_expand(void **state)
 	char *s;
 
 	(void)state;
-	s = zdu_window_expand("check {backend} --plan {plan}", "nova-api", "/etc/p.plan");
+	s = zdu_window_expand("check {backend} --plan {plan}", "nova-api", "/etc/p.plan", NULL);
 	assert_string_equal(s, "check nova-api --plan /etc/p.plan");
 	free(s);
-	s = zdu_window_expand("{backend}{backend}{plan", "b", "p");
+	s = zdu_window_expand("{backend}{backend}{plan", "b", "p", NULL);
 	assert_string_equal(s, "bb{plan");
 	free(s);
-	s = zdu_window_expand("", "b", "p");
+	s = zdu_window_expand("", "b", "p", NULL);
 	assert_string_equal(s, "");
 	free(s);
-	s = zdu_window_expand("{other} {", "b", "p");
+	s = zdu_window_expand("{other} {", "b", "p", NULL);
 	assert_string_equal(s, "{other} {");
+	free(s);
+	/* a service's command: {service} is its name; none: empty */
+	s = zdu_window_expand("placement-status upgrade check --service {service} {backend}", "placement", "p",
+			      "placement-api");
+	assert_string_equal(s, "placement-status upgrade check --service placement-api placement");
+	free(s);
+	s = zdu_window_expand("[{service}]", "b", "p", NULL);
+	assert_string_equal(s, "[]");
 	free(s);
 }
 
