@@ -66,6 +66,10 @@ static void publish_trim(json_t *o)
 	json_object_del(json_object_get(json_object_get(o, "health"), "guard"), "for_ms");
 	/* The guard's last read of the peers: theirs to publish, not ours. */
 	json_object_del(o, "guard");
+	/* the drain count's clocks (the coordinator reads them through the
+	 * control socket or ssh; through etcd it waits the settle time) */
+	json_object_del(json_object_get(o, "drain"), "quiet_ms");
+	json_object_del(json_object_get(o, "drain"), "sample_age_ms");
 }
 
 /* What the agent publishes in etcd: its status without the counters that

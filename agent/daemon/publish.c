@@ -36,9 +36,13 @@ static void fail(struct zdu_publish *p, const char *what, const char *msg)
 	memcpy(p->error, e, sizeof(e));
 }
 
-/* What was written went with the lease: write it again under the next. */
+/* What was written went with the lease: write it again under the next.
+ * Said the same whichever saw it first, the keep-alive or a put. */
 static void lease_lost(struct zdu_publish *p)
 {
+	zdu_log_notice("etcd: the lease of %s ran out or was revoked (etcd away longer than its %d s, or an "
+		       "operator): publishing anew under a new one",
+		       p->key, zdu_lease_ttl(p->lease));
 	zdu_lease_forget(p->lease);
 	free(p->last);
 	p->last = NULL;
@@ -84,8 +88,6 @@ static void on_lease(enum zdu_lease_event ev, const char *msg, void *data)
 		fail(p, "lease keepalive", msg);
 		break;
 	case ZDU_LEASE_LOST:
-		zdu_log_notice("etcd: the lease of %s ran out (etcd was away longer than %d s): publishing anew",
-			       p->key, zdu_lease_ttl(p->lease));
 		lease_lost(p);
 		publish(p);
 		break;

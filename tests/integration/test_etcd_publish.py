@@ -19,7 +19,7 @@ import time
 from agentlib import Agent, check, main
 from etcdlib import (EtcdCluster, agent_etcd_settings, agent_key, flag_value, node_key,
                      wait_etcd_state)
-from testutil import tempdir, wait_until
+from testutil import free_port, tempdir, wait_until
 
 READY = 'up ready 100%'
 NODE = 'n1'
@@ -52,7 +52,11 @@ def wait_published(ec, pred, what, timeout=10):
 def run():
     work = tempdir('zdu-it-etcd-pub-')
     with EtcdCluster(work) as ec:
-        agent = Agent(workdir=work, settings=agent_etcd_settings(ec, node=NODE, lease_ttl_s=TTL))
+        # drain counting on (a port nothing listens on): its counts change every 100 ms and
+        # must not make a write each time
+        settings = dict(agent_etcd_settings(ec, node=NODE, lease_ttl_s=TTL),
+                        drain={'ports': [free_port('127.0.0.1')], 'interval_ms': 100})
+        agent = Agent(workdir=work, settings=settings)
         t0 = time.monotonic()
         agent.start()
         kv, _ = wait_published(ec, lambda j: True, 'present')
@@ -72,19 +76,26 @@ def run():
         check(0 < ttl <= TTL, 'lease TTL left %d s (<= lease_ttl_s %d)' % (ttl, TTL), ttl)
 
         # ---------------------------------------------------------------- kept alive
+        # (from when the agent's watch is up: "reachable" turning true is a change)
+        wait_published(ec, lambda j: j['flag']['etcd']['reachable'], 'etcd reachable', timeout=5)
         t_start = time.monotonic()
         t_end = t_start + 2 * TTL + 1
         n = 0
         vanished = None
+        revs = {}
         while time.monotonic() < t_end:
-            if ec.get_kv(KEY) is None:
+            kv = ec.get_kv(KEY)
+            if kv is None:
                 vanished = time.monotonic() - t_start
                 break
+            revs[kv['mod_revision']] = kv['value']
             n += 1
             time.sleep(0.25)
         check(vanished is None, 'the key stayed for %d s (%d reads): the lease is kept alive'
               % (2 * TTL + 1, n), 'the published key vanished %.2f s into the keep-alive check'
               % (vanished or 0))
+        check(len(revs) == 1, 'nothing changed, nothing written (one revision in %d reads)' % n,
+              sorted(revs))
 
         # ---------------------------------------------------------------- follows the state
         ec.put(node_key(NODE), flag_value('published drain'))
@@ -93,6 +104,15 @@ def run():
         print('timing: published reply is the drain %.0f ms after the put' % (dt * 1000))
         check(kv['json']['flag'].get('active') is True, 'published flag active',
               kv['json']['flag'])
+        # flagged, the connections are counted every 100 ms: once the first count and the
+        # settle time are in (drained), what only moves with time is not written
+        wait_published(ec, lambda j: j.get('drained') is True, 'drained', timeout=10)
+        revs = set()
+        t_end = time.monotonic() + 1.5
+        while time.monotonic() < t_end:
+            revs.add(ec.get_kv(KEY)['mod_revision'])
+            time.sleep(0.1)
+        check(len(revs) == 1, 'drained and counting: nothing written for 1.5 s', sorted(revs))
         ec.delete(node_key(NODE))
         kv, dt = wait_published(ec, lambda j: j.get('reply') == READY, 'reply ready', timeout=5)
         print('timing: published reply ready again %.0f ms after the delete' % (dt * 1000))
