@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Client load for the end-to-end upgrade harness (Debian's /usr/bin/python3, stdlib only).
 
-    loadgen.py --url http://127.0.0.1:PORT [--rate 300] [--streams 12] [--procs 3]
-               [--duration S] [--records FILE] [--summary FILE]
+    loadgen.py --url http://127.0.0.1:PORT [--api nova|placement|glance] [--rate 300]
+               [--streams 12] [--procs 3] [--duration S] [--records FILE] [--summary FILE]
 
 Runs until DURATION seconds have passed or until SIGTERM/SIGINT, then prints (and writes to
 SUMMARY) one JSON summary. STREAMS concurrent clients share the fixed total RATE (requests per
@@ -11,6 +11,14 @@ second); each behaves like a real nova client:
     repeat: GET /v2.1/          (no auth)  -> remember the advertised "version"
             GET /v2.1/flavors   X-Auth-Token: admin:admin,
                                 OpenStack-API-Version: compute <newest version this stream saw>
+
+(--api nova, the default). The other APIs of the control-plane e2e (controlplane.py), each the
+same way, discovery then a request at the newest version seen:
+
+    placement: GET /  -> versions[0].max_version;  GET /resource_providers  X-Auth-Token: admin,
+               OpenStack-API-Version: placement <newest seen>          (noauth2: any token)
+    glance:    GET /versions -> the CURRENT version's id (v2.16 -> 2.16);  GET /v2/images
+               (no microversions: no version header; the pipeline without keystone)
 
 One new TCP connection per request (http.client, timeout 5 s, no proxy). Each request is paced
 on a fixed schedule (RATE/STREAMS per stream); a stream that falls more than one second behind
@@ -44,7 +52,31 @@ import time
 import urllib.parse
 
 TIMEOUT = 5.0
-TOKEN = 'admin:admin'
+
+
+def _nova_version(doc):
+    return doc['version']['version']
+
+
+def _placement_version(doc):
+    return doc['versions'][0]['max_version']
+
+
+def _glance_version(doc):
+    cur = [v['id'] for v in doc['versions'] if v.get('status') == 'CURRENT']
+    return cur[0].lstrip('v') if cur else None
+
+
+# discovery path, its version, the request, its auth token, the OpenStack-API-Version service
+# (None: no header), the version asked before any was seen
+APIS = {
+    'nova': dict(doc='/v2.1/', version=_nova_version, path='/v2.1/flavors', token='admin:admin',
+                 service='compute', floor='2.1'),
+    'placement': dict(doc='/', version=_placement_version, path='/resource_providers',
+                      token='admin', service='placement', floor='1.0'),
+    'glance': dict(doc='/versions', version=_glance_version, path='/v2/images', token=None,
+                   service=None, floor=None),
+}
 
 
 def vkey(v):
@@ -83,7 +115,8 @@ def one_request(host, port, path, headers):
 
 
 class Stream:
-    def __init__(self, idx, host, port, period, offset, stop, out):
+    def __init__(self, idx, host, port, period, offset, stop, out, api='nova'):
+        self.api = APIS[api]
         self.idx, self.host, self.port = idx, host, port
         self.period, self.offset = period, offset
         self.stop, self.out = stop, out
@@ -98,27 +131,34 @@ class Stream:
 
     def discover(self):
         t0, m0 = time.time(), time.monotonic()
-        status, err, body = one_request(self.host, self.port, '/v2.1/', {'Connection': 'close'})
+        doc = self.api['doc']
+        status, err, body = one_request(self.host, self.port, doc, {'Connection': 'close'})
         v, reg = None, False
         if status == 200:
             try:
-                v = json.loads(body)['version']['version']
-            except (ValueError, KeyError, TypeError):
+                v = self.api['version'](json.loads(body))
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError):
                 err = err or 'other'
         k = vkey(v)
         if k is not None:
             reg = self.best is not None and k < self.best
             if self.best is None or k > self.best:
                 self.best, self.best_text = k, v
-        self.record(t0, m0, '/v2.1/', status, err, v=v, reg=reg)
+        self.record(t0, m0, doc, status, err, v=v, reg=reg)
 
     def flavors(self):
-        want = self.best_text or '2.1'
+        """The request at the newest version seen (nova: GET /v2.1/flavors)."""
+        a = self.api
+        headers = {'Connection': 'close'}
+        if a['token']:
+            headers['X-Auth-Token'] = a['token']
+        want = None
+        if a['service']:
+            want = self.best_text or a['floor']
+            headers['OpenStack-API-Version'] = '%s %s' % (a['service'], want)
         t0, m0 = time.time(), time.monotonic()
-        status, err, _ = one_request(self.host, self.port, '/v2.1/flavors', {
-            'Connection': 'close', 'X-Auth-Token': TOKEN,
-            'OpenStack-API-Version': 'compute %s' % want})
-        self.record(t0, m0, '/v2.1/flavors', status, err, rq=want)
+        status, err, _ = one_request(self.host, self.port, a['path'], headers)
+        self.record(t0, m0, a['path'], status, err, rq=want)
 
     def run(self):
         nxt = time.monotonic() + self.offset
@@ -136,7 +176,7 @@ class Stream:
             nxt += self.period
 
 
-def worker(streams, host, port, period, n_streams, stop, path):
+def worker(streams, host, port, period, n_streams, stop, path, api='nova'):
     try:                          # die with the parent even if it is killed
         import ctypes
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)      # PR_SET_PDEATHSIG
@@ -148,7 +188,7 @@ def worker(streams, host, port, period, n_streams, stop, path):
     out = []
     threads = []
     for idx in streams:
-        st = Stream(idx, host, port, period, period * idx / n_streams, tstop, out)
+        st = Stream(idx, host, port, period, period * idx / n_streams, tstop, out, api)
         th = threading.Thread(target=st.run, daemon=True)
         th.start()
         threads.append(th)
@@ -210,6 +250,7 @@ def summarize(records, target_rate):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--url', required=True, help='http://HOST:PORT of the load balancer')
+    ap.add_argument('--api', choices=sorted(APIS), default='nova')
     ap.add_argument('--rate', type=float, default=300.0)
     ap.add_argument('--streams', type=int, default=24)
     ap.add_argument('--procs', type=int, default=3)
@@ -233,14 +274,15 @@ def main(argv=None):
         path = '%s%d' % (tmpbase, w)
         parts.append(path)
         p = ctx.Process(target=worker, args=(list(range(w, a.streams, procs)), host, port, period,
-                                             a.streams, stop, path), daemon=True)
+                                             a.streams, stop, path, a.api), daemon=True)
         p.start()
         workers.append(p)
 
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    print('loadgen: %d streams in %d processes, %.0f req/s to %s' % (a.streams, procs, a.rate, a.url),
+    print('loadgen: %s, %d streams in %d processes, %.0f req/s to %s' % (a.api, a.streams, procs,
+                                                                          a.rate, a.url),
           file=sys.stderr, flush=True)
     while not done.is_set():
         done.wait(a.duration if a.duration > 0 else 3600)
@@ -265,6 +307,7 @@ def main(argv=None):
                 f.write(json.dumps(r, separators=(',', ':')) + '\n')
     s = summarize(records, a.rate)
     s['streams'] = a.streams
+    s['api'] = a.api
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     s['loadgen_cpu_s'] = round(ru.ru_utime + ru.ru_stime, 2)
     text = json.dumps(s, indent=1, sort_keys=True)
