@@ -439,6 +439,7 @@ class Ctx:
         self.nodes, self.lbs = cluster.nodes, cluster.lbs
         self.marks = []
         self.spans = {}          # service -> [start, end] (epoch), the service's own part
+        self.cmd_s = 0.0         # time in upgrade commands (cp-manual; the coordinator's: events)
         self.info = {}
 
     def mark(self, what):
@@ -534,6 +535,7 @@ def cp_manual(ctx):
                      '%s/%s scur 0 on both LBs' % key)
             t = time.monotonic()
             ctx.cluster.upgrade(n, [s.name])
+            ctx.cmd_s += time.monotonic() - t
             ctx.mark('%s/%s upgraded (%.1fs)' % (s.name, n.name, time.monotonic() - t))
             for lb in ctx.lbs:
                 lb.set_weight_of(s.name, n.name, 100)
@@ -601,6 +603,21 @@ def step_shares(evs, wall):
     pct = collections.OrderedDict((k, round(100.0 * v / wall, 1) if wall > 0 else 0.0)
                                   for k, v in secs.items())
     return collections.OrderedDict((k, round(v, 2)) for k, v in secs.items()), pct
+
+
+def upgrade_command_s(evs):
+    """Seconds spent in upgrade commands: from each upgrade 'start' event to its node's next
+    upgrade 'ok' or 'fail'."""
+    total, started = 0.0, {}
+    for ev in evs:
+        if ev.get('step') != 'upgrade':
+            continue
+        key = ev.get('node')
+        if ev.get('event') == 'start':
+            started[key] = ev['t']
+        elif ev.get('event') in ('ok', 'fail') and key in started:
+            total += ev['t'] - started.pop(key)
+    return total
 
 
 def service_spans(evs):
@@ -718,11 +735,13 @@ def run_scenario(cl, st, sc):
     if error:
         problems.insert(0, 'harness error: %s' % error.strip().splitlines()[-1])
     shares = step_shares(evs, wall) if sc.coordinator else (None, None)
+    cmd_s = upgrade_command_s(evs) if sc.coordinator else ctx.cmd_s
     row = dict(scenario=sc.name, wall_s=round(wall, 1), apis=apis, end_release=ends,
                coordinator_exit=ctx.info.get('coordinator_exit'), step_s=shares[0],
                step_pct=shares[1], marks=ctx.marks, error=error, no_server=len(nsa),
                no_server_lines=nsa[:5], scenario_s=round(time.monotonic() - t_scenario, 1),
-               start=t0_epoch, problems=problems, ok=not problems, **busy)
+               start=t0_epoch, upgrade_cmd_s=round(cmd_s, 1), rest_s=round(wall - cmd_s, 1),
+               problems=problems, ok=not problems, **busy)
     for a in apis.values():
         log('  %s %s: %d requests, %d failed %s, %d x 406, %d regressions, %d other, span %ss, '
             'max latency %.2fs, %.0f req/s' % (sc.name, a['api'], a['requests'], a['failed'],
@@ -798,6 +817,11 @@ def summary_lines(rows):
         lines.append('wall-time ratio %s/cp-manual: %s%s' % (
             name, 'MISSING (cp-manual did not run or took no time)' if v is None else '%.2f' % v,
             note))
+    if rows:
+        # the commands' own time varies with the machine from one scenario to the next; what
+        # each way of upgrading adds around them does not
+        lines.append('outside the upgrade commands: %s' % ', '.join(
+            '%s %.1f s of %.1f s' % (r['scenario'], r['rest_s'], r['wall_s']) for r in rows))
     for r in rows:
         if r.get('step_pct'):
             lines.append('step shares %s (of %.1f s): %s' % (r['scenario'], r['wall_s'],
