@@ -57,7 +57,8 @@ Adding a scenario: a function taking a Ctx, decorated with @scenario(name, agent
 check=...). Ctx gives .cluster, .nodes, .lbs, .upgrade(node), .wait(...), .mark(text),
 .coordinator(plan) and .write_plan(**overrides).
 
-Environment: ZDU_E2E_RATE (300), ZDU_E2E_STREAMS (24), ZDU_E2E_PROCS (3), ZDU_E2E_PRE_S (5),
+Environment: ZDU_E2E_SCENARIOS (the scenarios when none is named; CTest's e2e_rollout sets it),
+ZDU_E2E_RATE (300), ZDU_E2E_STREAMS (24), ZDU_E2E_PROCS (3), ZDU_E2E_PRE_S (5),
 ZDU_E2E_POST_S (5), ZDU_E2E_STEADY_S (30), ZDU_E2E_ADDRS ("127.0.0.11 127.0.0.12 127.0.0.13"),
 ZDU_E2E_DEPS_DONE=1 (skip tests/nova/install-deps), ZDU_E2E_DIR (default $ZDU_BUILD_DIR/e2e),
 ZDU_E2E_HOG_CPUS (2), ZDU_E2E_HOG_LOAD (100), ZDU_E2E_HOG_MAX_S (300), ZDU_E2E_DEAD_AFTER_MS
@@ -967,7 +968,8 @@ def cleanup(cl):
 
 def main(argv):
     # The release-* scenarios (Debian 13's nova-api from the trixie root) run when named.
-    names = argv or [n for n, sc in SCENARIOS.items() if not sc.release]
+    names = argv or os.environ.get('ZDU_E2E_SCENARIOS', '').split() or \
+        [n for n, sc in SCENARIOS.items() if not sc.release]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         print('unknown scenario(s) %s; known: %s' % (' '.join(unknown), ' '.join(SCENARIOS)))
