@@ -89,6 +89,11 @@ static const struct zdu_config_key keys[] = {
 	KEY_STR("probe", "url", probe_url, "http://127.0.0.1:8774/v2.1/",
 		"Version document of the local nova-api (http or https)."),
 	KEY_INT("probe", "interval_ms", probe_interval_ms, 100, 3600000, 2000, "Time between two probes."),
+	KEY_INT("probe", "rise_interval_ms", probe_rise_interval_ms, 0, 3600000, 0,
+		"While the node is not up and its last probe succeeded (it is rising: after a restart, an "
+		"upgrade), the next probe comes this soon instead of after interval_ms, as HAProxy's "
+		"fastinter: a node is back after rise good probes this far apart. 0 (or not shorter than "
+		"interval_ms): interval_ms."),
 	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
 		"Total time allowed for one probe."),
 	KEY_INT("probe", "connect_timeout_ms", probe_connect_timeout_ms, 10, 600000, 500,
@@ -268,6 +273,7 @@ static const struct zdu_config_key service_keys[] = {
 	{ SKEY("expect_status", ZDU_CT_INTLIST, expect_status), .min = 100, .max = 599, .def_int = 200,
 	  .example = "[ 200, 300 ]", .doc = "probe \"http\": the HTTP statuses that mean up." },
 	SKEY_INT("interval_ms", interval_ms, 100, 3600000, 2000, "As probe.interval_ms, for this service."),
+	SKEY_INT("rise_interval_ms", rise_interval_ms, 0, 3600000, 0, "As probe.rise_interval_ms, for this service."),
 	SKEY_INT("timeout_ms", timeout_ms, 10, 600000, 1000, "As probe.timeout_ms, for this service."),
 	SKEY_INT("connect_timeout_ms", connect_timeout_ms, 10, 600000, 500,
 		 "As probe.connect_timeout_ms, for this service."),
@@ -640,6 +646,7 @@ static int service_default(struct zdu_config *cfg)
 	sv->probe_enabled = cfg->probe_enabled;
 	sv->probe_kind = ZDU_PROBE_KIND_NOVA;
 	sv->interval_ms = cfg->probe_interval_ms;
+	sv->rise_interval_ms = cfg->probe_rise_interval_ms;
 	sv->timeout_ms = cfg->probe_timeout_ms;
 	sv->connect_timeout_ms = cfg->probe_connect_timeout_ms;
 	sv->rise = cfg->probe_rise;

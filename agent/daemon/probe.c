@@ -46,6 +46,7 @@ struct zdu_probe {
 	int tick_pending; /* a tick came while a cycle was still in flight */
 	long timeout_ms, slow_timeout_ms; /* the latter at least the former */
 	uint64_t dead_after_ms;
+	uint64_t interval_ms, rise_interval_ms; /* the latter: rising, 0: none */
 	/* results of the cycle in flight */
 	int v_done, h_done, v_ok, h_disabled;
 	int v_answered; /* a whole answer came (else: cut by the timeout) */
@@ -372,6 +373,10 @@ static void cycle_done(struct zdu_probe *p)
 	if (p->tick_pending) {
 		p->tick_pending = 0;
 		on_tick(&p->timer);
+	} else if (p->rise_interval_ms && p->hyst.verdict != ZDU_HEALTH_UP && p->hyst.ok_streak > 0) {
+		/* rising: the next probe soon (HAProxy's fastinter), then the
+		 * interval again from there */
+		uv_timer_start(&p->timer, on_tick, p->rise_interval_ms, p->interval_ms);
 	}
 }
 
@@ -535,6 +540,10 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	p->timeout_ms = svc->timeout_ms;
 	p->slow_timeout_ms = svc->slow_timeout_ms > svc->timeout_ms ? svc->slow_timeout_ms : svc->timeout_ms;
 	p->dead_after_ms = (uint64_t)svc->dead_after_ms;
+	p->interval_ms = (uint64_t)svc->interval_ms;
+	p->rise_interval_ms = svc->rise_interval_ms > 0 && svc->rise_interval_ms < svc->interval_ms
+				      ? (uint64_t)svc->rise_interval_ms
+				      : 0;
 	zdu_hysteresis_init(&p->hyst, svc->rise, svc->fall);
 	if (inherit) {
 		/* Verdict, streaks and a slow spell go on under the new settings. */
@@ -553,7 +562,7 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	zdu_hysteresis_set_guarded(&p->hyst, 0);
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
-	uv_timer_start(&p->timer, on_tick, 0, (uint64_t)svc->interval_ms);
+	uv_timer_start(&p->timer, on_tick, 0, p->interval_ms);
 	return p;
 fail:
 	probe_free(p);

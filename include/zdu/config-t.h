@@ -38,6 +38,7 @@ struct zdu_service_cfg {
 	char *healthcheck_url;      /* nova, microversion: oslo healthcheck beside the document */
 	struct zdu_intlist expect_status; /* http: the statuses that mean up */
 	int interval_ms;
+	int rise_interval_ms;       /* a service not up, rising: the next probe after this; 0: interval_ms */
 	int timeout_ms;
 	int connect_timeout_ms;
 	int rise;
@@ -89,6 +90,7 @@ struct zdu_config {
 	int probe_enabled;
 	char *probe_url;
 	int probe_interval_ms;
+	int probe_rise_interval_ms;
 	int probe_timeout_ms;
 	int probe_connect_timeout_ms;
 	int probe_rise;
