@@ -16,8 +16,8 @@ The cluster (loopback only, started and stopped here):
     tests/e2e/upgrade-node MAP NODE SERVICE|all restarts services of a node as the new release.
   * one zdu-agent per node on the node's address with a `services` list: glance-api (probe
     healthcheck, /healthcheck), placement-api (probe microversion, versions[0].max_version),
-    nova-api (probe nova); each every 500 ms, timeout 450 ms, rise 2, fall 2, its drain_ports;
-    drain.local = the node's address, settle 1500 ms.
+    nova-api (probe nova); each every 500 ms, timeout 450 ms, rise 2 (100 ms apart:
+    rise_interval_ms), fall 2, its drain_ports; drain.local = the node's address, settle 1500 ms.
   * lb1, lb2: HAProxy, backends nova-api, placement-api, glance-api (roundrobin, `option
     http-server-close`), a frontend per backend on 127.0.0.1 (free ports), servers `weight 100
     check inter 500ms` plus, in the coordinator scenarios, `agent-check agent-port P agent-send
@@ -305,7 +305,8 @@ class Cluster:
             'glance-api)' % (len(jobs), time.monotonic() - t, SVC['nova-api'].old,
                              SVC['placement-api'].old))
         for n in self.nodes:
-            common = dict(interval_ms=500, timeout_ms=450, connect_timeout_ms=400, rise=2, fall=2)
+            common = dict(interval_ms=500, timeout_ms=450, connect_timeout_ms=400, rise=2, fall=2,
+                          rise_interval_ms=100)
             services = []
             for s in SERVICES:
                 e = dict(name=s.name, probe=s.probe['probe'],
