@@ -97,10 +97,17 @@ def run(rows, max_conns):
           flush=True)
     rows.count('agent port flood (%s)' % tag, 'flood connections accepted', errors == 0, errors,
                times=flood)
-    st = agent.status()['connections']
+    want_held = min(flood, max_conns)
+    # The kernel completes the connections before the agent's loop accepts them all: a loaded
+    # machine (Debian 13's fresh run) saw 9626 of 10000 at once. Up to 3 s for the rest.
+    deadline = time.monotonic() + 3
+    while True:
+        st = agent.status()['connections']
+        if abs(st['current'] - want_held) <= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     rss['during'] = rss_kb(agent.proc.pid)
     print('agent status connections: %s' % st, flush=True)
-    want_held = min(flood, max_conns)
     rows.count('agent port flood (%s)' % tag, 'the agent holds min(flood, max_connections)',
                abs(st['current'] - want_held) <= 5, (st, want_held))
 
