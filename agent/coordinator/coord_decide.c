@@ -211,11 +211,6 @@ int zdu_agent_healthy(const json_t *agent)
 	return strcmp(h, "up") == 0 || strcmp(h, "unchecked") == 0;
 }
 
-int zdu_agent_version_ok(const struct zdu_plan *plan, const json_t *agent, char *why, size_t size)
-{
-	return zdu_agent_version_at_least(agent, plan->expect_version, "nova-api", why, size);
-}
-
 int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *name, char *why, size_t size)
 {
 	const char *v = agent_str(svc, "health", "version");
@@ -251,7 +246,9 @@ int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t 
 		if (!zdu_agent_healthy(svc)) {
 			const json_t *r = json_object_get(svc, "reply");
 
-			snprintf(why, size, "%s: agent replies \"%s\"", name, json_is_string(r) ? json_string_value(r) : "");
+			/* with one service, which one goes without saying */
+			snprintf(why, size, "%s%sagent replies \"%s\"", plan->nbackends > 1 ? name : "",
+				 plan->nbackends > 1 ? ": " : "", json_is_string(r) ? json_string_value(r) : "");
 			return 0;
 		}
 		if (version && !zdu_agent_version_at_least(svc, be->expect_version, name, why, size))

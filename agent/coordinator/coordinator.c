@@ -738,11 +738,6 @@ static void preflight(struct zdu_coord *c)
 			       c->agent_err);
 		return;
 	}
-	if (!started && c->plan->nbackends == 1 && !c->plan->flag_service[0] && !zdu_agent_healthy(c->agent)) {
-		zdu_coord_fail(c, ZDU_COORD_REFUSED, "%s is not healthy before its upgrade (agent replies \"%s\")",
-			       n->name, agent_reply(c));
-		return;
-	}
 	if (!started && !zdu_node_services_ok(c->plan, c->node, c->agent, 0, why, sizeof(why))) {
 		zdu_coord_fail(c, ZDU_COORD_REFUSED, "%s is not healthy before its upgrade (%s)", n->name, why);
 		return;
@@ -846,8 +841,6 @@ static void wait_healthy(struct zdu_coord *c)
 	if (c->agent && !probe_fresh(c))
 		snprintf(why, sizeof(why), "waiting for a probe of %s newer than the upgrade",
 			 c->plan->nbackends > 1 ? "every service" : c->plan->flag_service[0] ? c->plan->flag_service : "nova-api");
-	else if (c->agent && c->plan->nbackends == 1 && !c->plan->flag_service[0])
-		done = zdu_agent_healthy(c->agent) && zdu_agent_version_ok(c->plan, c->agent, why, sizeof(why));
 	else if (c->agent)
 		done = zdu_node_services_ok(c->plan, c->node, c->agent, 1, why, sizeof(why));
 	if (!done && !why[0])

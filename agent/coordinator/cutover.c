@@ -116,13 +116,8 @@ static void sw_status_done(json_t *status, const char *err, void *data)
 		zdu_coord_fail(c, ZDU_COORD_REFUSED, "switch: agent of %s does not answer: %s", n->name, err);
 		return;
 	}
-	if (c->plan->nbackends == 1 && !c->plan->flag_service[0]
-		    ? !zdu_agent_healthy(c->agent) || !zdu_agent_version_ok(c->plan, c->agent, why, sizeof(why))
-		    : !zdu_node_services_ok(c->plan, c->order[c->sw_i], c->agent, 1, why, sizeof(why))) {
-		const char *reply = json_string_value(json_object_get(c->agent, "reply"));
-
-		zdu_coord_fail(c, ZDU_COORD_REFUSED, "switch: %s is not ready to serve: %s", n->name,
-			       why[0] ? why : reply ? reply : "");
+	if (!zdu_node_services_ok(c->plan, c->order[c->sw_i], c->agent, 1, why, sizeof(why))) {
+		zdu_coord_fail(c, ZDU_COORD_REFUSED, "switch: %s is not ready to serve: %s", n->name, why);
 		return;
 	}
 	c->sw_i++;

@@ -55,7 +55,9 @@ int zdu_node_back(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, si
 const json_t *zdu_agent_service(const json_t *agent, const char *service);
 /* Every service of node `node` in the pass (each backend it has a server
  * in) healthy in the agent's status and, with version, at its backend's
- * expect_version. When not, why names the first that is not. */
+ * expect_version. When not, why says so for the first that is not (naming
+ * it when the pass has several): "agent replies \"...\"", or "nova-api
+ * reports version 2.90, want at least 2.93". */
 int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t *agent, int version, char *why,
 			 size_t size);
 /* Does svc (a service's status object) report at least want (always when
@@ -64,10 +66,6 @@ int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *
 /* Does the agent report nova-api healthy ("up", or "unchecked" when it does
  * not probe)? */
 int zdu_agent_healthy(const json_t *agent);
-/* Does the agent report at least plan->expect_version (always, when the
- * plan expects none)? When not, why says so. */
-int zdu_agent_version_ok(const struct zdu_plan *plan, const json_t *agent, char *why, size_t size);
-
 /* Cutover. May the runtime switch be sent? Every load balancer shows, for
  * every server of the plan, a reply of mode lb applied (last_agt), and each
  * first-group server passing HAProxy's own check (DRAIN before a switch, UP

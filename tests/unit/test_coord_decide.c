@@ -8,8 +8,8 @@
  *   zdu_node_back            UP (or "no check") at the preflight's weight on
  *                            every load balancer; a slow start's lower weight
  *                            is not back yet;
- *   zdu_agent_healthy,       the agent's health state, its version against
- *   zdu_agent_version_ok     expect_version;
+ *   zdu_agent_healthy,       the agent's health state, and every service of a
+ *   zdu_node_services_ok     node healthy and at its backend's expect_version;
  *   zdu_lbs_ready_to_switch  cutover: every server's last_agt of mode lb and
  *                            the first group DRAIN or UP (not DOWN, MAINT);
  *   zdu_lbs_switched         the first group UP, the rest DRAIN or MAINT.
@@ -337,14 +337,19 @@ static void test_agent_health(void **state)
 	assert_int_equal(zdu_agent_healthy(none), 0);
 	assert_int_equal(zdu_agent_healthy(NULL), 0);
 	/* no expected version: any */
-	assert_int_equal(zdu_agent_version_ok(&p, old, why, sizeof(why)), 1);
-	assert_int_equal(zdu_agent_version_ok(&p93, up, why, sizeof(why)), 1);
-	assert_int_equal(zdu_agent_version_ok(&p93, newer, why, sizeof(why)), 1);
+	assert_int_equal(zdu_node_services_ok(&p, 0, old, 1, why, sizeof(why)), 1);
+	assert_int_equal(zdu_node_services_ok(&p93, 0, up, 1, why, sizeof(why)), 1);
+	assert_int_equal(zdu_node_services_ok(&p93, 0, newer, 1, why, sizeof(why)), 1);
 	why[0] = '\0';
-	assert_int_equal(zdu_agent_version_ok(&p93, old, why, sizeof(why)), 0);
+	assert_int_equal(zdu_node_services_ok(&p93, 0, old, 1, why, sizeof(why)), 0);
 	assert_string_equal(why, "nova-api reports version 2.90, want at least 2.93");
-	assert_int_equal(zdu_agent_version_ok(&p93, unchecked, why, sizeof(why)), 0);
+	assert_int_equal(zdu_node_services_ok(&p93, 0, unchecked, 1, why, sizeof(why)), 0);
 	assert_string_equal(why, "nova-api reports version (none), want at least 2.93");
+	/* the version is not asked for (a preflight): healthy will do */
+	assert_int_equal(zdu_node_services_ok(&p93, 0, old, 0, why, sizeof(why)), 1);
+	/* not healthy: what the agent replies (one service: not named) */
+	assert_int_equal(zdu_node_services_ok(&p93, 0, down, 0, why, sizeof(why)), 0);
+	assert_string_equal(why, "agent replies \"\"");
 	json_decref(up);
 	json_decref(old);
 	json_decref(newer);
