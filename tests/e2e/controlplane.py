@@ -66,7 +66,6 @@ with upgrade.py: the same addresses).
 
 import collections
 import datetime
-import fcntl
 import json
 import os
 import re
@@ -88,8 +87,8 @@ from agentlib import Agent, agent_binary  # noqa: E402
 from haproxy import base_status  # noqa: E402
 from serviceslib import ServicesHAProxy, services_text  # noqa: E402
 from apilib import http_get  # noqa: E402
-from testutil import Proc, _pdeathsig_preexec, free_port, parallel, wait_until  # noqa: E402
-from upgrade import LOADGEN, LOCK, NOVA_NODE, PY, UPGRADE_NODE, log  # noqa: E402
+from testutil import Proc, free_port, parallel, wait_until  # noqa: E402
+from upgrade import LOADGEN, NOVA_NODE, PY, UPGRADE_NODE, log  # noqa: E402
 
 API_NODE = os.path.join(HERE, 'api-node')
 PLACEMENT_MV = '/usr/lib/python3/dist-packages/placement/microversion.py'
@@ -134,7 +133,6 @@ STEP_KINDS = collections.OrderedDict([
     ('other', ())])
 GOALS = {'cp-rolling': 1.1, 'cp-cutover': 1.2}     # issue 18: x the manual procedure's wall time
 
-_children = []       # the coordinator, ended on every exit path
 
 
 class Settings:
@@ -484,42 +482,17 @@ class Ctx:
 
     def coordinator(self, plan, timeout=900):
         """zdu-coordinator --plan PLAN --json; events kept in DIR/coordinator.jsonl, the main
-        ones logged. Raises on a non-zero exit."""
-        out_path = os.path.join(self.dir, 'coordinator.jsonl')
-        argv = [e2e.coordinator_binary(), '--plan', plan, '--json']
-        with open(out_path, 'w') as out:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True,
-                                 preexec_fn=_pdeathsig_preexec)   # dies with the harness
-            _children.append(p)
-            killer = threading.Timer(timeout, p.terminate)
-            killer.start()
-            try:
-                for line in p.stdout:
-                    out.write(line)
-                    try:
-                        ev = json.loads(line)
-                    except ValueError:
-                        self.mark('coordinator: %s' % line.rstrip())
-                        continue
-                    if ev.get('event') in ('ok', 'fail', 'done', 'next') and \
-                            ev.get('step') not in ('wait-drained', 'switch', 'preflight') or \
-                            ev.get('event') == 'fail' or \
-                            (ev.get('step') == 'upgrade' and ev.get('event') == 'start'):
-                        who = ev.get('service') or ','.join(ev.get('services') or []) or '-'
-                        self.mark('coordinator %s %s %s %s: %s' % (
-                            who, ev.get('node') or '-', ev.get('step') or '-', ev.get('event'),
-                            ev.get('message', '')[:120]))
-                rc = p.wait(30)
-            finally:
-                killer.cancel()
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-                _children.remove(p)
-        self.info['coordinator_exit'] = rc
-        if rc != 0:
-            raise RuntimeError('zdu-coordinator exited with %d (see %s)' % (rc, out_path))
+        ones logged (with the service). Raises on a non-zero exit."""
+        def show(ev):
+            if ev.get('event') in ('ok', 'fail', 'done', 'next') and \
+                    ev.get('step') not in ('wait-drained', 'switch', 'preflight') or \
+                    ev.get('event') == 'fail' or \
+                    (ev.get('step') == 'upgrade' and ev.get('event') == 'start'):
+                who = ev.get('service') or ','.join(ev.get('services') or []) or '-'
+                return 'coordinator %s %s %s %s: %s' % (who, ev.get('node') or '-', ev.get('step') or '-',
+                                                        ev.get('event'), ev.get('message', '')[:120])
+            return None
+        e2e.run_coordinator(self, plan, show, timeout)
 
 
 @scenario('cp-manual', agent_check=False)
@@ -861,13 +834,7 @@ def write_results(st, rows, meta):
 
 
 def cleanup(cl):
-    for p in list(_children):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    e2e.end_children()
     if cl is not None:
         cl.stop()
 
@@ -881,21 +848,12 @@ def main(argv):
         print('unknown scenario(s) %s; known: %s' % (' '.join(unknown), ' '.join(SCENARIOS)))
         return 2
     st = Settings()
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt('signal %d' % signum)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-
+    e2e.raise_on_signals()
     if os.environ.get('ZDU_E2E_DEPS_DONE') != '1':
         from apilib import ensure_packages_or_skip
         ensure_packages_or_skip()
-    lockf = open(LOCK, 'w')
-    try:
-        wait_until(lambda: fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB) is None, timeout=300,
-                   interval=1, message='the e2e lock %s (another e2e run?)' % LOCK)
-    except AssertionError as e:
-        print('FAIL: %s' % e)
+    lockf = e2e.take_lock()   # held until the process ends
+    if lockf is None:
         return 1
     log('zdu-agent %s, zdu-coordinator %s' % (agent_binary(), e2e.coordinator_binary()))
     log('work dir %s; scenarios: %s' % (st.workdir, ' '.join(names)))

@@ -646,38 +646,13 @@ class Ctx:
     def coordinator(self, plan, timeout=600):
         """Run zdu-coordinator --plan PLAN --json; its events are logged (one line each) and kept
         in DIR/coordinator.jsonl. Raises on a non-zero exit."""
-        out_path = os.path.join(self.dir, 'coordinator.jsonl')
-        argv = [coordinator_binary(), '--plan', plan, '--json']
-        with open(out_path, 'w') as out:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True,
-                                 preexec_fn=_pdeathsig_preexec)   # dies with the harness
-            _children.append(p)
-            deadline = time.monotonic() + timeout
-            try:
-                for line in p.stdout:
-                    out.write(line)
-                    try:
-                        ev = json.loads(line)
-                    except ValueError:
-                        self.mark('coordinator: %s' % line.rstrip())
-                        continue
-                    if ev.get('event') in ('ok', 'fail', 'done', 'next') or \
-                            (ev.get('step') == 'upgrade' and ev.get('event') == 'start'):
-                        self.mark('coordinator %s %s %s: %s' % (
-                            ev.get('node') or '-', ev.get('step') or '-', ev.get('event'),
-                            ev.get('message', '')[:150]))
-                    if time.monotonic() > deadline:
-                        p.terminate()
-                rc = p.wait(30)
-            finally:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-                _children.remove(p)
-        self.info['coordinator_exit'] = rc
-        if rc != 0:
-            raise RuntimeError('zdu-coordinator exited with %d (see %s)' % (rc, out_path))
+        def show(ev):
+            if ev.get('event') in ('ok', 'fail', 'done', 'next') or \
+                    (ev.get('step') == 'upgrade' and ev.get('event') == 'start'):
+                return 'coordinator %s %s %s: %s' % (ev.get('node') or '-', ev.get('step') or '-',
+                                                     ev.get('event'), ev.get('message', '')[:150])
+            return None
+        run_coordinator(self, plan, show, timeout)
 
 
 @scenario('steady', agent_check=True, end_release=OLD, check=expect_clean)
@@ -953,9 +928,45 @@ def install_deps():
             sys.exit(77)
 
 
-def cleanup(cl):
-    for h in list(_hogs):
-        h.stop()
+def run_coordinator(ctx, plan, show, timeout):
+    """zdu-coordinator --plan PLAN --json for scenario context CTX (its .dir, .mark, .info),
+    ended after TIMEOUT seconds and with the harness: every line kept in CTX.dir/coordinator.jsonl,
+    a line that is not JSON marked, and each event SHOW(event) turns into text marked. Raises on a
+    non-zero exit (also controlplane.py's)."""
+    out_path = os.path.join(ctx.dir, 'coordinator.jsonl')
+    argv = [coordinator_binary(), '--plan', plan, '--json']
+    with open(out_path, 'w') as out:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=_pdeathsig_preexec)   # dies with the harness
+        _children.append(p)
+        killer = threading.Timer(timeout, p.terminate)   # also when it says nothing
+        killer.start()
+        try:
+            for line in p.stdout:
+                out.write(line)
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    ctx.mark('coordinator: %s' % line.rstrip())
+                    continue
+                text = show(ev)
+                if text:
+                    ctx.mark(text)
+            rc = p.wait(30)
+        finally:
+            killer.cancel()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            _children.remove(p)
+    ctx.info['coordinator_exit'] = rc
+    if rc != 0:
+        raise RuntimeError('zdu-coordinator exited with %d (see %s)' % (rc, out_path))
+
+
+def end_children():
+    """Every child still running (a coordinator) ended: SIGTERM, SIGKILL 15 s later."""
     for p in list(_children):
         if p.poll() is None:
             p.terminate()
@@ -963,6 +974,34 @@ def cleanup(cl):
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def raise_on_signals():
+    """SIGTERM and SIGHUP end a run as Ctrl-C does: through its cleanup."""
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt('signal %d' % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+
+def take_lock():
+    """The e2e lock (the node addresses are fixed: one run at a time), waited for up to 300 s:
+    the open file that holds it, or None after saying why."""
+    lockf = open(LOCK, 'w')
+    try:
+        wait_until(lambda: fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB) is None, timeout=300,
+                   interval=1, message='the e2e lock %s (another e2e run?)' % LOCK)
+    except AssertionError as e:
+        print('FAIL: %s' % e)
+        lockf.close()
+        return None
+    return lockf
+
+
+def cleanup(cl):
+    for h in list(_hogs):
+        h.stop()
+    end_children()
     if cl is not None:
         cl.stop()
 
@@ -976,19 +1015,10 @@ def main(argv):
         print('unknown scenario(s) %s; known: %s' % (' '.join(unknown), ' '.join(SCENARIOS)))
         return 2
     st = Settings()
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt('signal %d' % signum)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-
+    raise_on_signals()
     install_deps()
-    lockf = open(LOCK, 'w')
-    try:
-        wait_until(lambda: fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB) is None, timeout=300,
-                   interval=1, message='the e2e lock %s (another e2e run?)' % LOCK)
-    except AssertionError as e:
-        print('FAIL: %s' % e)
+    lockf = take_lock()   # held until the process ends
+    if lockf is None:
         return 1
     log('zdu-agent %s, zdu-coordinator %s' % (agent_binary(), coordinator_binary()))
     log('work dir %s; scenarios: %s' % (st.workdir, ' '.join(names)))
