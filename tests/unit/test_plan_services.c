@@ -119,6 +119,37 @@ static void test_unit_service(void **state)
 	zdu_plan_free(&p);
 }
 
+/* The plan's strategy = "cutover" with unit = "service": each service's pass
+ * is a cutover with its own first group (the first half of the nodes serving
+ * it); the whole plan's nodes have none, there is no whole-plan switch. (The
+ * plan fuzzer's harness once expected a group on the whole plan.) */
+static void test_unit_service_cutover(void **state)
+{
+	const char *text = HEAD "strategy = \"cutover\";\nmin_ready = 0;\n"
+				"services = ( { name = \"nova-api\"; backend = \"nova_api\"; },\n"
+				"  { name = \"placement-api\"; backend = \"placement\"; },\n"
+				"  { name = \"glance-api\"; backend = \"glance\"; } );\n" NODES;
+	struct zdu_plan p;
+	size_t i, k;
+
+	(void)state;
+	load_ok(text, &p);
+	assert_int_equal(p.npasses, 3);
+	for (k = 0; k < p.npasses; k++) {
+		const struct zdu_plan *q = &p.passes[k];
+
+		assert_int_equal(q->strategy, ZDU_STRATEGY_CUTOVER);
+		assert_int_equal(q->nodes[0].first_group, 1);
+		for (i = 1; i < q->nnodes; i++)
+			assert_int_equal(q->nodes[i].first_group, 0);
+	}
+	assert_int_equal(p.passes[0].nnodes, 3);
+	assert_int_equal(p.passes[2].nnodes, 2);
+	for (i = 0; i < p.nnodes; i++)
+		assert_int_equal(p.nodes[i].first_group, 0);
+	zdu_plan_free(&p);
+}
+
 static void test_unit_node(void **state)
 {
 	const char *text = HEAD "unit = \"node\";\nstrategy = \"cutover\";\n"
@@ -242,7 +273,8 @@ static void test_digest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unit_service), cmocka_unit_test(test_unit_node), cmocka_unit_test(test_single),
+		cmocka_unit_test(test_unit_service), cmocka_unit_test(test_unit_service_cutover),
+		cmocka_unit_test(test_unit_node), cmocka_unit_test(test_single),
 		cmocka_unit_test(test_errors),	     cmocka_unit_test(test_digest),
 	};
 
