@@ -94,6 +94,12 @@ static const struct zdu_config_key keys[] = {
 		"upgrade), the next probe comes this soon instead of after interval_ms, as HAProxy's "
 		"fastinter: a node is back after rise good probes this far apart. 0 (or not shorter than "
 		"interval_ms): interval_ms."),
+	KEY_INT("probe", "maintenance_interval_ms", probe_maintenance_interval_ms, 0, 3600000, 0,
+		"While a maintenance flag holds the node out of service (mode drain or maint: it is being "
+		"upgraded), the time between its probes instead of interval_ms: the API's return after the "
+		"upgrade is seen this soon, and so is the end of zdu-coordinator's wait-healthy. A drained "
+		"API has no clients for the probes to slow down. 0 (or not shorter than interval_ms): "
+		"interval_ms."),
 	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
 		"Total time allowed for one probe."),
 	KEY_INT("probe", "connect_timeout_ms", probe_connect_timeout_ms, 10, 600000, 500,
@@ -274,6 +280,8 @@ static const struct zdu_config_key service_keys[] = {
 	  .example = "[ 200, 300 ]", .doc = "probe \"http\": the HTTP statuses that mean up." },
 	SKEY_INT("interval_ms", interval_ms, 100, 3600000, 2000, "As probe.interval_ms, for this service."),
 	SKEY_INT("rise_interval_ms", rise_interval_ms, 0, 3600000, 0, "As probe.rise_interval_ms, for this service."),
+	SKEY_INT("maintenance_interval_ms", maintenance_interval_ms, 0, 3600000, 0,
+		 "As probe.maintenance_interval_ms, for this service (its own flag or the node's)."),
 	SKEY_INT("timeout_ms", timeout_ms, 10, 600000, 1000, "As probe.timeout_ms, for this service."),
 	SKEY_INT("connect_timeout_ms", connect_timeout_ms, 10, 600000, 500,
 		 "As probe.connect_timeout_ms, for this service."),
@@ -647,6 +655,7 @@ static int service_default(struct zdu_config *cfg)
 	sv->probe_kind = ZDU_PROBE_KIND_NOVA;
 	sv->interval_ms = cfg->probe_interval_ms;
 	sv->rise_interval_ms = cfg->probe_rise_interval_ms;
+	sv->maintenance_interval_ms = cfg->probe_maintenance_interval_ms;
 	sv->timeout_ms = cfg->probe_timeout_ms;
 	sv->connect_timeout_ms = cfg->probe_connect_timeout_ms;
 	sv->rise = cfg->probe_rise;

@@ -226,6 +226,29 @@ int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *
 	return 1;
 }
 
+int zdu_node_probed_since(const struct zdu_plan *plan, size_t node, const json_t *agent, long long asked_ms,
+			  long long since_ms, long long *base)
+{
+	int fresh = 1;
+	size_t b;
+
+	for (b = 0; b < plan->nbackends; b++) {
+		const json_t *p = json_object_get(zdu_agent_service(agent, plan->backends[b].service), "probe");
+		const json_t *age = json_object_get(p, "last_started_age_ms");
+		long long n;
+
+		if (!plan->nodes[node].servers[b] || !json_is_object(p))
+			continue; /* not its service, or probing off: nothing fresher to wait for */
+		if (json_is_integer(age) && json_integer_value(age) >= 0 && asked_ms - json_integer_value(age) > since_ms)
+			continue;
+		n = (long long)json_integer_value(json_object_get(p, "probes"));
+		if (base[b] < 0)
+			base[b] = n;
+		fresh &= n >= base[b] + 2;
+	}
+	return fresh;
+}
+
 int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t *agent, int version, char *why,
 			 size_t size)
 {

@@ -409,28 +409,12 @@ int zdu_coord_waited(struct zdu_coord *c, int done, const char *state, const cha
 	return 0;
 }
 
-/* A verdict from before the upgrade says nothing about the new release:
- * wait for two probes more than the count first seen after it, so at least
- * one probe started after the upgrade ended. Counts, not clocks: the agent's
- * clock may differ from ours. */
+/* A verdict from before the upgrade says nothing about the new release
+ * (zdu_node_probed_since). */
 static int probe_fresh(struct zdu_coord *c)
 {
-	int fresh = 1;
-	size_t b;
-
-	/* every service of the node the pass touches */
-	for (b = 0; b < c->plan->nbackends; b++) {
-		const json_t *p = json_object_get(zdu_agent_service(c->agent, c->plan->backends[b].service), "probe");
-		long long n;
-
-		if (!cur(c)->servers[b] || !json_is_object(p))
-			continue; /* probing off: nothing fresher to wait for */
-		n = (long long)json_integer_value(json_object_get(p, "probes"));
-		if (c->probes_base[b] < 0)
-			c->probes_base[b] = n;
-		fresh &= n >= c->probes_base[b] + 2;
-	}
-	return fresh;
+	return zdu_node_probed_since(c->plan, c->node, c->agent, (long long)c->round_started,
+				     (long long)c->healthy_from, c->probes_base);
 }
 
 /* ---- the steps ---- */
@@ -1125,6 +1109,8 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 	case ZDU_STEP_WAIT_HEALTHY:
 		for (size_t b = 0; b < ZDU_LB_BACKENDS_MAX; b++)
 			c->probes_base[b] = -1;
+		uv_update_time(&c->loop); /* not before the command's end */
+		c->healthy_from = uv_now(&c->loop);
 		zdu_coord_wait_rounds(c, c->plan->health_timeout_ms);
 		break;
 	case ZDU_STEP_CLEAR_FLAG:

@@ -70,6 +70,8 @@ static void publish_trim(json_t *o)
 	 * control socket or ssh; through etcd it waits the settle time) */
 	json_object_del(json_object_get(o, "drain"), "quiet_ms");
 	json_object_del(json_object_get(o, "drain"), "sample_age_ms");
+	/* and the probe's (through etcd, wait-healthy counts probes instead) */
+	json_object_del(json_object_get(o, "probe"), "last_started_age_ms");
 }
 
 /* What the agent publishes in etcd: its status without the counters that

@@ -47,6 +47,8 @@ struct zdu_probe {
 	long timeout_ms, slow_timeout_ms; /* the latter at least the former */
 	uint64_t dead_after_ms;
 	uint64_t interval_ms, rise_interval_ms; /* the latter: rising, 0: none */
+	uint64_t maint_interval_ms; /* a flag holds it out (drain, maint); 0: none */
+	uint64_t last_started; /* when the last finished cycle started (zdu_now_ms); 0: none yet */
 	/* results of the cycle in flight */
 	int v_done, h_done, v_ok, h_disabled;
 	int v_answered; /* a whole answer came (else: cut by the timeout) */
@@ -93,6 +95,15 @@ static const char *class_name(enum zdu_probe_class c)
 }
 
 static void on_tick(uv_timer_t *t);
+
+/* A flag holds the service out of service (drain or maint): the one the
+ * state says holds it, the service's or the node's. */
+static int out_of_service(const struct zdu_probe *p)
+{
+	enum zdu_flag_mode m = zdu_node_flag(&p->state->node)->mode;
+
+	return m == ZDU_FLAG_DRAIN || m == ZDU_FLAG_MAINT;
+}
 
 static int64_t wall_ms(void)
 {
@@ -341,6 +352,7 @@ static void cycle_done(struct zdu_probe *p)
 	zdu_probe_hist_record(&p->stats.hist, p->v_ok ? ZDU_OUTCOME_OK : counted_slow ? ZDU_OUTCOME_SLOW : ZDU_OUTCOME_FAILED,
 			      p->v_latency);
 	why = counted_slow ? p->v.slow_reason : p->v.reason;
+	p->last_started = p->v_started;
 	if (p->v_ok) {
 		p->stats.last_reason[0] = '\0';
 	} else {
@@ -377,6 +389,9 @@ static void cycle_done(struct zdu_probe *p)
 		/* rising: the next probe soon (HAProxy's fastinter), then the
 		 * interval again from there */
 		uv_timer_start(&p->timer, on_tick, p->rise_interval_ms, p->interval_ms);
+	} else if (p->maint_interval_ms && out_of_service(p)) {
+		/* being upgraded: its return seen soon, at no client's cost */
+		uv_timer_start(&p->timer, on_tick, p->maint_interval_ms, p->interval_ms);
 	}
 }
 
@@ -544,6 +559,9 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	p->rise_interval_ms = svc->rise_interval_ms > 0 && svc->rise_interval_ms < svc->interval_ms
 				      ? (uint64_t)svc->rise_interval_ms
 				      : 0;
+	p->maint_interval_ms = svc->maintenance_interval_ms > 0 && svc->maintenance_interval_ms < svc->interval_ms
+				       ? (uint64_t)svc->maintenance_interval_ms
+				       : 0;
 	zdu_hysteresis_init(&p->hyst, svc->rise, svc->fall);
 	if (inherit) {
 		/* Verdict, streaks and a slow spell go on under the new settings. */
@@ -618,6 +636,11 @@ json_t *zdu_probe_status_json(const struct zdu_probe *p)
 		return NULL;
 	json_object_set_new(o, "last_class", json_string(s->probes ? class_name(s->last_class) : ""));
 	json_object_set_new(o, "slow_probes", json_integer((json_int_t)s->slow));
+	/* how long ago the last finished probe started, on the agent's own
+	 * clock at this answer (-1: none yet): the coordinator tells a probe
+	 * of the new release from one of the old without comparing clocks */
+	json_object_set_new(o, "last_started_age_ms",
+			    json_integer(p->last_started ? (json_int_t)(zdu_now_ms() - p->last_started) : -1));
 	json_object_set_new(o, "hard_streak", json_integer(p->hyst.hard_streak));
 	json_object_set_new(o, "timeout_ms", json_integer(p->timeout_ms));
 	json_object_set_new(o, "slow_timeout_ms", json_integer(p->slow_timeout_ms));

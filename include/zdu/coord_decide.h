@@ -60,6 +60,17 @@ const json_t *zdu_agent_service(const json_t *agent, const char *service);
  * reports version 2.90, want at least 2.93". */
 int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t *agent, int version, char *why,
 			 size_t size);
+/* Has every service of node `node` in the pass (that its agent probes)
+ * been probed since the upgrade ended, at since_ms? The agent says how long
+ * before its answer its last finished probe started ("last_started_age_ms",
+ * its own clock); the answer came after asked_ms, when the poll round
+ * started, so that probe started after asked_ms - age: fresh once that is
+ * after since_ms (both on the coordinator's clock, no clocks compared).
+ * Without the age (the state published in etcd, an older agent): two probes
+ * more than the count first seen (base[b], -1 until then, kept there by this
+ * call), so at least one started after the upgrade. */
+int zdu_node_probed_since(const struct zdu_plan *plan, size_t node, const json_t *agent, long long asked_ms,
+			  long long since_ms, long long *base);
 /* Does svc (a service's status object) report at least want (always when
  * want is empty)? When not, why says so, naming the service `name`. */
 int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *name, char *why, size_t size);

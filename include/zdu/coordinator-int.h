@@ -84,6 +84,7 @@ struct zdu_coord {
 	long *weights; /* the node's weight on each LB in each backend [lb * ZDU_LB_BACKENDS_MAX + b] */
 	/* each backend's probe count first seen after the upgrade; -1: not yet */
 	long long probes_base[ZDU_LB_BACKENDS_MAX];
+	uint64_t healthy_from; /* wait-healthy began (the upgrade had ended): a fresh probe started after */
 
 	/* cutover: the switch */
 	enum zdu_switch_step sw_step;

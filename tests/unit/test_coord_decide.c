@@ -10,6 +10,9 @@
  *                            is not back yet;
  *   zdu_agent_healthy,       the agent's health state, and every service of a
  *   zdu_node_services_ok     node healthy and at its backend's expect_version;
+ *   zdu_node_probed_since    a probe that started after the upgrade: by the
+ *                            agent's age of its last probe, else by counting
+ *                            two probes more (etcd's published state);
  *   zdu_lbs_ready_to_switch  cutover: every server's last_agt of mode lb and
  *                            the first group DRAIN or UP (not DOWN, MAINT);
  *   zdu_lbs_switched         the first group UP, the rest DRAIN or MAINT.
@@ -366,6 +369,59 @@ static void test_agent_health(void **state)
 	"node2,3,100,UP,via agent : up (lb-managed: zdu-coordinator: cutover)\n"                         \
 	"node3,4,100,UP,via agent : up (lb-managed)"
 
+/* ------------------------------------------------------------ fresh probe */
+
+static json_t *probed(long long probes, const char *age)
+{
+	char text[160];
+
+	if (age)
+		snprintf(text, sizeof(text), "{\"probe\":{\"probes\":%lld,\"last_started_age_ms\":%s}}", probes, age);
+	else
+		snprintf(text, sizeof(text), "{\"probe\":{\"probes\":%lld}}", probes);
+	return agent(text);
+}
+
+static int fresh_at(long long probes, const char *age, long long asked, long long since, long long *base)
+{
+	json_t *a = probed(probes, age);
+	int r = zdu_node_probed_since(&p, 0, a, asked, since, base);
+
+	json_decref(a);
+	return r;
+}
+
+static void test_probed_since(void **state)
+{
+	long long base[ZDU_LB_BACKENDS_MAX];
+	json_t *off = agent("{\"probe\":null}");
+
+	(void)state;
+	/* the upgrade ended at 9500; the round asked at 10000: a probe started
+	 * 400 ms before the answer started after 9600 at the earliest: fresh,
+	 * and no count is needed */
+	base[0] = -1;
+	assert_int_equal(fresh_at(7, "400", 10000, 9500, base), 1);
+	assert_int_equal(base[0], -1);
+	/* 500 ms: it may have started at 9500 itself, 600 ms before: not fresh */
+	assert_int_equal(fresh_at(7, "500", 10000, 9500, base), 0);
+	assert_int_equal(fresh_at(7, "600", 10000, 9500, base), 0);
+	assert_int_equal(base[0], 7);
+	/* the next round: its probe 100 ms old */
+	assert_int_equal(fresh_at(8, "100", 10200, 9500, base), 1);
+	/* without the age (etcd's published state), or none yet (-1): two
+	 * probes more than the first count seen */
+	base[0] = -1;
+	assert_int_equal(fresh_at(7, NULL, 10000, 9500, base), 0);
+	assert_int_equal(fresh_at(8, NULL, 10200, 9500, base), 0);
+	assert_int_equal(fresh_at(8, "-1", 10400, 9500, base), 0);
+	assert_int_equal(fresh_at(9, NULL, 10600, 9500, base), 1);
+	/* probing off: nothing fresher to wait for */
+	base[0] = -1;
+	assert_int_equal(zdu_node_probed_since(&p, 0, off, 10000, 9500, base), 1);
+	json_decref(off);
+}
+
 static void test_ready_to_switch(void **state)
 {
 
@@ -429,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drained_unseen, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_back, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_health, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_probed_since, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_ready_to_switch, cutover, teardown),
 		cmocka_unit_test_setup_teardown(test_switched, cutover, teardown),
 	};
