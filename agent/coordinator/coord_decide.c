@@ -226,6 +226,21 @@ int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *
 	return 1;
 }
 
+int zdu_lb_agent_up_due(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t i, size_t node, size_t b,
+			const json_t *agent)
+{
+	const char *server = plan->nodes[node].servers[b];
+	const struct zdu_lb_server *s;
+	const json_t *reply;
+
+	if (!server || !lbs[i].ok || !(s = zdu_lb_find(&lbs[i].be[b], server)))
+		return 0;
+	if (strncmp(s->status, "DOWN", 4) != 0 || !strstr(s->status, "(agent)"))
+		return 0;
+	reply = json_object_get(zdu_agent_service(agent, plan->backends[b].service), "reply");
+	return json_is_string(reply) && strncmp(json_string_value(reply), "up ", 3) == 0;
+}
+
 int zdu_node_probed_since(const struct zdu_plan *plan, size_t node, const json_t *agent, long long asked_ms,
 			  long long since_ms, long long *base)
 {

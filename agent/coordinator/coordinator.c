@@ -914,24 +914,34 @@ static void on_pushed(struct zdu_coord *c, size_t i, int ok, const char *answer,
  * its agent now replies (drain, ready), in one runtime request each, so
  * they take it at once instead of at their next agent check. The agent's
  * reply and the request say the same: whichever a load balancer applies
- * last, the server ends the same. */
+ * last, the server ends the same. Made ready, a server its agent check took
+ * DOWN during the upgrade is also told the agent's up (zdu_lb_agent_up_due). */
 static void push_state(struct zdu_coord *c, const char *state)
 {
 	const struct zdu_plan_node *n = cur(c);
-	char cmd[2048] = "";
-	size_t b, i, len = 0;
+	char cmd[4096];
+	size_t b, i, len;
 
 	if (!c->plan->push_state || c->opts->dry_run)
 		return;
-	for (b = 0; b < c->plan->nbackends; b++)
-		if (n->servers[b] && len < sizeof(cmd))
+	for (i = 0; i < c->plan->nlbs; i++) {
+		if (c->push_refused && c->push_refused[i])
+			continue;
+		cmd[0] = '\0';
+		len = 0;
+		for (b = 0; b < c->plan->nbackends && len < sizeof(cmd); b++) {
+			if (!n->servers[b])
+				continue;
 			len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s state %s",
 						len ? "; " : "", c->plan->backends[b].backend, n->servers[b], state);
-	if (!len || len >= sizeof(cmd))
-		return;
-	for (i = 0; i < c->plan->nlbs; i++)
-		if (!c->push_refused || !c->push_refused[i])
+			if (strcmp(state, "ready") == 0 && len < sizeof(cmd) &&
+			    zdu_lb_agent_up_due(c->plan, c->lbs, i, c->node, b, c->agent))
+				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "; set server %s/%s agent up",
+							c->plan->backends[b].backend, n->servers[b]);
+		}
+		if (len && len < sizeof(cmd))
 			zdu_coord_lb_request(c, i, cmd, on_pushed);
+	}
 }
 
 static void on_flag_set(json_t *status, const char *err, void *data)

@@ -108,7 +108,9 @@ static const struct zdu_config_key keys[] = {
 	  .doc = "After its agent confirmed a node's flag set (drain) or cleared, set the node's servers to "
 		 "that state on every load balancer too, in one runtime request each (set server BACKEND/SERVER "
 		 "state drain, then state ready): they take it at once instead of at their next agent check "
-		 "(agent-inter). The request and the agent's reply say the same, so whichever a load balancer "
+		 "(agent-inter). A server a load balancer shows DOWN by its agent check (the upgrade's restart) "
+		 "while the agent now replies up is also told so (set server BACKEND/SERVER agent up). The "
+		 "request and the agent's reply say the same, so whichever a load balancer "
 		 "applies last the server ends the same. It needs a stats socket with level admin; a load "
 		 "balancer that refuses it is named once in a warn line and its agent check does it instead. "
 		 "false: only the agents change the load balancers in a rolling upgrade." },

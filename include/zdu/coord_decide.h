@@ -42,6 +42,14 @@ int zdu_node_lbs_drained(const struct zdu_plan *plan, const struct zdu_lb_view *
  * alone. */
 int zdu_node_drained_early(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t node,
 			   const json_t *agent, long long quiet_ms, long long sample_max_ms);
+/* push_state, once the flag is cleared: should load balancer i be told
+ * that the agent of node `node` says its server in backend b is up ("set
+ * server B/S agent up")? When that load balancer shows the server DOWN by
+ * its agent check (the upgrade's restart took it down) and the agent's
+ * reply for that service, as just confirmed, is up: the load balancer then
+ * has now what its next agent check would bring, as with the state. */
+int zdu_lb_agent_up_due(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t i, size_t node, size_t b,
+			const json_t *agent);
 /* Is node `node` back in service? On every load balancer its server in
  * each backend b of the pass is UP (zdu_lb_server_up) with at least
  * weights[i * ZDU_LB_BACKENDS_MAX + b], the weight noted at its preflight

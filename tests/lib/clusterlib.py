@@ -19,8 +19,8 @@ Cluster(nodes=3, lbs=2, agent_inter_ms=300, settle_ms=800, version='2.90', workd
       overrides: min_ready, expect_version, timeouts (dict), nodes (list of names), extra,
       lbs (list of (name, runtime)), journal, node_entries (list of dicts name/server/agent
       written as they are, instead of NODES), backend (default 'nova-api')
-  upgrade_map(fail=(), version='2.93') -> (mapfile, record)   (re)writes the JSON map of
-      fake_upgrade.py (see there) for this cluster; upgrade_command(mapfile, arg='{node}')
+  upgrade_map(fail=(), version='2.93', agent_down=False) -> (mapfile, record)   (re)writes the
+      JSON map of fake_upgrade.py (see there) for this cluster; upgrade_command(mapfile, arg='{node}')
       is the plan's command running it
   coordinator(*args, timeout=120) -> CompletedProcess   runs $ZDU_COORDINATOR (or
       $ZDU_BUILD_DIR/agent/zdu-coordinator)
@@ -192,10 +192,10 @@ class Cluster:
             f.write('\n'.join(lines) + '\n')
         return path
 
-    def upgrade_map(self, fail=(), version='2.93', name='map.json'):
+    def upgrade_map(self, fail=(), version='2.93', name='map.json', agent_down=False):
         mp = dict(lbs=[lb.sock_path for lb in self.lbs],
                   record=os.path.join(self.workdir, 'record.jsonl'), version=version,
-                  fail=list(fail),
+                  fail=list(fail), agent_down=agent_down,
                   nodes={n['name']: [n['addr'], n['nova'].control_port] for n in self.nodes})
         path = os.path.join(self.workdir, name)
         with open(path + '.tmp', 'w') as f:

@@ -16,6 +16,9 @@ node's services: seen[lb][backend] = {status, scur}, and "services" the ones upg
   "services": {"node1": {"nova-api": ["127.0.0.151", CONTROL_PORT], ...}, ...},
   "backends": {"nova-api": "nova-api", "placement-api": "placement-api"},
   "versions": {"nova-api": "2.93", "placement-api": "1.39"}
+With "agent_down": true (one service), after recording it sends every load balancer `set server
+nova-api/NODE agent down`, what an agent check during the restart would do, and records what they
+show then as "after_down".
 """
 import json
 import os
@@ -28,11 +31,11 @@ from fake_nova import control  # noqa: E402
 from haproxy import parse_show_stat  # noqa: E402
 
 
-def show_stat(sock_path):
+def runtime(sock_path, cmd):
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(5)
     s.connect(sock_path)
-    s.sendall(b'show stat\n')
+    s.sendall(cmd.encode() + b'\n')
     data = b''
     while True:
         b = s.recv(65536)
@@ -40,7 +43,11 @@ def show_stat(sock_path):
             break
         data += b
     s.close()
-    return parse_show_stat(data.decode())
+    return data.decode()
+
+
+def show_stat(sock_path):
+    return parse_show_stat(runtime(sock_path, 'show stat'))
 
 
 def main_services(mp, node, words):
@@ -69,18 +76,32 @@ def main_services(mp, node, words):
         print('%s %s now at %s' % (node, svc, mp['versions'][svc]))
 
 
+def look(mp, node):
+    """What every load balancer shows for NODE's nova-api server: {lb: {status, scur}}."""
+    seen = {}
+    for path in mp['lbs']:
+        rows = [r for r in show_stat(path) if r['svname'] == node and r['pxname'] == 'nova-api']
+        seen[os.path.basename(path)] = dict(status=rows[0]['status'], scur=int(rows[0]['scur'] or 0))
+    return seen
+
+
 def main():
     mp = json.load(open(sys.argv[1]))
     node = sys.argv[2]
     if 'services' in mp:
         main_services(mp, node, sys.argv[3:])
         return
-    seen = {}
-    for path in mp['lbs']:
-        rows = [r for r in show_stat(path) if r['svname'] == node and r['pxname'] == 'nova-api']
-        seen[os.path.basename(path)] = dict(status=rows[0]['status'], scur=int(rows[0]['scur'] or 0))
+    seen = look(mp, node)
+    rec = dict(node=node, time=time.time(), seen=seen)
+    if mp.get('agent_down'):
+        for path in mp['lbs']:
+            out = runtime(path, 'set server nova-api/%s agent down' % node).strip()
+            if out:
+                print('%s: set server agent down: %s' % (path, out), file=sys.stderr)
+                sys.exit(8)
+        rec['after_down'] = look(mp, node)
     with open(mp['record'], 'a') as f:
-        f.write(json.dumps(dict(node=node, time=time.time(), seen=seen)) + '\n')
+        f.write(json.dumps(rec) + '\n')
     print('upgrading %s: saw %s' % (node, json.dumps(seen)))
     if node in mp.get('fail', []):
         print('simulated failure', file=sys.stderr)

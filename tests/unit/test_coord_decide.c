@@ -10,6 +10,9 @@
  *                            is not back yet;
  *   zdu_agent_healthy,       the agent's health state, and every service of a
  *   zdu_node_services_ok     node healthy and at its backend's expect_version;
+ *   zdu_lb_agent_up_due      push_state tells a load balancer "agent up" only
+ *                            for a server its agent check has DOWN while the
+ *                            agent's reply for that service is up;
  *   zdu_node_probed_since    a probe that started after the upgrade: by the
  *                            agent's age of its last probe, else by counting
  *                            two probes more (etcd's published state);
@@ -369,6 +372,38 @@ static void test_agent_health(void **state)
 	"node2,3,100,UP,via agent : up (lb-managed: zdu-coordinator: cutover)\n"                         \
 	"node3,4,100,UP,via agent : up (lb-managed)"
 
+/* ------------------------------------------------------------ agent up */
+
+static void test_agent_up_due(void **state)
+{
+	json_t *up = agent("{\"reply\":\"up ready 100%\"}");
+	json_t *down = agent("{\"reply\":\"down ready 100% #nova-api: connection refused\"}");
+	json_t *mute = agent("{}");
+
+	(void)state;
+	/* lb1: node1 DOWN by its agent check; lb2: UP, nothing to tell */
+	reset(&lbs[0], "node1,0,100,DOWN (agent),via agent : down\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	reset(&lbs[1], UP_ALL);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 1);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 1, 0, 0, up), 0);
+	/* the agent does not say up (any more): its next check decides */
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, down), 0);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, mute), 0);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, NULL), 0);
+	/* DOWN by HAProxy's own check: not the agent's to lift */
+	reset(&lbs[0], "node1,0,100,DOWN,L4CON\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 0);
+	/* a load balancer that did not answer, or without the server */
+	reset(&lbs[0], "node1,0,100,DOWN (agent),x\nnode2,4,100,UP,x\nnode3,5,100,UP,x");
+	lbs[0].ok = 0;
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 0);
+	reset(&lbs[0], "node2,4,100,UP,x\nnode3,5,100,UP,x");
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 0);
+	json_decref(up);
+	json_decref(down);
+	json_decref(mute);
+}
+
 /* ------------------------------------------------------------ fresh probe */
 
 static json_t *probed(long long probes, const char *age)
@@ -486,6 +521,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_back, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_health, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_probed_since, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_up_due, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_ready_to_switch, cutover, teardown),
 		cmocka_unit_test_setup_teardown(test_switched, cutover, teardown),
 	};
