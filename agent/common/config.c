@@ -95,10 +95,11 @@ static const struct zdu_config_key keys[] = {
 		"fastinter: a node is back after rise good probes this far apart. 0 (or not shorter than "
 		"interval_ms): interval_ms."),
 	KEY_INT("probe", "maintenance_interval_ms", probe_maintenance_interval_ms, 0, 3600000, 0,
-		"While a maintenance flag holds the node out of service (mode drain or maint: it is being "
-		"upgraded), the time between its probes instead of interval_ms: the API's return after the "
-		"upgrade is seen this soon, and so is the end of zdu-coordinator's wait-healthy. A drained "
-		"API has no clients for the probes to slow down. 0 (or not shorter than interval_ms): "
+		"While a maintenance flag holds the node out of service (mode drain or maint) and its probes "
+		"fail or it is not up yet (it is being restarted for its upgrade), the time between its "
+		"probes instead of interval_ms: the API's return is seen this soon, and so is the end of "
+		"zdu-coordinator's wait-healthy. A drained API has no clients for the probes to slow down; "
+		"one that answers is probed every interval_ms. 0 (or not shorter than interval_ms): "
 		"interval_ms."),
 	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
 		"Total time allowed for one probe."),

@@ -39,7 +39,7 @@ struct zdu_service_cfg {
 	struct zdu_intlist expect_status; /* http: the statuses that mean up */
 	int interval_ms;
 	int rise_interval_ms;       /* a service not up, rising: the next probe after this; 0: interval_ms */
-	int maintenance_interval_ms; /* a flag holds it out (drain, maint): between probes; 0: interval_ms */
+	int maintenance_interval_ms; /* flagged out (drain, maint) and failing: between probes; 0: interval_ms */
 	int timeout_ms;
 	int connect_timeout_ms;
 	int rise;
