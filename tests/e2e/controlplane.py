@@ -17,7 +17,8 @@ The cluster (loopback only, started and stopped here):
   * one zdu-agent per node on the node's address with a `services` list: glance-api (probe
     healthcheck, /healthcheck), placement-api (probe microversion, versions[0].max_version),
     nova-api (probe nova); each every 500 ms, timeout 450 ms, rise 2 (100 ms apart:
-    rise_interval_ms), fall 2, its drain_ports; drain.local = the node's address, settle 1500 ms.
+    rise_interval_ms), fall 2, every 100 ms while flagged (maintenance_interval_ms), its
+    drain_ports; drain.local = the node's address, counted every 100 ms, settle 1500 ms.
   * lb1, lb2: HAProxy, backends nova-api, placement-api, glance-api (roundrobin, `option
     http-server-close`), a frontend per backend on 127.0.0.1 (free ports), servers `weight 100
     check inter 500ms` plus, in the coordinator scenarios, `agent-check agent-port P agent-send
@@ -304,7 +305,7 @@ class Cluster:
                              SVC['placement-api'].old))
         for n in self.nodes:
             common = dict(interval_ms=500, timeout_ms=450, connect_timeout_ms=400, rise=2, fall=2,
-                          rise_interval_ms=100)
+                          rise_interval_ms=100, maintenance_interval_ms=100)
             services = []
             for s in SERVICES:
                 e = dict(name=s.name, probe=s.probe['probe'],
@@ -315,7 +316,7 @@ class Cluster:
                 services.append(e)
             n.agent = Agent(workdir=os.path.join(n.dir, 'agent'), addr=n.addr, name=n.name,
                             settings={'drain': {'local': [n.addr], 'settle_ms': 1500,
-                                                'interval_ms': 250},
+                                                'interval_ms': 100},
                                       'flag': {'poll_interval_ms': 1000},
                                       'log': {'level': 'info'}},
                             extra_text=services_text(services), start=False)
@@ -451,7 +452,7 @@ class Ctx:
     def write_plan(self, unit, strategy='rolling', cutover_services=()):
         """The plan of /work/notes/plan-services-spec.md: UNIT "service" or "node", the plan's
         STRATEGY, and CUTOVER_SERVICES cut over (unit = "service")."""
-        t = dict(drain_ms=60000, upgrade_ms=240000, health_ms=60000, up_ms=60000, poll_ms=200,
+        t = dict(drain_ms=60000, upgrade_ms=240000, health_ms=60000, up_ms=60000, poll_ms=100,
                  request_ms=3000)
         cmd = '%s %s {node} %s' % (UPGRADE_NODE, self.cluster.map_path,
                                    '{service}' if unit == 'service' else '{services}')

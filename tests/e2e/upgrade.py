@@ -9,8 +9,9 @@ The cluster (loopback only, started and stopped here):
   * node1..node3: nova-api (tests/nova/nova-node: Debian's python3-nova under uwsgi) on
     127.0.0.11..13:8774. Old release = MAX_VERSION 2.90, new release = stock (2.93 on Debian 12,
     2.100 on Debian 13). Each has a
-    zdu-agent (probe every 500 ms, rise 2 at 100 ms (rise_interval_ms), fall 2; drain.ports
-    [8774], settle 1500 ms).
+    zdu-agent (probe every 500 ms, rise 2 at 100 ms (rise_interval_ms), every 100 ms while
+    flagged (maintenance_interval_ms), fall 2; drain.ports [8774] counted every 100 ms, settle
+    1500 ms).
   * lb1, lb2: HAProxy, frontends on 127.0.0.1 (free ports), backend nova-api, roundrobin,
     `option http-server-close`, servers `weight 100 check inter 500` (+ `agent-check agent-inter
     500ms` for the scenarios that use the agents). On one machine the three nodes share port 8774,
@@ -246,13 +247,13 @@ class Cluster:
         for n in self.nodes:
             probe = {'enabled': True, 'url': 'http://%s:%d/v2.1/' % (n.addr, n.port),
                      'interval_ms': 500, 'timeout_ms': 450, 'connect_timeout_ms': 400,
-                     'rise': 2, 'fall': 2, 'rise_interval_ms': 100}
+                     'rise': 2, 'fall': 2, 'rise_interval_ms': 100, 'maintenance_interval_ms': 100}
             if self.st.dead_after_ms is not None:
                 probe['dead_after_ms'] = self.st.dead_after_ms
             n.agent = Agent(workdir=os.path.join(n.dir, 'agent'), addr=n.addr, name=n.name, settings={
                 'probe': probe,
                 'drain': {'ports': [n.port], 'local': [n.addr],
-                          'settle_ms': 1500, 'interval_ms': 250},
+                          'settle_ms': 1500, 'interval_ms': 100},
                 'flag': {'poll_interval_ms': 1000},
                 'log': {'level': 'info'}})
             n.agent.start()
@@ -622,7 +623,7 @@ class Ctx:
         return wait_until(pred, timeout=timeout, interval=0.1, message=what)
 
     def write_plan(self, **over):
-        t = dict(drain_ms=60000, upgrade_ms=120000, health_ms=60000, up_ms=60000, poll_ms=200,
+        t = dict(drain_ms=60000, upgrade_ms=120000, health_ms=60000, up_ms=60000, poll_ms=100,
                  request_ms=3000)
         t.update(over.pop('timeouts', {}))
         p = dict(backend='nova-api', upgrade_command='%s %s {node}%s' % (
