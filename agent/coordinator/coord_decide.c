@@ -226,19 +226,41 @@ int zdu_agent_version_at_least(const json_t *svc, const char *want, const char *
 	return 1;
 }
 
+int zdu_agent_replies(const json_t *agent, const char *service, const char *health, const char *admin)
+{
+	const json_t *v = json_object_get(zdu_agent_service(agent, service), "reply");
+	const char *r = json_is_string(v) ? json_string_value(v) : NULL;
+	size_t hl = health ? strlen(health) : 0, al = strlen(admin);
+
+	if (!r || (health && (strncmp(r, health, hl) != 0 || r[hl] != ' ')))
+		return 0;
+	/* the words before the reason ("#..."): health, admin state, weight */
+	while (*r && *r != '#') {
+		size_t n = strcspn(r, " #");
+
+		if (n == al && strncmp(r, admin, al) == 0)
+			return 1;
+		r += n;
+		r += strspn(r, " ");
+	}
+	return 0;
+}
+
 int zdu_lb_agent_up_due(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t i, size_t node, size_t b,
 			const json_t *agent)
 {
 	const char *server = plan->nodes[node].servers[b];
 	const struct zdu_lb_server *s;
-	const json_t *reply;
 
 	if (!server || !lbs[i].ok || !(s = zdu_lb_find(&lbs[i].be[b], server)))
 		return 0;
 	if (strncmp(s->status, "DOWN", 4) != 0 || !strstr(s->status, "(agent)"))
 		return 0;
-	reply = json_object_get(zdu_agent_service(agent, plan->backends[b].service), "reply");
-	return json_is_string(reply) && strncmp(json_string_value(reply), "up ", 3) == 0;
+	/* HAProxy's own check, when the server has one, must have risen: agent
+	 * up marks the server up whatever that check says */
+	if (s->check_rise > 0 && s->check_health < s->check_rise)
+		return 0;
+	return zdu_agent_replies(agent, plan->backends[b].service, "up", "ready");
 }
 
 int zdu_node_probed_since(const struct zdu_plan *plan, size_t node, const json_t *agent, long long asked_ms,
@@ -254,7 +276,15 @@ int zdu_node_probed_since(const struct zdu_plan *plan, size_t node, const json_t
 
 		if (!plan->nodes[node].servers[b] || !json_is_object(p))
 			continue; /* not its service, or probing off: nothing fresher to wait for */
-		if (json_is_integer(age) && json_integer_value(age) >= 0 && asked_ms - json_integer_value(age) > since_ms)
+		/* a failed probe is no news of the new release, whatever the
+		 * verdict (fall > 1 keeps it up) */
+		if (!json_is_true(json_object_get(p, "last_ok"))) {
+			fresh = 0;
+			continue;
+		}
+		/* 2 ms: each clock read is cut to the millisecond */
+		if (json_is_integer(age) && json_integer_value(age) >= 0 &&
+		    asked_ms - json_integer_value(age) > since_ms + 2)
 			continue;
 		n = (long long)json_integer_value(json_object_get(p, "probes"));
 		if (base[b] < 0)

@@ -842,12 +842,16 @@ static void wait_healthy(struct zdu_coord *c)
 	enter(c, ZDU_STEP_CLEAR_FLAG);
 }
 
+static void push_agent_up(struct zdu_coord *c);
+
 static void wait_up(struct zdu_coord *c)
 {
 	const struct zdu_plan_node *n = cur(c);
 	char state[512] = "";
 	int done = zdu_node_back(c->plan, c->lbs, c->node, c->weights, state, sizeof(state));
 
+	if (!done)
+		push_agent_up(c);
 	if (!zdu_coord_waited(c, done, state, "not UP with at least its weight from before", c->plan->up_timeout_ms))
 		return;
 	zdu_coord_say(c, n->name, step_names[c->step], "ok", "back in service: %s", state);
@@ -885,7 +889,7 @@ static void evaluate(struct zdu_coord *c)
  * HAProxy answers nothing when it applied it; anything else (a stats socket
  * without level admin: "Permission denied") is said once per load balancer,
  * and its agent check then does it, as without push_state. */
-static void on_pushed(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len, const char *err)
+static void push_refusal(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len, const char *err)
 {
 	char text[256];
 	size_t k = 0;
@@ -910,12 +914,41 @@ static void on_pushed(struct zdu_coord *c, size_t i, int ok, const char *answer,
 		      c->plan->lbs[i].name, text);
 }
 
+/* push_state: a load balancer answered. Once every one has, a wait that
+ * was entered meanwhile starts its first poll round: it sees what they set
+ * instead of a state from before, and ends a poll interval sooner. */
+static void on_pushed(struct zdu_coord *c, size_t i, int ok, const char *answer, size_t len, const char *err)
+{
+	push_refusal(c, i, ok, answer, len, err);
+	if (c->push_pending > 0)
+		c->push_pending--;
+	if (c->push_pending == 0 && c->round_after_push && !c->finished) {
+		c->round_after_push = 0;
+		zdu_coord_round(c);
+	}
+}
+
+/* The rounds of a wait that follows push_state (wait-drained, wait-up): as
+ * zdu_coord_wait_rounds, the first round once the pushes are answered (each
+ * within timeouts.request_ms). */
+static void wait_rounds_after_push(struct zdu_coord *c, int limit_ms)
+{
+	if (c->push_pending == 0) {
+		zdu_coord_wait_rounds(c, limit_ms);
+		return;
+	}
+	c->deadline = uv_now(&c->loop) + (uint64_t)limit_ms;
+	c->round_after_push = 1;
+}
+
 /* push_state: the node's servers on every load balancer set to the state
  * its agent now replies (drain, ready), in one runtime request each, so
  * they take it at once instead of at their next agent check. The agent's
  * reply and the request say the same: whichever a load balancer applies
- * last, the server ends the same. Made ready, a server its agent check took
- * DOWN during the upgrade is also told the agent's up (zdu_lb_agent_up_due). */
+ * last, the server ends the same; a state the agent does not reply (another
+ * flag holds the service) is not sent. Made ready, a server its agent check
+ * took DOWN during the upgrade is also told the agent's up, once HAProxy's
+ * own check has risen (zdu_lb_agent_up_due). */
 static void push_state(struct zdu_coord *c, const char *state)
 {
 	const struct zdu_plan_node *n = cur(c);
@@ -930,7 +963,9 @@ static void push_state(struct zdu_coord *c, const char *state)
 		cmd[0] = '\0';
 		len = 0;
 		for (b = 0; b < c->plan->nbackends && len < sizeof(cmd); b++) {
-			if (!n->servers[b])
+			/* only what the agent itself now replies (another flag may
+			 * still hold the service drained) */
+			if (!n->servers[b] || !zdu_agent_replies(c->agent, c->plan->backends[b].service, NULL, state))
 				continue;
 			len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s state %s",
 						len ? "; " : "", c->plan->backends[b].backend, n->servers[b], state);
@@ -939,8 +974,37 @@ static void push_state(struct zdu_coord *c, const char *state)
 				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "; set server %s/%s agent up",
 							c->plan->backends[b].backend, n->servers[b]);
 		}
+		if (len >= sizeof(cmd))
+			zdu_coord_say(c, n->name, NULL, "warn",
+				      "push_state: the request to %s would be over %zu bytes (%zu backends): not sent; "
+				      "its agent checks apply the state instead",
+				      c->plan->lbs[i].name, sizeof(cmd) - 1, c->plan->nbackends);
+		else if (len && zdu_coord_lb_request(c, i, cmd, on_pushed) == 0)
+			c->push_pending++;
+	}
+}
+
+/* push_state during wait-up: a server a load balancer still shows DOWN by
+ * its agent check once HAProxy's own check has risen (it had not when the
+ * flag was cleared) is told the agent's up then, as in push_state. */
+static void push_agent_up(struct zdu_coord *c)
+{
+	const struct zdu_plan_node *n = cur(c);
+	char cmd[4096];
+	size_t b, i, len;
+
+	if (!c->plan->push_state || c->opts->dry_run)
+		return;
+	for (i = 0; i < c->plan->nlbs; i++) {
+		if (c->push_refused && c->push_refused[i])
+			continue;
+		len = 0;
+		for (b = 0; b < c->plan->nbackends && len < sizeof(cmd); b++)
+			if (zdu_lb_agent_up_due(c->plan, c->lbs, i, c->node, b, c->agent))
+				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s agent up",
+							len ? "; " : "", c->plan->backends[b].backend, n->servers[b]);
 		if (len && len < sizeof(cmd))
-			zdu_coord_lb_request(c, i, cmd, on_pushed);
+			zdu_coord_lb_request(c, i, cmd, push_refusal);
 	}
 }
 
@@ -1099,7 +1163,7 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		break;
 	case ZDU_STEP_WAIT_DRAINED:
 		c->lbs_drained_at = 0;
-		zdu_coord_wait_rounds(c, c->plan->drain_timeout_ms);
+		wait_rounds_after_push(c, c->plan->drain_timeout_ms);
 		break;
 	case ZDU_STEP_UPGRADE: {
 		char *cmd = expand(c, c->plan->upgrade_command, n);
@@ -1127,7 +1191,7 @@ static void enter(struct zdu_coord *c, enum zdu_coord_step s)
 		flag_call(c, ZDU_LINK_CLEAR_FLAG, ZDU_FLAG_OFF, NULL);
 		break;
 	case ZDU_STEP_WAIT_UP:
-		zdu_coord_wait_rounds(c, c->plan->up_timeout_ms);
+		wait_rounds_after_push(c, c->plan->up_timeout_ms);
 		break;
 	case ZDU_STEP_SWITCH:
 		zdu_cutover_start(c);

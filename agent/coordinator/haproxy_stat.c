@@ -5,10 +5,10 @@
 #include "zdu/common.h"
 #include "zdu/haproxy.h"
 
-enum col { C_PX, C_SV, C_STATUS, C_SCUR, C_WEIGHT, C_UWEIGHT, C_AGENT, C_LASTAGT, C_MAX };
-static const char *const col_names[C_MAX] = { "pxname", "svname", "status", "scur",
-					      "weight", "uweight", "agent_status", "last_agt" };
-static const int col_required[C_MAX] = { 1, 1, 1, 1, 1, 0, 0, 0 };
+enum col { C_PX, C_SV, C_STATUS, C_SCUR, C_WEIGHT, C_UWEIGHT, C_AGENT, C_LASTAGT, C_CHKHEALTH, C_CHKRISE, C_MAX };
+static const char *const col_names[C_MAX] = { "pxname", "svname", "status", "scur", "weight", "uweight",
+					      "agent_status", "last_agt", "check_health", "check_rise" };
+static const int col_required[C_MAX] = { 1, 1, 1, 1, 1, 0, 0, 0, 0, 0 };
 
 /* Splits one CSV line in place. HAProxy quotes a field holding a comma or
  * a quote, RFC 4180 style (a doubled quote inside stands for one), as it
@@ -57,6 +57,12 @@ static long to_long(const char *s)
 		return 0;
 	v = strtol(s, &end, 10);
 	return *end ? 0 : v;
+}
+
+/* An optional number column of a row: -1 when absent or empty. */
+static long opt_long(char **fields, size_t nf, int at)
+{
+	return at >= 0 && (int)nf > at && fields[at][0] ? to_long(fields[at]) : -1;
 }
 
 #define MAX_FIELDS 128
@@ -165,6 +171,8 @@ int zdu_stat_parse(const char *csv, size_t len, const char *backend, struct zdu_
 			s->weight = to_long(fields[idx[C_WEIGHT]]);
 			s->uweight = idx[C_UWEIGHT] >= 0 && (int)nf > idx[C_UWEIGHT]
 					     ? to_long(fields[idx[C_UWEIGHT]]) : -1;
+			s->check_health = opt_long(fields, nf, idx[C_CHKHEALTH]);
+			s->check_rise = opt_long(fields, nf, idx[C_CHKRISE]);
 			if (idx[C_AGENT] >= 0 && (int)nf > idx[C_AGENT])
 				zdu_text_sanitize(s->agent_status, sizeof(s->agent_status), fields[idx[C_AGENT]],
 						  strlen(fields[idx[C_AGENT]]));

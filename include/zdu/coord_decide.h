@@ -45,11 +45,18 @@ int zdu_node_drained_early(const struct zdu_plan *plan, const struct zdu_lb_view
 /* push_state, once the flag is cleared: should load balancer i be told
  * that the agent of node `node` says its server in backend b is up ("set
  * server B/S agent up")? When that load balancer shows the server DOWN by
- * its agent check (the upgrade's restart took it down) and the agent's
- * reply for that service, as just confirmed, is up: the load balancer then
- * has now what its next agent check would bring, as with the state. */
+ * its agent check (the upgrade's restart took it down), HAProxy's own check
+ * of it, if any, has risen again (agent up marks a server up whatever that
+ * check says), and the agent's reply for that service, as just confirmed,
+ * is "up ready": the load balancer then has now what its next agent check
+ * would bring. */
 int zdu_lb_agent_up_due(const struct zdu_plan *plan, const struct zdu_lb_view *lbs, size_t i, size_t node, size_t b,
 			const json_t *agent);
+/* Does the agent's reply for `service` ("" or NULL: the agent's own) start
+ * with health (NULL: any) and carry the admin state `admin` ("ready",
+ * "drain", "maint") among the words before its reason? push_state sends a
+ * load balancer only the state the agent itself replies. */
+int zdu_agent_replies(const json_t *agent, const char *service, const char *health, const char *admin);
 /* Is node `node` back in service? On every load balancer its server in
  * each backend b of the pass is UP (zdu_lb_server_up) with at least
  * weights[i * ZDU_LB_BACKENDS_MAX + b], the weight noted at its preflight
@@ -76,7 +83,9 @@ int zdu_node_services_ok(const struct zdu_plan *plan, size_t node, const json_t 
  * after since_ms (both on the coordinator's clock, no clocks compared).
  * Without the age (the state published in etcd, an older agent): two probes
  * more than the count first seen (base[b], -1 until then, kept there by this
- * call), so at least one started after the upgrade. */
+ * call), so at least one started after the upgrade. Either way the last
+ * probe must have succeeded ("last_ok"): with fall > 1 a failed one leaves
+ * the verdict up. */
 int zdu_node_probed_since(const struct zdu_plan *plan, size_t node, const json_t *agent, long long asked_ms,
 			  long long since_ms, long long *base);
 /* Does svc (a service's status object) report at least want (always when

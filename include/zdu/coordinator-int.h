@@ -105,8 +105,12 @@ struct zdu_coord {
 	 * in flight */
 	uint64_t lbs_drained_at;
 	uint64_t round_started;
-	/* push_state: a load balancer that refused a set server (said once) */
+	/* push_state: a load balancer that refused a set server (said once);
+	 * the requests not answered yet, and a wait whose first poll round
+	 * waits for them (so it sees what they set) */
 	unsigned char *push_refused;
+	int push_pending;
+	int round_after_push;
 
 	/* the poll round in flight */
 	int pending;

@@ -17,6 +17,10 @@ struct zdu_lb_server {
 	long uweight;      /* user-set weight, -1 when the column is absent (HAProxy < 2.4) */
 	char agent_status[16];
 	char last_agt[128];
+	/* HAProxy's own check: its health counter and rise (up once health >=
+	 * rise); -1 when the server has none or the answer does not say */
+	long check_health;
+	long check_rise;
 };
 
 struct zdu_lb_backend {

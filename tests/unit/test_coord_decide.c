@@ -11,11 +11,14 @@
  *   zdu_agent_healthy,       the agent's health state, and every service of a
  *   zdu_node_services_ok     node healthy and at its backend's expect_version;
  *   zdu_lb_agent_up_due      push_state tells a load balancer "agent up" only
- *                            for a server its agent check has DOWN while the
- *                            agent's reply for that service is up;
+ *                            for a server its agent check has DOWN, whose
+ *                            own check has risen, while the agent's reply
+ *                            for that service is "up ready";
+ *   zdu_agent_replies        the health and admin words of a reply;
  *   zdu_node_probed_since    a probe that started after the upgrade: by the
  *                            agent's age of its last probe, else by counting
- *                            two probes more (etcd's published state);
+ *                            two probes more (etcd's published state); a
+ *                            failed last probe is never fresh;
  *   zdu_lbs_ready_to_switch  cutover: every server's last_agt of mode lb and
  *                            the first group DRAIN or UP (not DOWN, MAINT);
  *   zdu_lbs_switched         the first group UP, the rest DRAIN or MAINT.
@@ -378,7 +381,14 @@ static void test_agent_up_due(void **state)
 {
 	json_t *up = agent("{\"reply\":\"up ready 100%\"}");
 	json_t *down = agent("{\"reply\":\"down ready 100% #nova-api: connection refused\"}");
+	json_t *held = agent("{\"reply\":\"up drain #maintenance: node: kernel\"}");
 	json_t *mute = agent("{}");
+#define CHECKED(health)                                                                          \
+	"# pxname,svname,scur,weight,status,check_health,check_rise,last_agt\n"                    \
+	"nova,node1,0,100,DOWN (agent)," health ",2,via agent : down\n"                          \
+	"nova,node2,4,100,UP,4,2,x\nnova,node3,5,100,UP,4,2,x\n"
+	const char *csv;
+	char err[256];
 
 	(void)state;
 	/* lb1: node1 DOWN by its agent check; lb2: UP, nothing to tell */
@@ -386,8 +396,10 @@ static void test_agent_up_due(void **state)
 	reset(&lbs[1], UP_ALL);
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 1);
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 1, 0, 0, up), 0);
-	/* the agent does not say up (any more): its next check decides */
+	/* the agent does not say up (any more), or not ready (another flag
+	 * holds it): its next check decides */
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, down), 0);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, held), 0);
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, mute), 0);
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, NULL), 0);
 	/* DOWN by HAProxy's own check: not the agent's to lift */
@@ -399,32 +411,77 @@ static void test_agent_up_due(void **state)
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 0);
 	reset(&lbs[0], "node2,4,100,UP,x\nnode3,5,100,UP,x");
 	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 0);
+	/* HAProxy's own check not risen yet (health 1 of rise 2): agent up
+	 * would mark the server up whatever it says; risen (2): due */
+	zdu_lb_backend_free(&lbs[0].be[0]);
+	csv = CHECKED("1");
+	assert_int_equal(zdu_stat_parse(csv, strlen(csv), "nova", &lbs[0].be[0], err, sizeof(err)), 0);
+	lbs[0].ok = 1;
+	assert_int_equal(lbs[0].be[0].servers[0].check_health, 1);
+	assert_int_equal(lbs[0].be[0].servers[0].check_rise, 2);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 0);
+	zdu_lb_backend_free(&lbs[0].be[0]);
+	csv = CHECKED("2");
+	assert_int_equal(zdu_stat_parse(csv, strlen(csv), "nova", &lbs[0].be[0], err, sizeof(err)), 0);
+	assert_int_equal(zdu_lb_agent_up_due(&p, lbs, 0, 0, 0, up), 1);
+	json_decref(held);
 	json_decref(up);
 	json_decref(down);
 	json_decref(mute);
 }
 
+static void test_agent_replies(void **state)
+{
+	json_t *ready = agent("{\"reply\":\"up ready 100%\"}");
+	json_t *drain = agent("{\"reply\":\"down drain #nova-api: connection refused; maintenance: upgrade\"}");
+	json_t *lb = agent("{\"reply\":\"up 100% #lb-managed: ready for the switch\"}");
+	json_t *multi = agent("{\"services\":[{\"name\":\"glance\",\"reply\":\"up drain\"},"
+			      "{\"name\":\"nova-api\",\"reply\":\"up ready 50% #slow\"}]}");
+
+	(void)state;
+	assert_int_equal(zdu_agent_replies(ready, "", "up", "ready"), 1);
+	assert_int_equal(zdu_agent_replies(ready, "", NULL, "ready"), 1);
+	assert_int_equal(zdu_agent_replies(ready, "", NULL, "drain"), 0);
+	assert_int_equal(zdu_agent_replies(ready, "", "down", "ready"), 0);
+	assert_int_equal(zdu_agent_replies(drain, NULL, NULL, "drain"), 1);
+	assert_int_equal(zdu_agent_replies(drain, NULL, "up", "drain"), 0);
+	/* words of the reason do not count */
+	assert_int_equal(zdu_agent_replies(lb, "", NULL, "ready"), 0);
+	/* a service's own reply */
+	assert_int_equal(zdu_agent_replies(multi, "glance", NULL, "drain"), 1);
+	assert_int_equal(zdu_agent_replies(multi, "nova-api", "up", "ready"), 1);
+	assert_int_equal(zdu_agent_replies(multi, "placement", NULL, "ready"), 0);
+	assert_int_equal(zdu_agent_replies(NULL, "", NULL, "ready"), 0);
+	json_decref(ready);
+	json_decref(drain);
+	json_decref(lb);
+	json_decref(multi);
+}
+
 /* ------------------------------------------------------------ fresh probe */
 
-static json_t *probed(long long probes, const char *age)
+static json_t *probed(long long probes, const char *age, int ok)
 {
 	char text[160];
 
 	if (age)
-		snprintf(text, sizeof(text), "{\"probe\":{\"probes\":%lld,\"last_started_age_ms\":%s}}", probes, age);
+		snprintf(text, sizeof(text), "{\"probe\":{\"probes\":%lld,\"last_ok\":%s,\"last_started_age_ms\":%s}}",
+			 probes, ok ? "true" : "false", age);
 	else
-		snprintf(text, sizeof(text), "{\"probe\":{\"probes\":%lld}}", probes);
+		snprintf(text, sizeof(text), "{\"probe\":{\"probes\":%lld,\"last_ok\":%s}}", probes,
+			 ok ? "true" : "false");
 	return agent(text);
 }
 
-static int fresh_at(long long probes, const char *age, long long asked, long long since, long long *base)
+static int fresh_ok(long long probes, const char *age, int ok, long long asked, long long since, long long *base)
 {
-	json_t *a = probed(probes, age);
+	json_t *a = probed(probes, age, ok);
 	int r = zdu_node_probed_since(&p, 0, a, asked, since, base);
 
 	json_decref(a);
 	return r;
 }
+#define fresh_at(probes, age, asked, since, base) fresh_ok(probes, age, 1, asked, since, base)
 
 static void test_probed_since(void **state)
 {
@@ -451,6 +508,15 @@ static void test_probed_since(void **state)
 	assert_int_equal(fresh_at(8, NULL, 10200, 9500, base), 0);
 	assert_int_equal(fresh_at(8, "-1", 10400, 9500, base), 0);
 	assert_int_equal(fresh_at(9, NULL, 10600, 9500, base), 1);
+	/* a fresh probe that failed is no news of the new release (with fall
+	 * > 1 the verdict would still say up), by age or by count */
+	base[0] = -1;
+	assert_int_equal(fresh_ok(7, "50", 0, 10000, 9500, base), 0);
+	assert_int_equal(fresh_ok(7, "50", 1, 10100, 9500, base), 1);
+	assert_int_equal(fresh_ok(9, NULL, 0, 10600, 9500, base), 0);
+	/* the clocks' millisecond cuts: 2 ms more than the bound */
+	assert_int_equal(fresh_at(7, "498", 10000, 9500, base), 0);
+	assert_int_equal(fresh_at(7, "497", 10000, 9500, base), 1);
 	/* probing off: nothing fresher to wait for */
 	base[0] = -1;
 	assert_int_equal(zdu_node_probed_since(&p, 0, off, 10000, 9500, base), 1);
@@ -522,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_health, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_probed_since, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_up_due, rolling, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_replies, rolling, teardown),
 		cmocka_unit_test_setup_teardown(test_ready_to_switch, cutover, teardown),
 		cmocka_unit_test_setup_teardown(test_switched, cutover, teardown),
 	};
