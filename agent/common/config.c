@@ -99,8 +99,9 @@ static const struct zdu_config_key keys[] = {
 		"fail or it is not up yet (it is being restarted for its upgrade), the time between its "
 		"probes instead of interval_ms: the API's return is seen this soon, and so is the end of "
 		"zdu-coordinator's wait-healthy. A drained API has no clients for the probes to slow down; "
-		"one that answers is probed every interval_ms. 0 (or not shorter than interval_ms): "
-		"interval_ms."),
+		"one that answers is probed every interval_ms. Its fall failures then come this far apart, "
+		"and one left broken under a flag is probed this often until the flag is cleared. 0 (or not "
+		"shorter than interval_ms): interval_ms."),
 	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
 		"Total time allowed for one probe."),
 	KEY_INT("probe", "connect_timeout_ms", probe_connect_timeout_ms, 10, 600000, 500,

@@ -47,7 +47,7 @@ struct zdu_probe {
 	long timeout_ms, slow_timeout_ms; /* the latter at least the former */
 	uint64_t dead_after_ms;
 	uint64_t interval_ms, rise_interval_ms; /* the latter: rising, 0: none */
-	uint64_t maint_interval_ms; /* a flag holds it out (drain, maint) and it fails; 0: none */
+	uint64_t maintenance_interval_ms; /* flagged out (drain, maint) and failing; 0: none */
 	uint64_t last_started; /* when the last finished cycle started (zdu_now_ms); 0: none yet */
 	/* results of the cycle in flight */
 	int v_done, h_done, v_ok, h_disabled;
@@ -389,11 +389,11 @@ static void cycle_done(struct zdu_probe *p)
 		/* rising: the next probe soon (HAProxy's fastinter), then the
 		 * interval again from there */
 		uv_timer_start(&p->timer, on_tick, p->rise_interval_ms, p->interval_ms);
-	} else if (p->maint_interval_ms && out_of_service(p) && (!p->v_ok || p->hyst.verdict != ZDU_HEALTH_UP)) {
+	} else if (p->maintenance_interval_ms && out_of_service(p) && (!p->v_ok || p->hyst.verdict != ZDU_HEALTH_UP)) {
 		/* flagged and failing: being restarted for its upgrade. Its
 		 * return is seen soon, at no client's cost; a drained API that
 		 * answers is left alone. */
-		uv_timer_start(&p->timer, on_tick, p->maint_interval_ms, p->interval_ms);
+		uv_timer_start(&p->timer, on_tick, p->maintenance_interval_ms, p->interval_ms);
 	}
 }
 
@@ -561,7 +561,7 @@ struct zdu_probe *zdu_probe_new(uv_loop_t *loop, struct zdu_state *state, struct
 	p->rise_interval_ms = svc->rise_interval_ms > 0 && svc->rise_interval_ms < svc->interval_ms
 				      ? (uint64_t)svc->rise_interval_ms
 				      : 0;
-	p->maint_interval_ms = svc->maintenance_interval_ms > 0 && svc->maintenance_interval_ms < svc->interval_ms
+	p->maintenance_interval_ms = svc->maintenance_interval_ms > 0 && svc->maintenance_interval_ms < svc->interval_ms
 				       ? (uint64_t)svc->maintenance_interval_ms
 				       : 0;
 	zdu_hysteresis_init(&p->hyst, svc->rise, svc->fall);
