@@ -246,9 +246,11 @@ class TestAgentWithCheck(unittest.TestCase):
         with self.assertRaises(WaitTimeout) as cm:
             self.lb.wait_server('node1', 'MAINT', timeout=0.3)
         msg = str(cm.exception)
-        for piece in ("nova-api/node1 status 'MAINT'", "status='UP'", "weight='100'",
-                      "agent_status='L7OK'", "check_status='L4OK'", 'agent_desc='):
+        for piece in ("nova-api/node1 status 'MAINT'", "status='UP'", "weight='100'", 'agent_desc='):
             self.assertIn(piece, msg)
+        # a check in progress shows "* " before its status (seen with HAProxy 3.0)
+        for piece in (r"agent_status='(\* )?L7OK'", r"check_status='(\* )?L4OK'"):
+            self.assertRegex(msg, piece)
 
     def test_timing_reply_change_to_show_stat(self):
         """Agent reply change -> show stat status change, sampled; printed for the report."""
