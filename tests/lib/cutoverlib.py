@@ -12,7 +12,7 @@ Coord(cl, *args)                 zdu-coordinator ARGS --json in the background: 
                                  -> rc (fails on a sanitizer report), signal(sig), text().
 LBSampler(cl, read_first, interval=0.02)   a thread sampling every load balancer's servers:
                                  .samples [{t0, t1, lb, st {server: status}, ver {node: version}}],
-                                 .errors, stop(), of(lb).
+                                 .errors, stop() (and one last sample of each), of(lb).
 fmt(sample) -> str               one sample, for messages.
 check_switch_samples(sampler, lb, new, old, sw_start, new_version='2.93') -> index
                                  the checks on one load balancer's samples around the switch.
@@ -162,28 +162,36 @@ class LBSampler(threading.Thread):
                 out[row['svname']] = row['status']
         return out
 
+    def sample(self, lb):
+        ver = {n['name']: n['nova'].params.get('version') or n['nova'].version
+               for n in self.cl.nodes}
+        t0 = time.time()
+        try:
+            text = lb.runtime(self.cmd, timeout=5)
+            st = self.parse(text)
+        except (OSError, ValueError) as e:
+            self.errors.append((t0, lb.name, repr(e)))
+            return
+        t1 = time.time()
+        if len(st) != len(self.cl.nodes):
+            self.errors.append((t0, lb.name, text[:300]))
+            return
+        self.samples.append(dict(t0=t0, t1=t1, lb=lb.name, st=st, ver=ver))
+
     def run(self):
         while not self._halt.is_set():
             for lb in self.cl.lbs:
-                ver = {n['name']: n['nova'].params.get('version') or n['nova'].version
-                       for n in self.cl.nodes}
-                t0 = time.time()
-                try:
-                    text = lb.runtime(self.cmd, timeout=5)
-                    st = self.parse(text)
-                except (OSError, ValueError) as e:
-                    self.errors.append((t0, lb.name, repr(e)))
-                    continue
-                t1 = time.time()
-                if len(st) != len(self.cl.nodes):
-                    self.errors.append((t0, lb.name, text[:300]))
-                    continue
-                self.samples.append(dict(t0=t0, t1=t1, lb=lb.name, st=st, ver=ver))
+                self.sample(lb)
             self._halt.wait(self.interval)
 
     def stop(self):
+        """Stops sampling, then takes one last sample of every load balancer: the state the
+        rollout left, even when its last change came within the last interval (the
+        coordinator's wait-up can end 3 ms after its push)."""
         self._halt.set()
         self.join(10)
+        for lb in self.cl.lbs:
+            self.sample(lb)
 
     def of(self, lb):
         return [s for s in self.samples if s['lb'] == lb]
