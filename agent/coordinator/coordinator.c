@@ -842,7 +842,7 @@ static void wait_healthy(struct zdu_coord *c)
 	enter(c, ZDU_STEP_CLEAR_FLAG);
 }
 
-static void push_agent_up(struct zdu_coord *c);
+static void push_state(struct zdu_coord *c, const char *state);
 
 static void wait_up(struct zdu_coord *c)
 {
@@ -850,8 +850,9 @@ static void wait_up(struct zdu_coord *c)
 	char state[512] = "";
 	int done = zdu_node_back(c->plan, c->lbs, c->node, c->weights, state, sizeof(state));
 
+	/* HAProxy's own check may have risen since the flag was cleared */
 	if (!done)
-		push_agent_up(c);
+		push_state(c, NULL);
 	if (!zdu_coord_waited(c, done, state, "not UP with at least its weight from before", c->plan->up_timeout_ms))
 		return;
 	zdu_coord_say(c, n->name, step_names[c->step], "ok", "back in service: %s", state);
@@ -948,7 +949,8 @@ static void wait_rounds_after_push(struct zdu_coord *c, int limit_ms)
  * last, the server ends the same; a state the agent does not reply (another
  * flag holds the service) is not sent. Made ready, a server its agent check
  * took DOWN during the upgrade is also told the agent's up, once HAProxy's
- * own check has risen (zdu_lb_agent_up_due). */
+ * own check has risen (zdu_lb_agent_up_due); state NULL, in wait-up rounds:
+ * only that. */
 static void push_state(struct zdu_coord *c, const char *state)
 {
 	const struct zdu_plan_node *n = cur(c);
@@ -963,16 +965,20 @@ static void push_state(struct zdu_coord *c, const char *state)
 		cmd[0] = '\0';
 		len = 0;
 		for (b = 0; b < c->plan->nbackends && len < sizeof(cmd); b++) {
+			const char *be = c->plan->backends[b].backend;
+
 			/* only what the agent itself now replies (another flag may
 			 * still hold the service drained) */
-			if (!n->servers[b] || !zdu_agent_replies(c->agent, c->plan->backends[b].service, NULL, state))
+			if (!n->servers[b] ||
+			    (state && !zdu_agent_replies(c->agent, c->plan->backends[b].service, NULL, state)))
 				continue;
-			len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s state %s",
-						len ? "; " : "", c->plan->backends[b].backend, n->servers[b], state);
-			if (strcmp(state, "ready") == 0 && len < sizeof(cmd) &&
+			if (state)
+				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s state %s",
+							len ? "; " : "", be, n->servers[b], state);
+			if ((!state || strcmp(state, "ready") == 0) && len < sizeof(cmd) &&
 			    zdu_lb_agent_up_due(c->plan, c->lbs, i, c->node, b, c->agent))
-				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "; set server %s/%s agent up",
-							c->plan->backends[b].backend, n->servers[b]);
+				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s agent up",
+							len ? "; " : "", be, n->servers[b]);
 		}
 		if (len >= sizeof(cmd))
 			zdu_coord_say(c, n->name, NULL, "warn",
@@ -981,30 +987,6 @@ static void push_state(struct zdu_coord *c, const char *state)
 				      c->plan->lbs[i].name, sizeof(cmd) - 1, c->plan->nbackends);
 		else if (len && zdu_coord_lb_request(c, i, cmd, on_pushed) == 0)
 			c->push_pending++;
-	}
-}
-
-/* push_state during wait-up: a server a load balancer still shows DOWN by
- * its agent check once HAProxy's own check has risen (it had not when the
- * flag was cleared) is told the agent's up then, as in push_state. */
-static void push_agent_up(struct zdu_coord *c)
-{
-	const struct zdu_plan_node *n = cur(c);
-	char cmd[4096];
-	size_t b, i, len;
-
-	if (!c->plan->push_state || c->opts->dry_run)
-		return;
-	for (i = 0; i < c->plan->nlbs; i++) {
-		if (c->push_refused && c->push_refused[i])
-			continue;
-		len = 0;
-		for (b = 0; b < c->plan->nbackends && len < sizeof(cmd); b++)
-			if (zdu_lb_agent_up_due(c->plan, c->lbs, i, c->node, b, c->agent))
-				len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sset server %s/%s agent up",
-							len ? "; " : "", c->plan->backends[b].backend, n->servers[b]);
-		if (len && len < sizeof(cmd))
-			zdu_coord_lb_request(c, i, cmd, push_refusal);
 	}
 }
 
