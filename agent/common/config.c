@@ -100,8 +100,11 @@ static const struct zdu_config_key keys[] = {
 		"probes instead of interval_ms: the API's return is seen this soon, and so is the end of "
 		"zdu-coordinator's wait-healthy. A drained API has no clients for the probes to slow down; "
 		"one that answers is probed every interval_ms. Its fall failures then come this far apart, "
-		"and one left broken under a flag is probed this often until the flag is cleared. 0 (or not "
-		"shorter than interval_ms): interval_ms."),
+		"and one left broken under a flag is probed this often until the flag is cleared. Such a "
+		"probe may wait up to slow_timeout_ms for its answer: an API that takes connections before "
+		"it has loaded (uwsgi) answers the waiting request the moment it is ready, where a request "
+		"cut at timeout_ms would only wait in its listen queue (a late answer is still a failure). "
+		"0 (or not shorter than interval_ms): interval_ms."),
 	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
 		"Total time allowed for one probe."),
 	KEY_INT("probe", "connect_timeout_ms", probe_connect_timeout_ms, 10, 600000, 500,

@@ -105,6 +105,14 @@ static int out_of_service(const struct zdu_probe *p)
 	return m == ZDU_FLAG_DRAIN || m == ZDU_FLAG_MAINT;
 }
 
+/* Flagged out and failing, with maintenance_interval_ms: the API is being
+ * restarted for its upgrade (the regime of probe.maintenance_interval_ms). */
+static int restarting(const struct zdu_probe *p)
+{
+	return p->maintenance_interval_ms && out_of_service(p) &&
+	       (!p->v_ok || p->hyst.verdict != ZDU_HEALTH_UP);
+}
+
 static int64_t wall_ms(void)
 {
 	struct timeval tv;
@@ -389,7 +397,7 @@ static void cycle_done(struct zdu_probe *p)
 		/* rising: the next probe soon (HAProxy's fastinter), then the
 		 * interval again from there */
 		uv_timer_start(&p->timer, on_tick, p->rise_interval_ms, p->interval_ms);
-	} else if (p->maintenance_interval_ms && out_of_service(p) && (!p->v_ok || p->hyst.verdict != ZDU_HEALTH_UP)) {
+	} else if (restarting(p)) {
 		/* flagged and failing: being restarted for its upgrade. Its
 		 * return is seen soon, at no client's cost; a drained API that
 		 * answers is left alone. */
@@ -445,9 +453,15 @@ static void on_tick(uv_timer_t *t)
 	p->h_disabled = 0;
 	p->h_http = 0;
 	/* An up node's probe may run on past timeout_ms, to tell how slow it
-	 * is; any other's is cut at timeout_ms, where slowness is a failure. */
-	p->v_limit = p->dead_after_ms && p->hyst.verdict == ZDU_HEALTH_UP ? p->slow_timeout_ms
-									   : p->timeout_ms;
+	 * is. So may a restarting API's: an API that binds its port before it
+	 * has loaded (uwsgi) holds the request in its listen queue and answers
+	 * it the moment it is ready, while a request cut at timeout_ms only
+	 * waits there for nothing and its successor comes later (a late
+	 * answer still counts as failed: slowness holds up only an up node).
+	 * Any other's is cut at timeout_ms, where slowness is a failure. */
+	p->v_limit = (p->dead_after_ms && p->hyst.verdict == ZDU_HEALTH_UP) || restarting(p)
+			     ? p->slow_timeout_ms
+			     : p->timeout_ms;
 	p->vopts.timeout_ms = p->v_limit;
 	p->v_started = zdu_now_ms();
 	p->vreq = zdu_http_request(p->http, &p->vopts, on_version, p);

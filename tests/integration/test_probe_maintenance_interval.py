@@ -11,7 +11,10 @@ refuses connections, the agent's status counts the probes instead):
   * flagged, refusing connections (its restart): probes at most 400 ms apart;
   * answering again, still flagged: it comes back up, then an interval apart again;
   * no flag, refusing (the control: the flag is what makes it fast): an interval apart;
-  * a maint flag, refusing: at most 400 ms apart.
+  * a maint flag, refusing: at most 400 ms apart;
+  * a maint flag, answering 1.5 s late (an API that takes connections before it has loaded): the
+    probe waits for the answer (slow_timeout_ms), which still counts as a failure;
+  * no flag, answering 1.5 s late (the control): the probe is cut at timeout_ms (500 ms).
 And in --status, probe.last_started_age_ms: how long before the answer the last finished probe
 started. Two reads 200 ms apart that see the same probe see it older by the time between them
 (within 50 ms: the agent's clock, read at each answer); while flagged and refused, it is within
@@ -46,6 +49,20 @@ def probes_per_second(a, seconds):
     n0 = a.status()['probe']['probes']
     time.sleep(seconds)
     return (a.status()['probe']['probes'] - n0) / seconds
+
+
+def last_probes(a, n, timeout):
+    """The agent's probe status (latency, ok, reason) after each of its next N probes."""
+    seen, out = a.status()['probe']['probes'], []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        check(time.monotonic() < deadline, '%d probes within %d s' % (n, timeout), out)
+        p = a.status()['probe']
+        if p['probes'] > seen:
+            seen = p['probes']
+            out.append({k: p[k] for k in ('last_latency_ms', 'last_ok', 'last_reason')})
+        time.sleep(0.05)
+    return out
 
 
 def run():
@@ -121,6 +138,27 @@ def run():
             rate = probes_per_second(a, 1.5)
             print('maint, refused: %.1f probes/s' % rate)
             check(rate >= 2.5, 'maint and refused: at least 2.5 probes a second', rate)
+
+            # restarting and loading: the API takes the connection and answers late (uwsgi before
+            # nova has loaded). The probe waits for the answer (up to slow_timeout_ms) instead of
+            # being cut at timeout_ms; a late answer is still a failure.
+            nova.set_mode('slow', delay_ms=1500)
+            late = last_probes(a, 2, timeout=15)
+            print('maint, answering 1.5 s late: %s' % late)
+            check(all(p['last_latency_ms'] >= 1400 for p in late),
+                  'maint, loading: the probe waited for the late answer', late)
+            check(all(not p['last_ok'] for p in late), 'a late answer is still a failure', late)
+            check(a.status()['reply'].startswith('down maint'), 'still down under the flag',
+                  a.status()['reply'])
+
+            # the control: no flag, the same late answers: cut at timeout_ms (500 ms)
+            r = a.cli('--maintenance', 'off')
+            check(r.returncode == 0, 'flag cleared', r.stderr)
+            cut = last_probes(a, 3, timeout=15)[1:]  # the first may have started under the flag
+            print('no flag, answering 1.5 s late: %s' % cut)
+            check(all(400 <= p['last_latency_ms'] < 1000 for p in cut),
+                  'no flag (the control): cut at timeout_ms', cut)
+            check(all('timeout' in p['last_reason'] for p in cut), 'no flag: a timeout', cut)
     finally:
         nova.stop()
 
