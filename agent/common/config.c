@@ -104,6 +104,8 @@ static const struct zdu_config_key keys[] = {
 		"probe may wait up to slow_timeout_ms for its answer: an API that takes connections before "
 		"it has loaded (uwsgi) answers the waiting request the moment it is ready, where a request "
 		"cut at timeout_ms would only wait in its listen queue (a late answer is still a failure). "
+		"Once it is back up under the flag, one more probe comes this soon (zdu-coordinator's "
+		"wait-healthy wants a probe that started after the upgrade command ended). "
 		"0 (or not shorter than interval_ms): interval_ms."),
 	KEY_INT("probe", "timeout_ms", probe_timeout_ms, 10, 600000, 1000,
 		"Total time allowed for one probe."),

@@ -402,6 +402,14 @@ static void cycle_done(struct zdu_probe *p)
 		 * return is seen soon, at no client's cost; a drained API that
 		 * answers is left alone. */
 		uv_timer_start(&p->timer, on_tick, p->maintenance_interval_ms, p->interval_ms);
+	} else if (p->maintenance_interval_ms && out_of_service(p) && prev.verdict != ZDU_HEALTH_UP &&
+		   p->hyst.verdict == ZDU_HEALTH_UP) {
+		/* back up under the flag: one more probe soon. The upgrade
+		 * command may still be ending (its own readiness check) when
+		 * the API is seen back, and zdu-coordinator's wait-healthy
+		 * wants a probe that started after the command ended: without
+		 * this one it came an interval later. */
+		uv_timer_start(&p->timer, on_tick, p->maintenance_interval_ms, p->interval_ms);
 	}
 }
 

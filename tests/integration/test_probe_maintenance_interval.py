@@ -9,7 +9,8 @@ refuses connections, the agent's status counts the probes instead):
   * a drain flag set with the CLI, answering: still an interval apart (a drained API that
     answers costs nothing more);
   * flagged, refusing connections (its restart): probes at most 400 ms apart;
-  * answering again, still flagged: it comes back up, then an interval apart again;
+  * answering again, still flagged: it comes back up (rise probes 100 ms apart), one more probe
+    100 ms later (for the coordinator's wait-healthy), then an interval apart again;
   * no flag, refusing (the control: the flag is what makes it fast): an interval apart;
   * a maint flag, refusing: at most 400 ms apart;
   * a maint flag, answering 1.5 s late (an API that takes connections before it has loaded): the
@@ -117,9 +118,11 @@ def run():
             watch(a, lambda s: s['reply'].startswith('up drain'), timeout=10, what='up again, drained')
             time.sleep(0.5)
             back = spell(nova, 3.2)
-            came = gaps(version_times(nova, t0))[:1]
-            print('drain, answering again: first gap %s, then gaps (ms): %s' % (came, back))
-            check(came and came[0] <= 400, 'rising: the second good probe soon after the first', came)
+            came = gaps(version_times(nova, t0))[:2]
+            print('drain, answering again: first gaps %s, then gaps (ms): %s' % (came, back))
+            check(len(came) == 2 and came[0] <= 400, 'rising: the second good probe soon after the first',
+                  came)
+            check(came[1] <= 400, 'back up under the flag: one more probe soon (wait-healthy)', came)
             check(len(back) >= 2 and all(g >= 800 for g in back), 'up again: an interval apart', back)
 
             r = a.cli('--maintenance', 'off')
