@@ -64,7 +64,8 @@ cp-cutover ran (cp-manual must run with them). 77 when the APIs cannot be instal
 Results: $ZDU_BUILD_DIR/e2e-cp/results.{md,json}; logs, per-request records and the
 coordinator's events: $ZDU_BUILD_DIR/e2e-cp/work/ (ZDU_E2E_CP_DIR moves both).
 Environment: ZDU_E2E_CP_RATE (requests/s per API, 40), ZDU_E2E_CP_STREAMS (per API, 6),
-ZDU_E2E_CP_PRE_S (2), ZDU_E2E_CP_POST_S (2), ZDU_E2E_ADDRS ("127.0.0.11 127.0.0.12 127.0.0.13"),
+ZDU_E2E_CP_PRE_S (2), ZDU_E2E_CP_POST_S (2), ZDU_E2E_CP_POLL_MS (the plans' timeouts.poll_ms, 100),
+ZDU_E2E_ADDRS ("127.0.0.11 127.0.0.12 127.0.0.13"),
 ZDU_E2E_DEPS_DONE=1 (skip the package check). One e2e run at a time (/tmp/zdu-e2e.lock, shared
 with upgrade.py: the same addresses).
 """
@@ -456,7 +457,8 @@ class Ctx:
     def write_plan(self, unit, strategy='rolling', cutover_services=()):
         """The plan of /work/notes/plan-services-spec.md: UNIT "service" or "node", the plan's
         STRATEGY, and CUTOVER_SERVICES cut over (unit = "service")."""
-        t = dict(drain_ms=60000, upgrade_ms=240000, health_ms=60000, up_ms=60000, poll_ms=100,
+        t = dict(drain_ms=60000, upgrade_ms=240000, health_ms=60000, up_ms=60000,
+                 poll_ms=int(os.environ.get('ZDU_E2E_CP_POLL_MS', '100')),
                  request_ms=3000)
         cmd = '%s %s {node} %s' % (UPGRADE_NODE, self.cluster.map_path,
                                    '{service}' if unit == 'service' else '{services}')
@@ -622,26 +624,77 @@ def service_spans(evs):
     return {nm: round(last[nm] - first[nm], 1) for nm in first}
 
 
+# The parts whose CPU time a scenario adds up (by the process's command name), the rest "other".
+CPU_PARTS = (('apis', ('uwsgi', 'nova-api', 'placement-api', 'glance-api')),
+             ('haproxy', ('haproxy',)), ('agents', ('zdu-agent',)),
+             ('coordinator', ('zdu-coordinator',)), ('python', ('python3', 'python')))
+
+
+def cpu_part(comm):
+    for part, names in CPU_PARTS:
+        if comm in names or any(comm.startswith(n) for n in names if len(n) > 4):
+            return part
+    return 'other'
+
+
+def proc_cpu():
+    """{(pid, start time): (command name, utime + stime in jiffies)} of every process now."""
+    out = {}
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.find('(') + 1:st.rfind(')')]
+        v = st[st.rfind(')') + 2:].split()
+        # fields 14, 15 (utime, stime) and 22 (starttime) of proc(5), counted from 3 here
+        out[(pid, v[19])] = (comm, int(v[11]) + int(v[12]))
+    return out
+
+
 class Machine(threading.Thread):
-    """The 1-minute load average (each second) and the share of CPU time not idle."""
+    """The 1-minute load average (each second), the share of CPU time not idle, and the CPU time
+    of each part (CPU_PARTS) over the scenario: every process sampled each second, so one that
+    ends in between (an API's old workers) counts up to its last sample."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.stopping = threading.Event()
         self.load = [e2e.loadavg1()]
         self.cpu0 = e2e.cpu_times()
+        self.proc0 = proc_cpu()
+        self.proc = dict(self.proc0)
+        self.series = []         # [epoch, {part: jiffies in the second before}]
+
+    def parts(self):
+        parts = collections.OrderedDict((p, 0) for p, _ in CPU_PARTS + (('other', ()),))
+        for key, (comm, j) in self.proc.items():
+            parts[cpu_part(comm)] += j - self.proc0.get(key, (comm, 0))[1]
+        return parts
 
     def run(self):
+        last = self.parts()
         while not self.stopping.wait(1.0):
             self.load.append(e2e.loadavg1())
+            self.proc.update(proc_cpu())
+            now = self.parts()
+            self.series.append([round(time.time(), 1), {p: now[p] - last[p] for p in now}])
+            last = now
 
     def stop(self):
         self.stopping.set()
         self.join(5)
+        self.proc.update(proc_cpu())
         b0, t0 = self.cpu0
         b1, t1 = e2e.cpu_times()
-        return dict(loadavg_start=self.load[0], loadavg_max=max(self.load),
-                    cpu_busy_pct=round(100.0 * (b1 - b0) / max(1, t1 - t0), 1))
+        hz = os.sysconf('SC_CLK_TCK')
+        parts = self.parts()
+        return dict(cpu_series=self.series, loadavg_start=self.load[0], loadavg_max=max(self.load),
+                    cpu_busy_pct=round(100.0 * (b1 - b0) / max(1, t1 - t0), 1),
+                    cpu_s=collections.OrderedDict((p, round(j / hz, 1)) for p, j in parts.items()))
 
 
 def run_scenario(cl, st, sc):
@@ -742,6 +795,7 @@ def run_scenario(cl, st, sc):
         sc.name, wall, '; steps ' + fmt_shares(row['step_pct']) if row['step_pct'] else '',
         busy['loadavg_start'], busy['loadavg_max'], busy['cpu_busy_pct'], row['scenario_s'],
         '' if row['ok'] else ' -- PROBLEMS: %s' % '; '.join(problems)))
+    log('  %s: CPU seconds by part: %s' % (sc.name, ', '.join('%s %.1f' % kv for kv in busy['cpu_s'].items())))
     return row
 
 
@@ -850,9 +904,10 @@ def write_results(st, rows, meta):
              table(rows, md=True), '']
     lines += ['- ' + x for x in summary_lines(rows)]
     for r in rows:
-        lines.append('- %s: load average %.2f at the start, %.2f at most, CPU %.0f%% busy; '
+        lines.append('- %s: load average %.2f at the start, %.2f at most, CPU %.0f%% busy (seconds: %s); '
                      'scenario %.0f s with its reset%s' % (
                          r['scenario'], r['loadavg_start'], r['loadavg_max'], r['cpu_busy_pct'],
+                         ', '.join('%s %.1f' % kv for kv in r.get('cpu_s', {}).items()),
                          r['scenario_s'], '' if r['ok'] else '; problems: ' + '; '.join(r['problems'])))
     if meta.get('total_s'):
         lines.append('- whole run: %.0f s (setup %.0f s)' % (meta['total_s'], meta['setup_s']))
