@@ -8,7 +8,10 @@ number of connections actually open to the API port.
   2. drain.from = [ "127.0.0.5" ]: of 4 clients bound to 127.0.0.5 and 7 bound to 127.0.0.6,
      only the 4 count.
   3. drain.idle_ms = 800: of 3 connections, the one that keeps exchanging data counts; the
-     two quiet ones move to drain.idle once quiet for 800 ms, and back when they talk."""
+     two quiet ones move to drain.idle once quiet for 800 ms, and back when they talk.
+  4. drain.drained_interval_ms = 1000 (interval_ms 100): once drained under a flag the count's
+     age (drain.sample_age_ms) grows to most of a second; a connection opened then is seen within
+     1.6 s and brings the 100 ms counts back. The control, 0: the age stays within 400 ms."""
 import socket
 import threading
 import time
@@ -159,8 +162,43 @@ def run():
                      detail=lambda: a.status()['drain'], interval=0.1)
         close_all(conns)
         counts(a, 0, idle=0)
+
+    # 4. drain.drained_interval_ms: once drained, a count a second instead of every 100 ms,
+    # until a connection is seen again; the control (0) keeps counting every 100 ms
+    for drained_iv in (1000, 0):
+        with Agent(settings={'drain': dict(base, drained_interval_ms=drained_iv)},
+                   name='drained%d' % drained_iv) as a:
+            cli_expect(a, '--maintenance', 'on')
+            wait_until(lambda: a.status()['drain']['drained'], timeout=10, interval=0.05,
+                       message=lambda: 'drained: %r' % a.status()['drain'])
+            ages = sample_ages(a, 2.5)
+            print('drained_interval_ms %d, drained: sample_age_ms up to %d' % (drained_iv, max(ages)))
+            if drained_iv:
+                check(max(ages) >= 700, 'drained: counts a second apart', ages)
+                t = time.monotonic()
+                held = connect(api, 1)
+                wait_until(lambda: a.status()['drain']['connections'] == 1, timeout=5, interval=0.05,
+                           message=lambda: 'the connection seen: %r' % a.status()['drain'])
+                seen = time.monotonic() - t
+                print('a connection while drained: seen in %.2f s' % seen)
+                check(seen <= 1.6, 'a connection while drained: seen within the slower interval', seen)
+                check(not a.status()['drain']['drained'], 'not drained any more', a.status()['drain'])
+                ages = sample_ages(a, 1.5)
+                check(max(ages) <= 400, 'a connection again: counts every interval_ms again', ages)
+                close_all(held)
+            else:
+                check(max(ages) <= 400, 'drained_interval_ms 0 (the control): every interval_ms', ages)
     api.close()
     other.close()
+
+
+def sample_ages(a, seconds):
+    """drain.sample_age_ms read every 50 ms for SECONDS."""
+    out, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        out.append(a.status()['drain']['sample_age_ms'])
+        time.sleep(0.05)
+    return out
 
 
 if __name__ == '__main__':
