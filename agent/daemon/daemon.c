@@ -622,8 +622,11 @@ static void status_request(struct zdu_daemon *d, struct zdu_control_client *c)
 
 	/* Out of maintenance nothing counts connections periodically: count
 	 * the default service's now, so the answer is exact (the others'
-	 * counts are as recent as their last count). */
-	if (dr && !zdu_drain_flagged(dr) && zdu_drain_refresh(dr, status_counted, c) == 0)
+	 * counts are as recent as their last count), unless the last count is
+	 * younger than drain.interval_ms, as a periodic one would be: a
+	 * coordinator polling every 100 ms made every one of its status
+	 * requests walk the kernel's TCP hash. */
+	if (dr && !zdu_drain_flagged(dr) && !zdu_drain_fresh(dr) && zdu_drain_refresh(dr, status_counted, c) == 0)
 		return;
 	zdu_control_reply(c, zdu_status_json(d));
 }

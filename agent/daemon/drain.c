@@ -16,6 +16,7 @@ struct zdu_drain {
 	struct zdu_sockdiag_filter filter;
 	uint64_t settle_ms;
 	uint64_t drained_interval_ms; /* counts once drained; 0: every tick */
+	uint64_t interval_ms;
 	uint64_t zero_since; /* loop time since when the count is 0 with a flag set; 0: not */
 	uint64_t sampled;    /* loop time of the last count, done or failed; 0: none yet */
 	int flagged;
@@ -28,6 +29,11 @@ struct zdu_drain {
 int zdu_drain_flagged(const struct zdu_drain *d)
 {
 	return d->flagged;
+}
+
+int zdu_drain_fresh(const struct zdu_drain *d)
+{
+	return d->sampled && d->last.known && uv_now(d->loop) - d->sampled < d->interval_ms;
 }
 
 void zdu_drain_times(const struct zdu_drain *d, uint64_t *quiet_ms, int64_t *age_ms)
@@ -198,6 +204,7 @@ void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg, cons
 			d->filter.nlocal++;
 	d->filter.idle_ms = (uint32_t)cfg->drain_idle_ms;
 	d->settle_ms = (uint64_t)cfg->drain_settle_ms;
+	d->interval_ms = (uint64_t)cfg->drain_interval_ms;
 	d->drained_interval_ms = cfg->drain_drained_interval_ms > cfg->drain_interval_ms
 					 ? (uint64_t)cfg->drain_drained_interval_ms
 					 : 0;

@@ -11,7 +11,9 @@ number of connections actually open to the API port.
      two quiet ones move to drain.idle once quiet for 800 ms, and back when they talk.
   4. drain.drained_interval_ms = 1000 (interval_ms 100): once drained under a flag the count's
      age (drain.sample_age_ms) grows to most of a second; a connection opened then is seen within
-     1.6 s and brings the 100 ms counts back. The control, 0: the age stays within 400 ms."""
+     1.6 s and brings the 100 ms counts back. The control, 0: the age stays within 400 ms.
+  5. No flag, drain.interval_ms = 2000: --status counts now, except within interval_ms of the
+     last count (two requests 0.5 s apart see the same count; one after 2 s a new one)."""
 import socket
 import threading
 import time
@@ -188,6 +190,22 @@ def run():
                 close_all(held)
             else:
                 check(max(ages) <= 400, 'drained_interval_ms 0 (the control): every interval_ms', ages)
+
+    # 5. no flag: --status counts now, unless the last count is younger than drain.interval_ms
+    # (2 s here): two status requests 0.5 s apart answer with the same count
+    with Agent(settings={'drain': dict(base, interval_ms=2000)}, name='fresh') as a:
+        a.status()
+        time.sleep(2.1)
+        first = a.status()['drain']['sample_age_ms']
+        time.sleep(0.5)
+        second = a.status()['drain']['sample_age_ms']
+        time.sleep(1.7)
+        third = a.status()['drain']['sample_age_ms']
+        print('no flag, interval_ms 2000: sample_age_ms %d, 0.5 s later %d, 1.7 s later %d'
+              % (first, second, third))
+        check(first <= 200, 'a status request after interval_ms: counted now', first)
+        check(second >= 450, 'one 0.5 s later: the same count, not a new one', second)
+        check(third <= 200, 'one after interval_ms again: counted now', third)
     api.close()
     other.close()
 
