@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -607,13 +608,24 @@ static int make_tmpdir(void **state)
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* Every file the tests wrote there (zdu-agent.conf, etcd.conf, etcd-password, ...),
+ * then the directory: a teardown that fails leaves /tmp/zdu-unit-config-* behind. */
 static int remove_tmpdir(void **state)
 {
-	char p[128];
+	char p[sizeof(tmpdir) + 256 + 2];
+	DIR *dir = opendir(tmpdir);
+	struct dirent *e;
 
 	(void)state;
-	snprintf(p, sizeof(p), "%s/zdu-agent.conf", tmpdir);
-	unlink(p);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
+		unlink(p);
+	}
+	closedir(dir);
 	return rmdir(tmpdir);
 }
 
