@@ -154,12 +154,14 @@ static const struct zdu_config_key keys[] = {
 		"for this long (HAProxy may close kept-alive server connections a few seconds late)."),
 	KEY_INT("drain", "interval_ms", drain_interval_ms, 100, 600000, 1000,
 		"Time between two counts of connections."),
-	KEY_INT("drain", "drained_interval_ms", drain_drained_interval_ms, 0, 600000, 1000,
-		"Once the node is drained (no connection for settle_ms under the flag), the time between "
-		"two counts instead of interval_ms, until a count sees a connection again: the count then "
-		"only reports, and each one walks every TCP socket hash bucket of the host in the kernel "
-		"(about 4 ms with 262,144 buckets, however few connections there are), for as long as the "
-		"upgrade lasts. 0 (or not longer than interval_ms): interval_ms."),
+	KEY_INT("drain", "report_interval_ms", drain_report_interval_ms, 0, 600000, 1000,
+		"How far apart counts come where they only report: once the node is drained (no "
+		"connection for settle_ms under the flag), counts come this far apart instead of "
+		"interval_ms, until one sees a connection again; out of maintenance, a status request "
+		"answers with the last count if it is younger than this, else counts first. Each count "
+		"walks every TCP socket hash bucket of the host in the kernel (about 4 ms with 262,144 "
+		"buckets, however few connections there are). 0 (or not longer than interval_ms): "
+		"interval_ms."),
 	KEY_INT("drain", "idle_ms", drain_idle_ms, 0, 3600000, 0,
 		"When above 0, a connection with no data either way for this long and empty queues is "
 		"idle (kept by the load balancer for reuse) and does not hold the drain; 0: every "

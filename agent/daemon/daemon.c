@@ -623,9 +623,10 @@ static void status_request(struct zdu_daemon *d, struct zdu_control_client *c)
 	/* Out of maintenance nothing counts connections periodically: count
 	 * the default service's now, so the answer is exact (the others'
 	 * counts are as recent as their last count), unless the last count is
-	 * younger than drain.interval_ms, as a periodic one would be: a
-	 * coordinator polling every 100 ms made every one of its status
-	 * requests walk the kernel's TCP hash. */
+	 * younger than drain.report_interval_ms: a coordinator polling every
+	 * 100 ms made every one of its status requests walk the kernel's TCP
+	 * hash for a count it does not read (its node's flagged services are
+	 * counted periodically). */
 	if (dr && !zdu_drain_flagged(dr) && !zdu_drain_fresh(dr) && zdu_drain_refresh(dr, status_counted, c) == 0)
 		return;
 	zdu_control_reply(c, zdu_status_json(d));

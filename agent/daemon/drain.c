@@ -15,7 +15,7 @@ struct zdu_drain {
 	uv_timer_t timer;
 	struct zdu_sockdiag_filter filter;
 	uint64_t settle_ms;
-	uint64_t drained_interval_ms; /* counts once drained; 0: every tick */
+	uint64_t report_interval_ms; /* counts that only report; 0: interval_ms */
 	uint64_t interval_ms;
 	uint64_t zero_since; /* loop time since when the count is 0 with a flag set; 0: not */
 	uint64_t sampled;    /* loop time of the last count, done or failed; 0: none yet */
@@ -33,7 +33,9 @@ int zdu_drain_flagged(const struct zdu_drain *d)
 
 int zdu_drain_fresh(const struct zdu_drain *d)
 {
-	return d->sampled && d->last.known && uv_now(d->loop) - d->sampled < d->interval_ms;
+	uint64_t window = d->report_interval_ms ? d->report_interval_ms : d->interval_ms;
+
+	return d->sampled && d->last.known && uv_now(d->loop) - d->sampled < window;
 }
 
 void zdu_drain_times(const struct zdu_drain *d, uint64_t *quiet_ms, int64_t *age_ms)
@@ -161,9 +163,9 @@ static void on_tick(uv_timer_t *t)
 	if (d->filter.nports == 0 || !d->flagged)
 		return;
 	/* Drained, the count only reports (and may see a connection come
-	 * back, which brings the ticks back): every drained_interval_ms. */
-	if (d->last.drained && d->drained_interval_ms && d->sampled &&
-	    uv_now(d->loop) - d->sampled < d->drained_interval_ms)
+	 * back, which brings the ticks back): every report_interval_ms. */
+	if (d->last.drained && d->report_interval_ms && d->sampled &&
+	    uv_now(d->loop) - d->sampled < d->report_interval_ms)
 		return;
 	/* A count still running (a huge dump) covers this tick too. */
 	start_count(d);
@@ -205,8 +207,8 @@ void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg, cons
 	d->filter.idle_ms = (uint32_t)cfg->drain_idle_ms;
 	d->settle_ms = (uint64_t)cfg->drain_settle_ms;
 	d->interval_ms = (uint64_t)cfg->drain_interval_ms;
-	d->drained_interval_ms = cfg->drain_drained_interval_ms > cfg->drain_interval_ms
-					 ? (uint64_t)cfg->drain_drained_interval_ms
+	d->report_interval_ms = cfg->drain_report_interval_ms > cfg->drain_interval_ms
+					 ? (uint64_t)cfg->drain_report_interval_ms
 					 : 0;
 	uv_timer_start(&d->timer, on_tick, 0, (uint64_t)cfg->drain_interval_ms);
 	if (!d->flagged)

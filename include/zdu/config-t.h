@@ -114,7 +114,7 @@ struct zdu_config {
 	struct zdu_strlist drain_local;
 	int drain_settle_ms;
 	int drain_interval_ms;
-	int drain_drained_interval_ms;
+	int drain_report_interval_ms;
 	int drain_idle_ms;
 
 	/* slowstart */

@@ -29,8 +29,8 @@ void zdu_drain_configure(struct zdu_drain *d, const struct zdu_config *cfg, cons
  * count runs) and calls cb once the state has the result, or the error
  * when the count failed. */
 int zdu_drain_refresh(struct zdu_drain *d, zdu_drain_cb cb, void *data);
-/* Is the last count younger than drain.interval_ms and good? A status
- * request then answers with it: a periodic count is as old. */
+/* Is the last count good and younger than drain.report_interval_ms (or
+ * interval_ms)? A status request out of maintenance then answers with it. */
 int zdu_drain_fresh(const struct zdu_drain *d);
 /* Forgets a refresh whose caller went away. */
 void zdu_drain_refresh_cancel(struct zdu_drain *d, void *data);

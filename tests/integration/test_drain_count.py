@@ -9,11 +9,12 @@ number of connections actually open to the API port.
      only the 4 count.
   3. drain.idle_ms = 800: of 3 connections, the one that keeps exchanging data counts; the
      two quiet ones move to drain.idle once quiet for 800 ms, and back when they talk.
-  4. drain.drained_interval_ms = 1000 (interval_ms 100): once drained under a flag the count's
+  4. drain.report_interval_ms = 1000 (interval_ms 100): once drained under a flag the count's
      age (drain.sample_age_ms) grows to most of a second; a connection opened then is seen within
      1.6 s and brings the 100 ms counts back. The control, 0: the age stays within 400 ms.
-  5. No flag, drain.interval_ms = 2000: --status counts now, except within interval_ms of the
-     last count (two requests 0.5 s apart see the same count; one after 2 s a new one)."""
+  5. No flag: --status counts now, except within drain.report_interval_ms (default 1 s) of the
+     last count: two requests 0.5 s apart see the same count, one 1.2 s later a new one; the
+     control, report_interval_ms 0, counts at every request (interval_ms 100)."""
 import socket
 import threading
 import time
@@ -165,16 +166,16 @@ def run():
         close_all(conns)
         counts(a, 0, idle=0)
 
-    # 4. drain.drained_interval_ms: once drained, a count a second instead of every 100 ms,
+    # 4. drain.report_interval_ms: once drained, a count a second instead of every 100 ms,
     # until a connection is seen again; the control (0) keeps counting every 100 ms
     for drained_iv in (1000, 0):
-        with Agent(settings={'drain': dict(base, drained_interval_ms=drained_iv)},
+        with Agent(settings={'drain': dict(base, report_interval_ms=drained_iv)},
                    name='drained%d' % drained_iv) as a:
             cli_expect(a, '--maintenance', 'on')
             wait_until(lambda: a.status()['drain']['drained'], timeout=10, interval=0.05,
                        message=lambda: 'drained: %r' % a.status()['drain'])
             ages = sample_ages(a, 2.5)
-            print('drained_interval_ms %d, drained: sample_age_ms up to %d' % (drained_iv, max(ages)))
+            print('report_interval_ms %d, drained: sample_age_ms up to %d' % (drained_iv, max(ages)))
             if drained_iv:
                 check(max(ages) >= 700, 'drained: counts a second apart', ages)
                 t = time.monotonic()
@@ -189,23 +190,29 @@ def run():
                 check(max(ages) <= 400, 'a connection again: counts every interval_ms again', ages)
                 close_all(held)
             else:
-                check(max(ages) <= 400, 'drained_interval_ms 0 (the control): every interval_ms', ages)
+                check(max(ages) <= 400, 'report_interval_ms 0 (the control): every interval_ms', ages)
 
-    # 5. no flag: --status counts now, unless the last count is younger than drain.interval_ms
-    # (2 s here): two status requests 0.5 s apart answer with the same count
-    with Agent(settings={'drain': dict(base, interval_ms=2000)}, name='fresh') as a:
-        a.status()
-        time.sleep(2.1)
-        first = a.status()['drain']['sample_age_ms']
-        time.sleep(0.5)
-        second = a.status()['drain']['sample_age_ms']
-        time.sleep(1.7)
-        third = a.status()['drain']['sample_age_ms']
-        print('no flag, interval_ms 2000: sample_age_ms %d, 0.5 s later %d, 1.7 s later %d'
-              % (first, second, third))
-        check(first <= 200, 'a status request after interval_ms: counted now', first)
-        check(second >= 450, 'one 0.5 s later: the same count, not a new one', second)
-        check(third <= 200, 'one after interval_ms again: counted now', third)
+    # 5. no flag: --status counts now, unless the last count is younger than
+    # drain.report_interval_ms (1 s by default; interval_ms 100): two status requests 0.5 s apart
+    # answer with the same count, one 1.2 s later with a new one. The control, 0: interval_ms.
+    for report in (None, 0):
+        drain = dict(base) if report is None else dict(base, report_interval_ms=report)
+        with Agent(settings={'drain': drain}, name='fresh%s' % report) as a:
+            a.status()
+            time.sleep(1.2)
+            first = a.status()['drain']['sample_age_ms']
+            time.sleep(0.5)
+            second = a.status()['drain']['sample_age_ms']
+            time.sleep(1.2)
+            third = a.status()['drain']['sample_age_ms']
+            print('no flag, report_interval_ms %s: sample_age_ms %d, 0.5 s later %d, 1.2 s later %d'
+                  % ('default' if report is None else report, first, second, third))
+            check(first <= 200, 'a status request a while after the last count: counted now', first)
+            check(third <= 200, 'one 1.2 s later: counted now', third)
+            if report is None:
+                check(second >= 450, 'one 0.5 s later: the same count, not a new one', second)
+            else:
+                check(second <= 200, 'report_interval_ms 0 (the control): counted now', second)
     api.close()
     other.close()
 
