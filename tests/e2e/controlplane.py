@@ -18,9 +18,12 @@ The cluster (loopback only, started and stopped here):
     healthcheck, /healthcheck), placement-api (probe microversion, versions[0].max_version),
     nova-api (probe nova); each every 500 ms, timeout 450 ms, rise 2 (100 ms apart:
     rise_interval_ms), fall 2, every 100 ms while flagged (maintenance_interval_ms), its
-    drain_ports; drain.local = the node's address, counted every 100 ms, settle 1500 ms.
+    drain_ports; drain.local = the node's address, drain.from = the load balancers' source
+    addresses (127.0.0.21, 127.0.0.22: only their connections count), counted every 100 ms,
+    settle 1500 ms.
   * lb1, lb2: HAProxy, backends nova-api, placement-api, glance-api (roundrobin, `option
-    http-server-close`), a frontend per backend on 127.0.0.1 (free ports), servers `weight 100
+    http-server-close`, `source 127.0.0.21` or `.22`), a frontend per backend on 127.0.0.1 (free
+    ports), servers `weight 100
     check inter 500ms` plus, in the coordinator scenarios, `agent-check agent-port P agent-send
     "NAME\\n" agent-inter 500ms` to the node's one agent port.
   * the load: one tests/e2e/loadgen.py per API (--api nova|placement|glance) through lb1, each
@@ -84,6 +87,10 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The load balancers connect to the APIs from these (HAProxy's `source`), and the agents count
+# only their connections (drain.from), as the README tells operators: the agents' own probes,
+# which come from 127.0.0.1, then never hold a drain or keep a restarting API "not drained".
+LB_SOURCES = ('127.0.0.21', '127.0.0.22')
 SRC = os.path.abspath(os.environ.get('ZDU_SOURCE_DIR') or os.path.join(HERE, '..', '..'))
 sys.path.insert(0, os.path.join(SRC, 'tests', 'lib'))
 sys.path.insert(0, HERE)
@@ -320,8 +327,8 @@ class Cluster:
                     e['version_path'] = s.probe['version_path']
                 services.append(e)
             n.agent = Agent(workdir=os.path.join(n.dir, 'agent'), addr=n.addr, name=n.name,
-                            settings={'drain': {'local': [n.addr], 'settle_ms': 1500,
-                                                'interval_ms': 100},
+                            settings={'drain': {'local': [n.addr], 'from': list(LB_SOURCES),
+                                                'settle_ms': 1500, 'interval_ms': 100},
                                       'flag': {'poll_interval_ms': 1000},
                                       'log': {'level': 'info'}},
                             extra_text=services_text(services), start=False)
@@ -348,7 +355,8 @@ class Cluster:
                                agent_send=s.name + '\n' if agent_check else None)
                           for n in self.nodes]) for s in SERVICES)
             lb = CPHAProxy(workdir, backends, self.fe_ports[j - 1], name='lb%d' % j,
-                           agent_inter_ms=500, check=True, check_inter_ms=500, mode='http')
+                           agent_inter_ms=500, check=True, check_inter_ms=500, mode='http',
+                           extra_defaults=['source %s' % LB_SOURCES[j - 1]])
             lb.start()
             self.lbs.append(lb)
 
