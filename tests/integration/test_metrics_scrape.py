@@ -14,7 +14,8 @@ both ways, and a flag flip shows in PromQL within one scrape interval.
      probe-less agent's build_info carries its version.
   4. During a rollout (zdu-coordinator --textfile-dir into the same directory, two agents
      with fake nova-api on 127.0.0.78-79 behind one real HAProxy, clusterlib) PromQL shows
-     the node and step in progress, then the result "done" with 2 nodes done.
+     the node and step in progress (each upgrade command held 2.5 s, over two scrapes), then
+     the result "done" with 2 nodes done.
 Exit 77 (skipped) only when prometheus or node_exporter is not installed.
 """
 import json
@@ -116,7 +117,9 @@ def test():
         # 4. a rollout's progress through node_exporter
         with Cluster(nodes=2, lbs=1, base=78) as cl:
             mapfile, _ = cl.upgrade_map()
-            plan = cl.write_plan(cl.upgrade_command(mapfile), name='scrape.conf')
+            # each upgrade held 2.5 s (sh -c): a rollout of fake nodes otherwise ends within a
+            # second, between two scrapes, and the test would measure the rollout's speed
+            plan = cl.write_plan('sleep 2.5; ' + cl.upgrade_command(mapfile), name='scrape.conf')
             p = subprocess.Popen([coordinator_binary(), '--plan', plan, '--textfile-dir', tf],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             seen = set()
