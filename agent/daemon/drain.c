@@ -31,11 +31,15 @@ int zdu_drain_flagged(const struct zdu_drain *d)
 	return d->flagged;
 }
 
+/* Was the last count, done or failed, taken less than ms ago? */
+static int counted_within(const struct zdu_drain *d, uint64_t ms)
+{
+	return d->sampled && uv_now(d->loop) - d->sampled < ms;
+}
+
 int zdu_drain_fresh(const struct zdu_drain *d)
 {
-	uint64_t window = d->report_interval_ms ? d->report_interval_ms : d->interval_ms;
-
-	return d->sampled && d->last.known && uv_now(d->loop) - d->sampled < window;
+	return d->last.known && counted_within(d, d->report_interval_ms ? d->report_interval_ms : d->interval_ms);
 }
 
 void zdu_drain_times(const struct zdu_drain *d, uint64_t *quiet_ms, int64_t *age_ms)
@@ -164,8 +168,7 @@ static void on_tick(uv_timer_t *t)
 		return;
 	/* Drained, the count only reports (and may see a connection come
 	 * back, which brings the ticks back): every report_interval_ms. */
-	if (d->last.drained && d->report_interval_ms && d->sampled &&
-	    uv_now(d->loop) - d->sampled < d->report_interval_ms)
+	if (d->last.drained && d->report_interval_ms && counted_within(d, d->report_interval_ms))
 		return;
 	/* A count still running (a huge dump) covers this tick too. */
 	start_count(d);

@@ -105,12 +105,17 @@ static int out_of_service(const struct zdu_probe *p)
 	return m == ZDU_FLAG_DRAIN || m == ZDU_FLAG_MAINT;
 }
 
-/* Flagged out and failing, with maintenance_interval_ms: the API is being
- * restarted for its upgrade (the regime of probe.maintenance_interval_ms). */
+/* Flagged out with maintenance_interval_ms set: an upgrade may restart it. */
+static int in_maintenance(const struct zdu_probe *p)
+{
+	return p->maintenance_interval_ms && out_of_service(p);
+}
+
+/* ... and failing: the API is being restarted for its upgrade (the regime
+ * of probe.maintenance_interval_ms). */
 static int restarting(const struct zdu_probe *p)
 {
-	return p->maintenance_interval_ms && out_of_service(p) &&
-	       (!p->v_ok || p->hyst.verdict != ZDU_HEALTH_UP);
+	return in_maintenance(p) && (!p->v_ok || p->hyst.verdict != ZDU_HEALTH_UP);
 }
 
 static int64_t wall_ms(void)
@@ -402,8 +407,7 @@ static void cycle_done(struct zdu_probe *p)
 		 * return is seen soon, at no client's cost; a drained API that
 		 * answers is left alone. */
 		uv_timer_start(&p->timer, on_tick, p->maintenance_interval_ms, p->interval_ms);
-	} else if (p->maintenance_interval_ms && out_of_service(p) && prev.verdict != ZDU_HEALTH_UP &&
-		   p->hyst.verdict == ZDU_HEALTH_UP) {
+	} else if (in_maintenance(p) && prev.verdict != ZDU_HEALTH_UP && p->hyst.verdict == ZDU_HEALTH_UP) {
 		/* back up under the flag: one more probe soon. The upgrade
 		 * command may still be ending (its own readiness check) when
 		 * the API is seen back, and zdu-coordinator's wait-healthy

@@ -803,8 +803,12 @@ def run_scenario(cl, st, sc):
         sc.name, wall, '; steps ' + fmt_shares(row['step_pct']) if row['step_pct'] else '',
         busy['loadavg_start'], busy['loadavg_max'], busy['cpu_busy_pct'], row['scenario_s'],
         '' if row['ok'] else ' -- PROBLEMS: %s' % '; '.join(problems)))
-    log('  %s: CPU seconds by part: %s' % (sc.name, ', '.join('%s %.1f' % kv for kv in busy['cpu_s'].items())))
+    log('  %s: CPU seconds by part: %s' % (sc.name, fmt_cpu(busy['cpu_s'])))
     return row
+
+
+def fmt_cpu(cpu_s):
+    return ', '.join('%s %.1f' % kv for kv in cpu_s.items())
 
 
 def fmt_shares(pct):
@@ -915,7 +919,7 @@ def write_results(st, rows, meta):
         lines.append('- %s: load average %.2f at the start, %.2f at most, CPU %.0f%% busy (seconds: %s); '
                      'scenario %.0f s with its reset%s' % (
                          r['scenario'], r['loadavg_start'], r['loadavg_max'], r['cpu_busy_pct'],
-                         ', '.join('%s %.1f' % kv for kv in r.get('cpu_s', {}).items()),
+                         fmt_cpu(r.get('cpu_s', {})),
                          r['scenario_s'], '' if r['ok'] else '; problems: ' + '; '.join(r['problems'])))
     if meta.get('total_s'):
         lines.append('- whole run: %.0f s (setup %.0f s)' % (meta['total_s'], meta['setup_s']))
